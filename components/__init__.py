@@ -1,0 +1,1 @@
+"""The gateway's building blocks, one ComponentResource per box of the architecture."""

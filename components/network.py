@@ -1,0 +1,216 @@
+"""Network: VPC, public and private subnets per AZ, and a self-healing NAT instance that only passes HTTPS.
+
+The NAT instance is an auto scaling group of one. Private routes point at a static ENI (source/dest check
+off, Elastic IP attached) that every new instance attaches at boot, so losing the instance never changes a
+route: the group replaces it and egress comes back on the same address.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import allow, policy_document, trust_policy
+
+HTTPS = 443
+ANYWHERE = "0.0.0.0/0"
+FCK_NAT_OWNER = "568608671756"
+# Blocks the VPC is cut into: public subnets take the first, private ones start halfway, the rest is growth.
+SUBNET_BLOCKS = 16
+
+
+def plan_subnets(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
+    """(public, private) CIDRs: one of each per AZ, each 1/16 of the VPC, leaving 16 - 2*az blocks free."""
+    vpc = ipaddress.ip_network(vpc_cidr)
+    blocks = list(vpc.subnets(prefixlen_diff=SUBNET_BLOCKS.bit_length() - 1))
+    half = SUBNET_BLOCKS // 2
+    return [str(b) for b in blocks[:az_count]], [str(b) for b in blocks[half:half + az_count]]
+
+
+def nat_user_data(eni_id: str) -> str:
+    """fck-nat reads its config at boot: attach the static ENI and masquerade through it."""
+    script = f"#!/bin/sh\necho 'eni_id={eni_id}' > /etc/fck-nat.conf\nservice fck-nat restart\n"
+    return base64.b64encode(script.encode()).decode()
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkArgs:
+    region: str
+    account_id: str
+    vpc_cidr: str
+    az_count: int
+    nat_instance_type: str
+    nat_ami_id: str | None
+    flow_log_traffic: str
+    log_retention_days: int
+    # Provider default tags do not reach instances an auto scaling group launches; these are stamped on them.
+    instance_tags: Mapping[str, str]
+
+
+class Network(pulumi.ComponentResource):
+    vpc_id: pulumi.Output[str]
+    public_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_cidrs: list[str]
+    availability_zones: list[str]
+    nat_eni_id: pulumi.Output[str]
+    nat_security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-gateway:network:Network", name, None, opts)
+        self._name, self._args = name, args
+        self.availability_zones = self._pick_zones()
+        public_cidrs, self.private_subnet_cidrs = plan_subnets(args.vpc_cidr, args.az_count)
+
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.vpc_cidr, enable_dns_support=True,
+                          enable_dns_hostnames=True, tags={"Name": f"{name}-vpc"}, opts=self._child())
+        self.vpc_id = vpc.id
+        # Strip the default group's allow-all rules so nothing can use it by accident.
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, opts=self._child())
+        self.public_subnet_ids = self._subnets("public", public_cidrs)
+        self.private_subnet_ids = self._subnets("private", self.private_subnet_cidrs)
+
+        self._route_public_to_internet()
+        self.nat_security_group_id, self.nat_eni_id = self._nat_instance()
+        self._route_private_through_nat()
+        self._flow_logs()
+        self.register_outputs({
+            "vpcId": self.vpc_id, "publicSubnetIds": self.public_subnet_ids,
+            "privateSubnetIds": self.private_subnet_ids, "natEniId": self.nat_eni_id,
+            "natSecurityGroupId": self.nat_security_group_id,
+        })
+
+    def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _pick_zones(self) -> list[str]:
+        zones = aws.get_availability_zones(
+            state="available", filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+            opts=pulumi.InvokeOptions(parent=self)).names
+        if len(zones) < self._args.az_count:
+            raise ValueError(f"llm-gateway:network.azCount = {self._args.az_count}: region {self._args.region} "
+                             f"offers {len(zones)} availability zones ({', '.join(zones)}); allowed: 2 to {len(zones)}")
+        return sorted(zones)[: self._args.az_count]
+
+    def _subnets(self, tier: str, cidrs: list[str]) -> list[pulumi.Output[str]]:
+        subnets = [
+            aws.ec2.Subnet(f"{self._name}-{tier}-{zone[-1]}", vpc_id=self.vpc_id, cidr_block=cidr,
+                           availability_zone=zone, map_public_ip_on_launch=False,
+                           tags={"Name": f"{self._name}-{tier}-{zone}", "Tier": tier}, opts=self._child())
+            for zone, cidr in zip(self.availability_zones, cidrs, strict=True)
+        ]
+        return [s.id for s in subnets]
+
+    def _route_table(self, tier: str, subnet_ids: list[pulumi.Output[str]]) -> aws.ec2.RouteTable:
+        table = aws.ec2.RouteTable(f"{self._name}-{tier}", vpc_id=self.vpc_id,
+                                   tags={"Name": f"{self._name}-{tier}"}, opts=self._child())
+        for zone, subnet_id in zip(self.availability_zones, subnet_ids, strict=True):
+            aws.ec2.RouteTableAssociation(f"{self._name}-{tier}-{zone[-1]}", route_table_id=table.id,
+                                          subnet_id=subnet_id, opts=self._child())
+        return table
+
+    def _route_public_to_internet(self) -> None:
+        igw = aws.ec2.InternetGateway(f"{self._name}-igw", vpc_id=self.vpc_id, opts=self._child())
+        table = self._route_table("public", self.public_subnet_ids)
+        aws.ec2.Route(f"{self._name}-public-internet", route_table_id=table.id, destination_cidr_block=ANYWHERE,
+                      gateway_id=igw.id, opts=self._child())
+
+    def _route_private_through_nat(self) -> None:
+        table = self._route_table("private", self.private_subnet_ids)
+        aws.ec2.Route(f"{self._name}-private-egress", route_table_id=table.id, destination_cidr_block=ANYWHERE,
+                      network_interface_id=self.nat_eni_id, opts=self._child())
+        # ECR image layers come from S3: a gateway endpoint keeps them off the NAT instance, free of charge.
+        aws.ec2.VpcEndpoint(f"{self._name}-s3", vpc_id=self.vpc_id, vpc_endpoint_type="Gateway",
+                            service_name=f"com.amazonaws.{self._args.region}.s3", route_table_ids=[table.id],
+                            opts=self._child())
+
+    def _nat_security_group(self) -> aws.ec2.SecurityGroup:
+        group = aws.ec2.SecurityGroup(f"{self._name}-nat", vpc_id=self.vpc_id,
+                                      description="NAT instance: HTTPS in from private subnets, HTTPS out",
+                                      opts=self._child())
+        for zone, cidr in zip(self.availability_zones, self.private_subnet_cidrs, strict=True):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{self._name}-nat-in-{zone[-1]}", security_group_id=group.id, ip_protocol="tcp",
+                from_port=HTTPS, to_port=HTTPS, cidr_ipv4=cidr, description=f"HTTPS from private {zone}",
+                opts=self._child())
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-nat-out", security_group_id=group.id, ip_protocol="tcp", from_port=HTTPS,
+            to_port=HTTPS, cidr_ipv4=ANYWHERE, description="HTTPS to AWS APIs (Bedrock, ECR, Secrets, Logs)",
+            opts=self._child())
+        return group
+
+    def _nat_instance_profile(self, eni: aws.ec2.NetworkInterface) -> aws.iam.InstanceProfile:
+        role = aws.iam.Role(f"{self._name}-nat", assume_role_policy=trust_policy("ec2.amazonaws.com"),
+                            description="NAT instance: attach its static ENI", opts=self._child())
+        ec2_arn = f"arn:aws:ec2:{self._args.region}:{self._args.account_id}"
+        aws.iam.RolePolicy(f"{self._name}-nat-eni", role=role.name, policy=policy_document(
+            allow(["ec2:AttachNetworkInterface"], [eni.id.apply(lambda i: f"{ec2_arn}:network-interface/{i}"),
+                                                   f"{ec2_arn}:instance/*"], sid="AttachStaticEni"),
+            allow(["ec2:ModifyNetworkInterfaceAttribute"],
+                  [eni.id.apply(lambda i: f"{ec2_arn}:network-interface/{i}")], sid="ConfigureStaticEni"),
+        ), opts=self._child())
+        # Session Manager instead of SSH: no inbound port, no key pair.
+        aws.iam.RolePolicyAttachment(f"{self._name}-nat-ssm", role=role.name,
+                                     policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+                                     opts=self._child())
+        return aws.iam.InstanceProfile(f"{self._name}-nat", role=role.name, opts=self._child())
+
+    def _nat_ami(self) -> str:
+        if self._args.nat_ami_id:
+            return self._args.nat_ami_id
+        return aws.ec2.get_ami(
+            owners=[FCK_NAT_OWNER], most_recent=True,
+            filters=[{"name": "name", "values": ["fck-nat-al2023-hvm-*"]},
+                     {"name": "architecture", "values": ["arm64"]},
+                     {"name": "root-device-type", "values": ["ebs"]}],
+            opts=pulumi.InvokeOptions(parent=self)).id
+
+    def _nat_instance(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        group = self._nat_security_group()
+        eni = aws.ec2.NetworkInterface(f"{self._name}-nat", subnet_id=self.public_subnet_ids[0],
+                                       security_groups=[group.id], source_dest_check=False,
+                                       description="NAT static ENI: private routes point here",
+                                       tags={"Name": f"{self._name}-nat"}, opts=self._child())
+        aws.ec2.Eip(f"{self._name}-nat", domain="vpc", network_interface=eni.id, opts=self._child())
+        profile = self._nat_instance_profile(eni)
+        template = aws.ec2.LaunchTemplate(
+            f"{self._name}-nat", image_id=self._nat_ami(), instance_type=self._args.nat_instance_type,
+            iam_instance_profile={"arn": profile.arn}, update_default_version=True,
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
+                              "http_put_response_hop_limit": 1},
+            network_interfaces=[{"device_index": 0, "associate_public_ip_address": "true",
+                                 "delete_on_termination": "true", "security_groups": [group.id]}],
+            block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
+                "encrypted": "true", "volume_type": "gp3", "delete_on_termination": "true"}}],
+            tag_specifications=[
+                {"resource_type": kind, "tags": {**self._args.instance_tags, "Name": f"{self._name}-nat"}}
+                for kind in ("instance", "volume", "network-interface")],
+            user_data=eni.id.apply(nat_user_data), opts=self._child())
+        aws.autoscaling.Group(
+            f"{self._name}-nat", min_size=1, max_size=1, desired_capacity=1,
+            # The static ENI lives in one AZ, so the instance must too.
+            vpc_zone_identifiers=[self.public_subnet_ids[0]], health_check_type="EC2",
+            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 0}},
+            tags=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in self._args.instance_tags.items()],
+            opts=self._child())
+        return group.id, eni.id
+
+    def _flow_logs(self) -> None:
+        logs = aws.cloudwatch.LogGroup(f"{self._name}-flow-logs", retention_in_days=self._args.log_retention_days,
+                                       opts=self._child())
+        role = aws.iam.Role(f"{self._name}-flow-logs",
+                            assume_role_policy=trust_policy("vpc-flow-logs.amazonaws.com", self._args.account_id),
+                            opts=self._child())
+        aws.iam.RolePolicy(f"{self._name}-flow-logs", role=role.name, policy=policy_document(
+            allow(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                  [logs.arn, logs.arn.apply(lambda a: f"{a}:*")]),
+        ), opts=self._child())
+        aws.ec2.FlowLog(f"{self._name}-vpc", vpc_id=self.vpc_id, traffic_type=self._args.flow_log_traffic,
+                        log_destination_type="cloud-watch-logs", log_destination=logs.arn, iam_role_arn=role.arn,
+                        max_aggregation_interval=60, opts=self._child())

@@ -1,0 +1,216 @@
+"""Run the real Pulumi program under Pulumi's mock engine and record the resource graph it plans.
+
+No Pulumi CLI, provider plugin, cloud credential or network is used: resources are registered with an
+in-process monitor that records them (type, name, inputs, parent, provider, options) and answers with
+plausible outputs; invokes (data-source lookups) are answered the way the AWS provider would, with
+camelCase keys. Runs with preview=False so every `.apply` runs and assertions cannot pass vacuously.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.settings import ROOT
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT_DIR / "__main__.py"
+ACCOUNT_ID = "123456789012"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass
+class Resource:
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str
+    provider: str
+    custom: bool
+    protect: bool
+    dependencies: list[str] = field(default_factory=list)
+
+    @property
+    def is_provider(self) -> bool:
+        return self.type.startswith("pulumi:providers:")
+
+
+@dataclass
+class Graph:
+    """What one run of the program planned."""
+
+    stack: str
+    resources: list[Resource]
+    invokes: list[tuple[str, dict[str, Any]]]
+    outputs: dict[str, Any]
+
+    def by_urn(self, urn: str) -> Resource | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name_suffix: str = "") -> Resource:
+        found = [r for r in self.of_type(type_) if r.name.endswith(name_suffix)]
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_} named *{name_suffix}, found {[r.name for r in found]}")
+        return found[0]
+
+    def children(self, parent: Resource) -> list[Resource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def component_of(self, resource: Resource) -> Resource | None:
+        parent = self.by_urn(resource.parent)
+        while parent is not None and parent.custom:
+            parent = self.by_urn(parent.parent)
+        return parent
+
+    def provider_of(self, resource: Resource) -> Resource | None:
+        """The provider a resource uses; its reference is "<provider urn>::<provider id>"."""
+        return self.by_urn(resource.provider.rsplit("::", 1)[0]) if resource.provider else None
+
+    def id_of(self, resource: Resource) -> str:
+        return resource.outputs.get("id", "")
+
+
+def plain(value: Any) -> Any:
+    """Protobuf carries every number as a double: give whole numbers back as ints (443, not 443.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def _arn(service: str, region: str, path: str) -> str:
+    return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{path}"
+
+
+def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """Outputs a real provider would return that the program reads (ids, ARNs, DNS names)."""
+    service = type_.split(":")[1].split("/", maxsplit=1)[0] if ":" in type_ else "mock"
+    physical = inputs.get("name") or f"{name}-1a2b3c4"
+    outputs: dict[str, Any] = {
+        "arn": _arn(service, region, f"{type_.rsplit(':', 1)[-1].lower()}/{physical}"),
+        "name": physical,
+    }
+    specific: dict[str, dict[str, Any]] = {
+        "aws:ec2/eip:Eip": {"publicIp": "198.51.100.10", "allocationId": f"eipalloc-{name}"},
+        "aws:lb/loadBalancer:LoadBalancer": {"dnsName": f"{physical}.{region}.elb.amazonaws.com",
+                                             "arnSuffix": f"app/{physical}/0123456789abcdef",
+                                             "zoneId": "Z368ELLRRE2KJ0"},
+        "aws:lb/targetGroup:TargetGroup": {"arnSuffix": f"targetgroup/{physical}/0123456789abcdef"},
+        "aws:cloudfront/distribution:Distribution": {"domainName": "d111111abcdef8.cloudfront.net",
+                                                     "hostedZoneId": "Z2FDTNDATAQYW2"},
+        "aws:rds/instance:Instance": {"address": f"{physical}.abc.{region}.rds.amazonaws.com",
+                                      "endpoint": f"{physical}.abc.{region}.rds.amazonaws.com:5432",
+                                      "masterUserSecrets": [{"secretArn": _arn("secretsmanager", region,
+                                                                               f"secret:rds!{name}")}]},
+        "aws:efs/fileSystem:FileSystem": {"dnsName": f"fs-{name}.efs.{region}.amazonaws.com"},
+        "random:index/randomPassword:RandomPassword": {"result": "mock-" + "x" * int(inputs.get("length", 32))},
+        "aws:ecr/repository:Repository": {"repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{physical}"},
+    }
+    return {**inputs, **outputs, **specific.get(type_, {})}
+
+
+class RecordingEngine(mocks.Mocks):
+    """Pulumi mocks that remember every registration and answer the invokes the program makes."""
+
+    def __init__(self, region: str, availability_zones: int = 3) -> None:
+        self.region = region
+        self.availability_zones = availability_zones
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", _mock_outputs(args.typ, args.name, plain(args.inputs), self.region)
+
+    def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:
+        self.invokes.append((args.token, dict(args.args)))
+        answers = {
+            "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
+                "names": [f"{self.region}{z}" for z in "abc"[: self.availability_zones]],
+                "zoneIds": [f"usw1-az{i}" for i in range(1, self.availability_zones + 1)]},
+            "aws:ec2/getAmi:getAmi": lambda: {"id": "ami-0fcknat0000arm64", "architecture": "arm64"},
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda: {
+                "accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "userId": "AIDAMOCK"},
+            "aws:index/getPartition:getPartition": lambda: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+            "aws:ec2/getManagedPrefixList:getManagedPrefixList": lambda: {
+                "id": "pl-82a045da", "name": args.args.get("name")},
+            "aws:cloudfront/getCachePolicy:getCachePolicy": lambda: {"id": f"cache-{args.args.get('name')}"},
+            "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": lambda: {
+                "id": f"origin-{args.args.get('name')}"},
+        }
+        if args.token not in answers:
+            raise KeyError(f"the offline engine has no answer for invoke {args.token}; add one in {__file__}")
+        return answers[args.token]()
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """The mock monitor, also keeping parent, provider, options and the stack's exported outputs."""
+
+    def __init__(self, engine: RecordingEngine, graph: Graph) -> None:
+        super().__init__(engine)
+        self.engine = engine
+        self.graph = graph
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != STACK_TYPE:
+            urn = self.make_urn(request.parent, request.type, request.name)
+            # Registrations run on several threads at once: read this request's own inputs.
+            inputs = plain(rpc.deserialize_properties(request.object))
+            self.graph.resources.append(Resource(
+                urn=urn, type=request.type, name=request.name, inputs=inputs,
+                outputs=dict(self.resources[urn].state, id=self.resources[urn].id), parent=request.parent,
+                provider=request.provider, custom=request.custom, protect=request.protect,
+                dependencies=list(request.dependencies)))
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
+        if STACK_TYPE in request.urn:
+            self.graph.outputs.update(plain(rpc.deserialize_properties(request.outputs)))
+        return super().RegisterResourceOutputs(request)
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """A stack file's config as Pulumi hands it to the program: namespaced keys, objects as JSON text."""
+    path = ROOT_DIR / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}; stacks here: "
+                                f"{sorted(p.name for p in ROOT_DIR.glob('Pulumi.*.yaml'))}")
+    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+
+
+def project_name() -> str:
+    return yaml.safe_load((ROOT_DIR / "Pulumi.yaml").read_text())["name"]
+
+
+def run(stack: str, config: dict[str, str] | None = None, availability_zones: int = 3) -> Graph:
+    """Run __main__.py for `stack` (config from Pulumi.<stack>.yaml unless given) and return its graph."""
+    graph = Graph(stack=stack, resources=[], invokes=[], outputs={})
+    run_into(graph, stack_config(stack) if config is None else config, availability_zones)
+    return graph
+
+
+def run_into(graph: Graph, config: dict[str, str], availability_zones: int = 3) -> None:
+    """Like `run`, filling `graph` as resources register, so a failed run still shows what it registered."""
+    engine = RecordingEngine(region=config.get("aws:region", "us-west-1"), availability_zones=availability_zones)
+    engine.invokes = graph.invokes
+    monitor = RecordingMonitor(engine, graph)
+    pulumi.runtime.set_all_config(config)
+    mocks.set_mocks(engine, project=project_name(), stack=graph.stack, preview=False, monitor=monitor)
+    ROOT.set(None)
+    _sync_await(run_in_stack(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))

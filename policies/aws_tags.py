@@ -1,0 +1,58 @@
+"""Which AWS resources take tags, and the tags a resource ends up with, as pulumi-aws decides them.
+
+No hand-kept list: the pulumi-aws SDK class for a type token says whether it accepts `tags`, and whether the
+provider's `defaultTags` reach it (resources with a `tags_all` output). Auto scaling groups take a list of
+{key, value, propagateAtLaunch} and no default tags, so their own list must carry the required keys.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from functools import cache
+from typing import Any
+
+
+@cache
+def _sdk_class(type_token: str) -> type | None:
+    package, module_path, class_name = type_token.split(":")
+    if package != "aws":
+        return None
+    module = module_path.split("/")[0]
+    try:
+        sdk = importlib.import_module("pulumi_aws" if module == "index" else f"pulumi_aws.{module}")
+    except ImportError:
+        return None
+    return getattr(sdk, class_name, None)
+
+
+def is_taggable(type_token: str) -> bool:
+    cls = _sdk_class(type_token)
+    return cls is not None and "tags" in inspect.signature(cls._internal_init).parameters
+
+
+def receives_default_tags(type_token: str) -> bool:
+    cls = _sdk_class(type_token)
+    return cls is not None and hasattr(cls, "tags_all")
+
+
+def provider_default_tags(provider_props: dict[str, Any] | None) -> dict[str, str]:
+    """The `defaultTags.tags` of an AWS provider's inputs (Pulumi sends nested provider config as JSON)."""
+    default_tags = (provider_props or {}).get("defaultTags") or {}
+    if isinstance(default_tags, str):
+        default_tags = json.loads(default_tags)
+    return dict(default_tags.get("tags") or {})
+
+
+def own_tags(props: dict[str, Any]) -> dict[str, str]:
+    tags = props.get("tags") or {}
+    if isinstance(tags, list):
+        return {t["key"]: t["value"] for t in tags if isinstance(t, dict) and "key" in t}
+    return dict(tags)
+
+
+def effective_tags(type_token: str, props: dict[str, Any], provider_props: dict[str, Any] | None) -> dict[str, str]:
+    """The tags AWS will hold for the resource: provider defaults (where they apply) under its own tags."""
+    defaults = provider_default_tags(provider_props) if receives_default_tags(type_token) else {}
+    return {**defaults, **own_tags(props)}

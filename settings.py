@@ -1,0 +1,260 @@
+"""Stack settings: the one typed, validated, immutable object the program is built from.
+
+Config flows one way: stack YAML -> `load_settings` -> `Settings` -> components. Every default lives
+in this file. Bad input raises `SettingsError` naming each offending key, before any resource exists.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pulumi.runtime import config as runtime_config
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+PROJECT = "llm-gateway"
+
+# Fargate's CPU units -> memory sizes (MiB) it offers for them.
+FARGATE_MEMORY_BY_CPU: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+
+# The values CloudWatch Logs accepts for a log group's retention (0, "never expire", is left out on purpose).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)
+
+PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+# AWS tag rules: keys 1-128, values 0-256 characters, this character set, no reserved `aws:` prefix,
+# at most 50 tags a resource (we keep 10 for per-resource tags such as Name).
+TAG_CHARACTERS = re.compile(r"^[\w\s.:/=+\-@]*$")
+MAX_STACK_TAGS = 40
+
+
+class Model(BaseModel):
+    """A Claude model the gateway serves, as Bedrock names it, with its list price per 1M tokens."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    bedrock_id: str
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+
+
+MODEL_CATALOG: dict[str, Model] = {
+    model.name: model
+    for model in (
+        Model(name="claude-haiku-4-5", bedrock_id="anthropic.claude-haiku-4-5-20251001-v1:0",
+              input_usd_per_mtok=1, output_usd_per_mtok=5),
+        Model(name="claude-sonnet-4-5", bedrock_id="anthropic.claude-sonnet-4-5-20250929-v1:0",
+              input_usd_per_mtok=3, output_usd_per_mtok=15),
+        Model(name="claude-opus-4-5", bedrock_id="anthropic.claude-opus-4-5-20251101-v1:0",
+              input_usd_per_mtok=5, output_usd_per_mtok=25),
+    )
+}
+
+
+class SettingsError(ValueError):
+    """Stack configuration that cannot be deployed; the message names every offending key."""
+
+
+def _private_cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value)
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not an IPv4 CIDR such as 10.10.0.0/16 ({error})") from None
+    if network.version != 4 or not any(network.subnet_of(r) for r in PRIVATE_RANGES):
+        raise ValueError(f"{value!r} is not private; allowed: inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    if not 16 <= network.prefixlen <= 24:
+        raise ValueError(f"prefix /{network.prefixlen} is not allowed; allowed: /16 to /24")
+    return str(network)
+
+
+def _log_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{value} is not a CloudWatch retention; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return value
+
+
+def _tags(tags: dict[str, str]) -> dict[str, str]:
+    problems = []
+    if len(tags) > MAX_STACK_TAGS:
+        problems.append(f"{len(tags)} tags; allowed: at most {MAX_STACK_TAGS}")
+    for key, value in tags.items():
+        if key.lower().startswith("aws:"):
+            problems.append(f"key {key!r} uses the reserved 'aws:' prefix")
+        if not 1 <= len(key) <= 128:
+            problems.append(f"key {key[:40]!r}... is {len(key)} characters; allowed: 1 to 128")
+        if len(value) > 256:
+            problems.append(f"value of {key!r} is {len(value)} characters; allowed: at most 256")
+        if not TAG_CHARACTERS.match(key) or not TAG_CHARACTERS.match(value):
+            problems.append(f"{key!r}: allowed characters are letters, digits, spaces and _ . : / = + - @")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tags
+
+
+def _known_models(names: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in MODEL_CATALOG]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; allowed: {sorted(MODEL_CATALOG)}")
+    if len(set(names)) != len(names):
+        raise ValueError("a model is listed twice")
+    return names
+
+
+PrivateCidr = Annotated[str, AfterValidator(_private_cidr)]
+RetentionDays = Annotated[int, AfterValidator(_log_retention)]
+StackTags = Annotated[dict[str, str], AfterValidator(_tags)]
+ModelNames = Annotated[tuple[str, ...], Field(min_length=1), AfterValidator(_known_models)]
+
+
+class Section(BaseModel):
+    """Immutable, camelCase in YAML, unknown keys rejected (a typo is an error, not a silent default)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class NetworkSettings(Section):
+    vpc_cidr: PrivateCidr = Field("10.10.0.0/16", description="VPC range; private, /16 to /24.")
+    az_count: int = Field(2, ge=2, le=3, description="Availability zones with a public and a private subnet.")
+    nat_instance_type: str = Field("t4g.nano", pattern=r"^[a-z][a-z0-9-]*g[a-z0-9-]*\.[a-z0-9]+$",
+                                   description="Graviton instance type of the NAT instance.")
+    nat_ami_id: str | None = Field(None, pattern=r"^ami-[0-9a-f]{8,17}$",
+                                   description="fck-nat compatible AMI; default: newest fck-nat AL2023 arm64.")
+    flow_log_traffic: Literal["ALL", "REJECT", "ACCEPT"] = "ALL"
+
+
+class ServiceSettings(Section):
+    """One Fargate service: size, count and capacity."""
+
+    cpu: int = Field(description="Fargate CPU units (256 = 0.25 vCPU).")
+    memory: int = Field(description="Fargate memory in MiB; must be a size Fargate offers for the CPU.")
+    desired_count: int = Field(1, ge=0, le=100)
+    max_count: int = Field(1, ge=1, le=100)
+    spot: bool = Field(False, description="Run on FARGATE_SPOT (cheaper, may be interrupted).")
+
+    @model_validator(mode="after")
+    def _fargate_offers_size(self) -> ServiceSettings:
+        offered = FARGATE_MEMORY_BY_CPU.get(self.cpu)
+        if offered is None:
+            raise ValueError(f"cpu {self.cpu} is not a Fargate size; allowed: {sorted(FARGATE_MEMORY_BY_CPU)}")
+        if self.memory not in offered:
+            raise ValueError(f"memory {self.memory} is not offered with cpu {self.cpu}; allowed: {list(offered)}")
+        if self.max_count < self.desired_count:
+            raise ValueError(f"maxCount {self.max_count} is below desiredCount {self.desired_count}")
+        return self
+
+
+class BedrockSettings(Section):
+    region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+                               description="Region LiteLLM calls Bedrock in; default: the stack region.")
+    profile_scope: Literal["us", "global"] = Field(
+        "us", description="Inference profile: `us` keeps traffic in US regions; `global` is ~10% cheaper.")
+
+
+class BudgetTier(Section):
+    """A LiteLLM budget a user or key can be given, as in the seed's budget model."""
+
+    max_budget_usd: float | None = Field(None, ge=0, description="Spend limit; unset means unlimited.")
+    period: str = Field("30d", pattern=r"^\d+(s|m|h|d|mo)$", description="LiteLLM budget_duration, e.g. 30d.")
+    models: tuple[str, ...] = ()
+
+
+class Settings(Section):
+    project: str = PROJECT
+    stack: str
+    region: str = Field("us-west-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")
+    tags: StackTags
+    log_retention_days: RetentionDays = 30
+    deletion_protection: bool = False
+    network: NetworkSettings = NetworkSettings()
+    models: ModelNames = tuple(MODEL_CATALOG)
+    bedrock: BedrockSettings = BedrockSettings()
+    cpu_architecture: Literal["ARM64", "X86_64"] = "ARM64"
+    litellm: ServiceSettings = ServiceSettings(cpu=512, memory=1024, desired_count=1, max_count=4)
+    grafana: ServiceSettings = ServiceSettings(cpu=256, memory=512)
+    victoriametrics: ServiceSettings = ServiceSettings(cpu=256, memory=512)
+    budgets: dict[str, BudgetTier] = {
+        "admin": BudgetTier(),
+        "developer": BudgetTier(max_budget_usd=10, models=("claude-haiku-4-5", "claude-sonnet-4-5")),
+        "test": BudgetTier(max_budget_usd=1, models=("claude-haiku-4-5",)),
+    }
+
+    @model_validator(mode="after")
+    def _budget_models_are_served(self) -> Settings:
+        for tier, budget in self.budgets.items():
+            extra = sorted(set(budget.models) - set(self.models))
+            if extra:
+                raise ValueError(f"budgets.{tier}.models {extra} are not served; allowed: {list(self.models)}")
+        return self
+
+    @property
+    def bedrock_region(self) -> str:
+        return self.bedrock.region or self.region
+
+
+def default_tags(project: str, stack: str) -> dict[str, str]:
+    return {"Project": project, "Environment": stack, "Owner": "platform-team",
+            "CostCenter": "unassigned", "ManagedBy": "pulumi"}
+
+
+def _parse(value: Any) -> Any:
+    """Pulumi hands structured config over as JSON text; scalars stay text for pydantic to coerce."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _describe(error: dict[str, Any], project: str) -> str:
+    location = ".".join(to_camel(str(part)) if isinstance(part, str) else str(part) for part in error["loc"])
+    key = "aws:region" if location == "region" else f"{project}:{location}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting (check the spelling against settings.py)"
+    shown = "" if error["type"] in ("missing", "extra_forbidden") else f" = {error['input']!r}"
+    return f"{key}{shown}: {message}"
+
+
+def load_settings(project: str, stack: str, config: Mapping[str, Any]) -> Settings:
+    """Build the settings from raw stack config ({"<namespace>:<key>": value}); raise on any bad key."""
+    raw: dict[str, Any] = {"project": project, "stack": stack, "environment": stack}
+    unknown = []
+    for full_key, value in config.items():
+        namespace, _, key = full_key.partition(":")
+        if full_key == "aws:region":
+            raw["region"] = value
+        elif namespace == project:
+            if key in ("project", "stack"):
+                unknown.append(f"{full_key}: reserved; it comes from Pulumi.yaml and the stack name")
+            raw[key] = _parse(value)
+    overrides = raw.get("tags") or {}
+    if isinstance(overrides, dict):
+        raw["tags"] = {**default_tags(project, str(raw["environment"])), **overrides}
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as error:
+        problems = unknown + [_describe(e, project) for e in error.errors()]
+        raise SettingsError("invalid stack settings:\n  " + "\n  ".join(problems)) from None
+    if unknown:
+        raise SettingsError("invalid stack settings:\n  " + "\n  ".join(unknown))
+    return settings
+
+
+def pulumi_stack_config() -> dict[str, Any]:
+    """Every config value of the running stack, as Pulumi hands them to the program."""
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}

@@ -1,0 +1,124 @@
+"""Stack settings: seed defaults, and every bad input rejected with the key and what is allowed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from offline.engine import Graph, run_into, stack_config
+from settings import FARGATE_MEMORY_BY_CPU, MODEL_CATALOG, PROJECT, Settings, SettingsError, load_settings
+
+
+def settings_for(stack: str, **overrides: object) -> Settings:
+    config: dict[str, object] = dict(stack_config(stack))
+    for key, value in overrides.items():
+        config[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    return load_settings(PROJECT, stack, config)
+
+
+def test_dev_follows_the_seed() -> None:
+    dev = settings_for("dev")
+    assert dev.region == "us-west-1"
+    assert dev.network.vpc_cidr == "10.10.0.0/16" and dev.network.az_count == 2
+    assert (dev.litellm.cpu, dev.litellm.memory) == (512, 1024)
+    assert (dev.grafana.cpu, dev.grafana.memory) == (256, 512)
+    assert (dev.victoriametrics.cpu, dev.victoriametrics.memory) == (256, 512)
+    assert dev.models == ("claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-5")
+    assert dev.network.nat_instance_type == "t4g.nano"
+
+
+def test_prod_is_hardened() -> None:
+    prod = settings_for("prod")
+    assert prod.deletion_protection
+    assert prod.litellm.desired_count == 2
+    assert not any(s.spot for s in (prod.litellm, prod.grafana, prod.victoriametrics))
+
+
+def test_defaults_apply_to_an_empty_stack() -> None:
+    empty = load_settings(PROJECT, "sandbox", {})
+    assert empty.network.vpc_cidr == "10.10.0.0/16" and empty.log_retention_days == 30
+    assert empty.tags["Environment"] == "sandbox" and empty.tags["ManagedBy"] == "pulumi"
+    assert set(empty.tags) >= {"Project", "Environment", "Owner", "CostCenter", "ManagedBy"}
+
+
+def test_tags_are_overridable() -> None:
+    tags = settings_for("dev", tags={"Owner": "ml-team", "Team": "search"}).tags
+    assert tags["Owner"] == "ml-team" and tags["Team"] == "search" and tags["Project"] == PROJECT
+
+
+def test_prices_are_the_corrected_list_prices() -> None:
+    prices = {m.name: (m.input_usd_per_mtok, m.output_usd_per_mtok) for m in MODEL_CATALOG.values()}
+    assert prices == {"claude-haiku-4-5": (1, 5), "claude-sonnet-4-5": (3, 15), "claude-opus-4-5": (5, 25)}
+
+
+def test_every_fargate_pair_offered_is_accepted() -> None:
+    for cpu, memories in FARGATE_MEMORY_BY_CPU.items():
+        for memory in (memories[0], memories[-1]):
+            assert settings_for("dev", litellm={"cpu": cpu, "memory": memory}).litellm.memory == memory
+
+
+BAD_INPUT = [
+    ("network", {"vpcCidr": "10.10.0.0/33"}, "network.vpcCidr", "not an IPv4 CIDR"),
+    ("network", {"vpcCidr": "not-a-cidr"}, "network.vpcCidr", "not an IPv4 CIDR"),
+    ("network", {"vpcCidr": "52.10.0.0/16"}, "network.vpcCidr", "not private"),
+    ("network", {"vpcCidr": "10.0.0.0/8"}, "network.vpcCidr", "allowed: /16 to /24"),
+    ("network", {"vpcCidr": "10.10.0.0/26"}, "network.vpcCidr", "allowed: /16 to /24"),
+    ("network", {"azCount": 1}, "network.azCount", "greater than or equal to 2"),
+    ("network", {"azCount": 4}, "network.azCount", "less than or equal to 3"),
+    ("network", {"natInstanceType": "t3.nano"}, "network.natInstanceType", "should match pattern"),
+    ("litellm", {"cpu": 512, "memory": 512}, "litellm", "allowed: [1024, 2048, 3072, 4096]"),
+    ("grafana", {"cpu": 300, "memory": 512}, "grafana", "allowed: [256, 512, 1024"),
+    ("litellm", {"cpu": 512, "memory": 1024, "desiredCount": 3, "maxCount": 2}, "litellm", "below desiredCount"),
+    ("logRetentionDays", 10, "logRetentionDays", "allowed: 1, 3, 5, 7, 14"),
+    ("logRetentionDays", 0, "logRetentionDays", "allowed: 1, 3"),
+    ("models", [], "models", "at least 1 item"),
+    ("models", ["gpt-4o"], "models", "allowed: ['claude-haiku-4-5'"),
+    ("budgets", {"developer": {"maxBudgetUsd": -1}}, "budgets.developer.maxBudgetUsd", "greater than or equal to 0"),
+    ("budgets", {"developer": {"maxBudgetUsd": 5, "period": "monthly"}}, "budgets.developer.period",
+     "should match pattern"),
+    ("tags", {"aws:owner": "x"}, "tags", "reserved 'aws:' prefix"),
+    ("tags", {"k" * 129: "x"}, "tags", "allowed: 1 to 128"),
+    ("tags", {"Owner": "v" * 257}, "tags", "allowed: at most 256"),
+    ("tags", {"Owner": "semi;colon"}, "tags", "allowed characters"),
+    ("tags", {f"T{i}": "x" for i in range(40)}, "tags", "allowed: at most 40"),
+    ("bedrock", {"profileScope": "eu"}, "bedrock.profileScope", "'us' or 'global'"),
+    ("vpcCidr", "10.10.0.0/16", "vpcCidr", "unknown setting"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "named", "says"), BAD_INPUT,
+                         ids=[f"{b[2]}={str(b[1])[:30]}" for b in BAD_INPUT])
+def test_bad_input_names_the_key_and_what_is_allowed(key: str, value: object, named: str, says: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        settings_for("dev", **{key: value})
+    assert f"{PROJECT}:{named}" in str(raised.value)
+    assert says in str(raised.value)
+
+
+def test_budget_models_must_be_served() -> None:
+    with pytest.raises(SettingsError, match=r"budgets\.developer\.models .*claude-opus-4-5.* not served"):
+        settings_for("dev", models=["claude-haiku-4-5"],
+                     budgets={"developer": {"maxBudgetUsd": 10, "models": ["claude-opus-4-5"]}})
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as raised:
+        settings_for("dev", logRetentionDays=2, network={"vpcCidr": "8.8.8.0/24"})
+    assert "logRetentionDays" in str(raised.value) and "network.vpcCidr" in str(raised.value)
+
+
+def test_bad_input_stops_the_program_before_any_resource() -> None:
+    graph = Graph(stack="dev", resources=[], invokes=[], outputs={})
+    config = {**stack_config("dev"), f"{PROJECT}:network": json.dumps({"vpcCidr": "8.8.0.0/16"})}
+    with pytest.raises(SettingsError, match=r"network\.vpcCidr"):
+        run_into(graph, config)
+    assert graph.resources == []
+
+
+def test_more_zones_than_the_region_offers_is_named() -> None:
+    graph = Graph(stack="dev", resources=[], invokes=[], outputs={})
+    config = {**stack_config("dev"), f"{PROJECT}:network": json.dumps({"azCount": 3})}
+    with pytest.raises(ValueError, match=r"llm-gateway:network.azCount = 3: region us-west-1 offers 2"):
+        run_into(graph, config, availability_zones=2)
+    assert not [r for r in graph.resources if r.custom and not r.is_provider]
