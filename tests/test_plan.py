@@ -1,0 +1,53 @@
+"""The offline plan command: prints dev and prod, gives JSON for tools, and fails loudly on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from offline.engine import ROOT_DIR
+
+
+def plan(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "offline.plan", *args], cwd=ROOT_DIR, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_plan_prints_each_stack_grouped_by_component() -> None:
+    for stack in ("dev", "prod"):
+        started = time.perf_counter()
+        result = plan(stack)
+        assert result.returncode == 0, result.stderr
+        assert time.perf_counter() - started < 10
+        assert f"Plan for stack {stack}" in result.stdout
+        assert "llm-gateway:network:Network gw-net" in result.stdout
+        assert "aws:ec2/vpc:Vpc  gw-net-vpc" in result.stdout
+        assert "in all" in result.stdout and result.stderr == ""
+
+
+def test_plan_json_matches_the_text() -> None:
+    result = plan("prod", "--json")
+    summary = json.loads(result.stdout)
+    assert summary["stack"] == "prod"
+    assert summary["counts"]["aws:ec2/subnet:Subnet"] == 4
+    assert summary["total"] == sum(summary["counts"].values())
+    vpc = next(r for r in summary["components"]["llm-gateway:network:Network gw-net"] if r["type"].endswith("Vpc"))
+    assert vpc["cidrBlock"] == "10.20.0.0/16"
+
+
+def test_plan_rejects_bad_settings_with_the_key() -> None:
+    bad = ROOT_DIR / "Pulumi.badplan.yaml"
+    bad.write_text("config:\n  llm-gateway:network:\n    vpcCidr: 8.8.0.0/16\n")
+    try:
+        result = plan("badplan")
+    finally:
+        bad.unlink()
+    assert result.returncode == 2
+    assert "llm-gateway:network.vpcCidr = '8.8.0.0/16'" in result.stderr
+
+
+def test_plan_names_a_missing_stack() -> None:
+    result = plan("nosuchstack")
+    assert result.returncode == 1 and "Pulumi.nosuchstack.yaml" in result.stderr
