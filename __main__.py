@@ -1,6 +1,6 @@
 """LLM gateway on AWS: CloudFront -> ALB -> LiteLLM on Fargate -> Bedrock, with metrics and dashboards.
 
-Read as the container diagram: stack settings in, one tagged AWS provider, the gateway, its outputs.
+Read as the container diagram: stack settings in, tagged AWS providers, the gateway, its outputs.
 """
 
 import pulumi
@@ -11,11 +11,16 @@ from settings import load_settings, pulumi_stack_config
 
 settings = load_settings(pulumi.get_project(), pulumi.get_stack(), pulumi_stack_config())
 
-# Every taggable resource gets the stack's tags through this provider, passed down the component tree.
-aws_provider = aws.Provider("aws", region=settings.region, default_tags={"tags": dict(settings.tags)})
+# Every taggable resource gets the stack's tags through these providers, passed down the component tree.
+default_tags = {"tags": dict(settings.tags)}
+aws_provider = aws.Provider("aws", region=settings.region, default_tags=default_tags)
+edge_provider = aws.Provider("aws-us-east-1", region="us-east-1", default_tags=default_tags)
 
-gateway = Gateway("gw", GatewayArgs(settings=settings), pulumi.ResourceOptions(providers=[aws_provider]))
+gateway = Gateway("gw", GatewayArgs(settings=settings, edge_provider=edge_provider),
+                  pulumi.ResourceOptions(providers=[aws_provider]))
 
+pulumi.export("gatewayUrl", gateway.cdn.url)
+pulumi.export("grafanaUrl", pulumi.Output.concat(gateway.cdn.url, "/grafana/"))
+pulumi.export("distributionId", gateway.cdn.distribution_id)
 pulumi.export("vpcId", gateway.network.vpc_id)
-pulumi.export("privateSubnetIds", gateway.network.private_subnet_ids)
 pulumi.export("natEniId", gateway.network.nat_eni_id)

@@ -171,6 +171,33 @@ class BudgetTier(Section):
     models: tuple[str, ...] = ()
 
 
+class DomainSettings(Section):
+    """A custom hostname in a Route 53 zone: the gateway at `name`, its origin at `origin.<name>`."""
+
+    name: str = Field(min_length=4, max_length=200, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    hosted_zone_id: str = Field(pattern=r"^Z[A-Z0-9]{4,31}$")
+
+
+class WafSettings(Section):
+    enabled: bool = False
+    rate_limit_per_5_minutes: int = Field(2000, ge=10, le=2_000_000_000,
+                                          description="Requests per client IP per 5 minutes before blocking.")
+
+
+class EdgeSettings(Section):
+    origin_mode: Literal["public-alb", "vpc-origin"] = Field(
+        "vpc-origin", description="vpc-origin: internal ALB reached through a CloudFront VPC origin; "
+                                  "public-alb: internet-facing ALB admitting only CloudFront.")
+    alb_idle_timeout_seconds: int = Field(600, ge=300, le=4000, description="LLM responses stream for minutes.")
+    origin_read_timeout_seconds: int = Field(
+        60, ge=1, le=180, description="Over 60 s needs a CloudFront quota increase for the account.")
+    deregistration_delay_seconds: int = Field(300, ge=0, le=3600)
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
+    http_version: Literal["http1.1", "http2", "http3", "http2and3"] = "http2and3"
+    domain: DomainSettings | None = None
+    waf: WafSettings = WafSettings()
+
+
 class Settings(Section):
     project: str = PROJECT
     stack: str
@@ -186,6 +213,7 @@ class Settings(Section):
     litellm: ServiceSettings = ServiceSettings(cpu=512, memory=1024, desired_count=1, max_count=4)
     grafana: ServiceSettings = ServiceSettings(cpu=256, memory=512)
     victoriametrics: ServiceSettings = ServiceSettings(cpu=256, memory=512)
+    edge: EdgeSettings = EdgeSettings()
     budgets: dict[str, BudgetTier] = {
         "admin": BudgetTier(),
         "developer": BudgetTier(max_budget_usd=10, models=("claude-haiku-4-5", "claude-sonnet-4-5")),

@@ -39,6 +39,7 @@ class Resource:
     custom: bool
     protect: bool
     dependencies: list[str] = field(default_factory=list)
+    secret_inputs: set[str] = field(default_factory=set)
 
     @property
     def is_provider(self) -> bool:
@@ -83,8 +84,22 @@ class Graph:
         return resource.outputs.get("id", "")
 
 
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def _holds_secret(value: Any) -> bool:
+    if _is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    return isinstance(value, list) and any(_holds_secret(v) for v in value)
+
+
 def plain(value: Any) -> Any:
-    """Protobuf carries every number as a double: give whole numbers back as ints (443, not 443.0)."""
+    """Values as AWS gets them: secrets unwrapped, whole numbers as ints (protobuf sends 443.0)."""
+    if _is_secret(value):
+        return plain(value["value"])
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
@@ -120,6 +135,10 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
                                                                                f"secret:rds!{name}")}]},
         "aws:efs/fileSystem:FileSystem": {"dnsName": f"fs-{name}.efs.{region}.amazonaws.com"},
         "random:index/randomPassword:RandomPassword": {"result": "mock-" + "x" * int(inputs.get("length", 32))},
+        "aws:acm/certificate:Certificate": {"domainValidationOptions": [{
+            "domainName": inputs.get("domainName"), "resourceRecordName": f"_x1.{inputs.get('domainName')}.",
+            "resourceRecordType": "CNAME", "resourceRecordValue": "_x2.acm-validations.aws."}]},
+        "aws:route53/record:Record": {"fqdn": inputs.get("name")},
         "aws:ecr/repository:Repository": {"repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{physical}"},
     }
     return {**inputs, **outputs, **specific.get(type_, {})}
@@ -134,7 +153,8 @@ class RecordingEngine(mocks.Mocks):
         self.invokes: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", _mock_outputs(args.typ, args.name, plain(args.inputs), self.region)
+        outputs = _mock_outputs(args.typ, args.name, plain(args.inputs), self.region)
+        return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:
         self.invokes.append((args.token, dict(args.args)))
@@ -170,16 +190,18 @@ class RecordingMonitor(mocks.MockMonitor):
         if request.type != STACK_TYPE:
             urn = self.make_urn(request.parent, request.type, request.name)
             # Registrations run on several threads at once: read this request's own inputs.
-            inputs = plain(rpc.deserialize_properties(request.object))
+            raw = rpc.deserialize_properties(request.object)
+            inputs = plain(raw)
             self.graph.resources.append(Resource(
                 urn=urn, type=request.type, name=request.name, inputs=inputs,
                 outputs=dict(self.resources[urn].state, id=self.resources[urn].id), parent=request.parent,
                 provider=request.provider, custom=request.custom, protect=request.protect,
-                dependencies=list(request.dependencies)))
+                dependencies=list(request.dependencies),
+                secret_inputs={key for key, value in raw.items() if _holds_secret(value)}))
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
-        if STACK_TYPE in request.urn:
+        if request.urn.split("::")[2] == STACK_TYPE:
             self.graph.outputs.update(plain(rpc.deserialize_properties(request.outputs)))
         return super().RegisterResourceOutputs(request)
 

@@ -9,7 +9,7 @@ Runs the real program under the recording mock engine. Exits 1 on any error, 2 o
 from __future__ import annotations
 
 import argparse
-import asyncio
+import os
 import json
 import sys
 import time
@@ -35,12 +35,39 @@ REVIEW_KEYS: dict[str, tuple[str, ...]] = {
     "aws:ec2/flowLog:FlowLog": ("trafficType", "logDestinationType"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": ("serviceName", "vpcEndpointType"),
     "pulumi:providers:aws": ("region", "defaultTags"),
+    "aws:lb/loadBalancer:LoadBalancer": ("internal", "idleTimeout", "dropInvalidHeaderFields",
+                                         "enableDeletionProtection"),
+    "aws:lb/targetGroup:TargetGroup": ("targetType", "port", "deregistrationDelay", "loadBalancingAlgorithmType"),
+    "aws:lb/listener:Listener": ("protocol", "port"),
+    "aws:cloudfront/distribution:Distribution": ("priceClass", "httpVersion", "aliases", "webAclId"),
+    "aws:wafv2/webAcl:WebAcl": ("scope",),
+    "aws:acm/certificate:Certificate": ("domainName",),
+    "aws:route53/record:Record": ("name", "type"),
+    "aws:secretsmanager/secret:Secret": ("description", "recoveryWindowInDays"),
 }
+
+
+def _listener_rule(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A rule's priority, paths, required headers (names only: values are secret) and what it does."""
+    conditions = inputs.get("conditions") or []
+    action = (inputs.get("actions") or [{}])[0]
+    return {
+        "priority": inputs.get("priority"),
+        "paths": [v for c in conditions for v in (c.get("pathPattern") or {}).get("values", [])] or ["*"],
+        "requiresHeaders": [c["httpHeader"]["httpHeaderName"] for c in conditions if c.get("httpHeader")],
+        "action": action.get("type") if action.get("type") != "fixed-response"
+        else f"fixed {action['fixedResponse']['statusCode']}",
+    }
+
+
+SUMMARIES = {"aws:lb/listenerRule:ListenerRule": _listener_rule}
 
 
 def _review(resource: Resource) -> dict[str, Any]:
     keys = REVIEW_KEYS.get(resource.type, ())
     shown = {k: resource.inputs[k] for k in keys if resource.inputs.get(k) not in (None, "", [], {})}
+    if resource.type in SUMMARIES:
+        shown.update(SUMMARIES[resource.type](resource.inputs))
     if resource.protect:
         shown["protect"] = True
     return shown
@@ -105,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     status = main()
-    # Close Pulumi's event loop here; left to the interpreter's exit it complains about a closed pipe.
-    asyncio.get_event_loop().close()
-    sys.exit(status)
+    # Pulumi's mock monitor leaves an event loop in each worker thread; torn down at interpreter exit they
+    # print "Invalid file descriptor" noise. Everything is written: leave without the teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -7,8 +7,8 @@ import ipaddress
 import json
 
 from components.network import FCK_NAT_OWNER, plan_subnets
-from offline.engine import Graph, Resource, run, stack_config
-from settings import PROJECT
+from offline.engine import Graph, Resource
+from tests.stacks import run_with
 
 SUBNET = "aws:ec2/subnet:Subnet"
 ROUTE = "aws:ec2/route:Route"
@@ -64,8 +64,7 @@ def test_each_tier_spreads_over_distinct_zones(stack: Graph) -> None:
 
 
 def test_three_zones_when_asked() -> None:
-    config = {**stack_config("dev"), f"{PROJECT}:network": json.dumps({"azCount": 3})}
-    graph = run("dev", config)
+    graph = run_with("dev", network={"azCount": 3})
     assert sorted(s.inputs["availabilityZone"] for s in subnets(graph, "private")) == [
         "us-west-1a", "us-west-1b", "us-west-1c"]
 
@@ -122,8 +121,7 @@ def test_nat_ami_is_looked_up_unless_given(dev: Graph) -> None:
     (lookup,) = [args for token, args in dev.invokes if token == "aws:ec2/getAmi:getAmi"]
     assert lookup["owners"] == [FCK_NAT_OWNER]
     assert {"name": "architecture", "values": ["arm64"]} in lookup["filters"]
-    config = {**stack_config("dev"), f"{PROJECT}:network": json.dumps({"natAmiId": "ami-0123456789abcdef0"})}
-    pinned = run("dev", config)
+    pinned = run_with("dev", network={"natAmiId": "ami-0123456789abcdef0"})
     assert pinned.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["imageId"] == "ami-0123456789abcdef0"
     assert not [t for t, _ in pinned.invokes if t == "aws:ec2/getAmi:getAmi"]
 
@@ -144,11 +142,15 @@ def test_nat_group_admits_https_from_private_subnets_only(stack: Graph) -> None:
                for r in ingress)
 
 
-def test_egress_is_https_only(stack: Graph) -> None:
-    egress = stack.of_type(EGRESS)
-    assert egress, "the NAT group must have an explicit egress rule"
+def test_egress_leaves_the_vpc_only_as_https(stack: Graph) -> None:
+    vpc = ipaddress.ip_network(stack.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"])
+    leaving = [r for r in stack.of_type(EGRESS)
+               if r.inputs.get("cidrIpv4") and not ipaddress.ip_network(r.inputs["cidrIpv4"]).subnet_of(vpc)]
+    assert leaving, "the NAT group must have an explicit egress rule"
     assert all((r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"]) == ("tcp", 443, 443)
-               for r in egress)
+               for r in leaving)
+    nat_group_id = stack.id_of(stack.one("aws:ec2/securityGroup:SecurityGroup", "-nat"))
+    assert all(r.inputs["securityGroupId"] == nat_group_id for r in leaving), "only the NAT instance talks out"
     for group in stack.of_type("aws:ec2/securityGroup:SecurityGroup"):
         assert not group.inputs.get("egress") and not group.inputs.get("ingress"), "rules live in rule resources"
 
@@ -179,4 +181,3 @@ def test_s3_stays_off_the_nat(stack: Graph) -> None:
 def test_outputs_name_the_network(dev: Graph) -> None:
     assert dev.outputs["vpcId"] == dev.id_of(dev.one("aws:ec2/vpc:Vpc"))
     assert dev.outputs["natEniId"] == dev.id_of(nat_eni(dev))
-    assert sorted(dev.outputs["privateSubnetIds"]) == sorted(dev.id_of(s) for s in subnets(dev, "private"))

@@ -11,9 +11,9 @@ from settings import FARGATE_MEMORY_BY_CPU, MODEL_CATALOG, PROJECT, Settings, Se
 
 
 def settings_for(stack: str, **overrides: object) -> Settings:
-    config: dict[str, object] = dict(stack_config(stack))
-    for key, value in overrides.items():
-        config[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    """Overrides replace whole keys here, so a bad value is never hidden by a merge."""
+    config = dict(stack_config(stack))
+    config.update({f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in overrides.items()})
     return load_settings(PROJECT, stack, config)
 
 
@@ -84,6 +84,14 @@ BAD_INPUT = [
     ("tags", {f"T{i}": "x" for i in range(40)}, "tags", "allowed: at most 40"),
     ("bedrock", {"profileScope": "eu"}, "bedrock.profileScope", "'us' or 'global'"),
     ("vpcCidr", "10.10.0.0/16", "vpcCidr", "unknown setting"),
+    ("edge", {"originMode": "direct"}, "edge.originMode", "'public-alb' or 'vpc-origin'"),
+    ("edge", {"albIdleTimeoutSeconds": 60}, "edge.albIdleTimeoutSeconds", "greater than or equal to 300"),
+    ("edge", {"originReadTimeoutSeconds": 181}, "edge.originReadTimeoutSeconds", "less than or equal to 180"),
+    ("edge", {"priceClass": "PriceClass_50"}, "edge.priceClass", "'PriceClass_100'"),
+    ("edge", {"domain": {"name": "Not A Host", "hostedZoneId": "Z123456"}}, "edge.domain.name", "pattern"),
+    ("edge", {"domain": {"name": "llm.example.com"}}, "edge.domain.hostedZoneId", "Field required"),
+    ("edge", {"waf": {"enabled": True, "rateLimitPer5Minutes": 5}}, "edge.waf.rateLimitPer5Minutes",
+     "greater than or equal to 10"),
 ]
 
 

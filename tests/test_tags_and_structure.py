@@ -24,7 +24,7 @@ def test_every_aws_resource_uses_the_tagged_provider(stack: Graph) -> None:
     for resource in stack.resources:
         if resource.custom and resource.type.startswith("aws:"):
             provider = stack.provider_of(resource)
-            assert provider is not None and provider.name == "aws", resource.name
+            assert provider is not None and provider.name in ("aws", "aws-us-east-1"), resource.name
 
 
 def test_nat_instances_are_tagged_at_launch(stack: Graph) -> None:

@@ -1,0 +1,24 @@
+"""Stack config as Pulumi hands it over, with settings changed for one test."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from offline.engine import Graph, run, stack_config
+from settings import PROJECT
+
+
+def config_with(stack: str, **overrides: Any) -> dict[str, str]:
+    """Stack `stack`'s config with top-level settings replaced; a dict merges into an existing object."""
+    config = dict(stack_config(stack))
+    for key, value in overrides.items():
+        full_key = f"{PROJECT}:{key}"
+        merged = {**json.loads(config[full_key]), **value} if isinstance(value, dict) and full_key in config \
+            else value
+        config[full_key] = merged if isinstance(merged, str) else json.dumps(merged)
+    return config
+
+
+def run_with(stack: str, **overrides: Any) -> Graph:
+    return run(stack, config_with(stack, **overrides))
