@@ -9,8 +9,8 @@ Runs the real program under the recording mock engine. Exits 1 on any error, 2 o
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import sys
 import time
 from collections import Counter
