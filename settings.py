@@ -142,7 +142,8 @@ class ServiceSettings(Section):
     memory: int = Field(description="Fargate memory in MiB; must be a size Fargate offers for the CPU.")
     desired_count: int = Field(1, ge=0, le=100)
     max_count: int = Field(1, ge=1, le=100)
-    spot: bool = Field(False, description="Run on FARGATE_SPOT (cheaper, may be interrupted).")
+    spot: bool = Field(False, description="Run on FARGATE_SPOT (cheaper, may be interrupted; X86_64 only).")
+    architecture: Literal["ARM64", "X86_64"] | None = Field(None, description="Default: cpuArchitecture.")
 
     @model_validator(mode="after")
     def _fargate_offers_size(self) -> ServiceSettings:
@@ -153,6 +154,38 @@ class ServiceSettings(Section):
             raise ValueError(f"memory {self.memory} is not offered with cpu {self.cpu}; allowed: {list(offered)}")
         if self.max_count < self.desired_count:
             raise ValueError(f"maxCount {self.max_count} is below desiredCount {self.desired_count}")
+        return self
+
+
+class LiteLLMSettings(ServiceSettings):
+    cpu_target_percent: int = Field(60, ge=10, le=90, description="Autoscaling target for average CPU.")
+    requests_per_target_per_minute: int = Field(
+        60, ge=1, le=100_000, description="Autoscaling target for ALB requests per task (LLM calls are long).")
+
+
+class VictoriaMetricsSettings(ServiceSettings):
+    retention_period: str = Field("90d", pattern=r"^\d+[hdwy]$", description="-retentionPeriod, e.g. 90d.")
+
+    @model_validator(mode="after")
+    def _single_writer(self) -> VictoriaMetricsSettings:
+        if (self.desired_count, self.max_count) != (1, 1):
+            raise ValueError("VictoriaMetrics is a single writer on one volume; allowed: desiredCount 1, maxCount 1")
+        return self
+
+
+class DatabaseSettings(Section):
+    instance_class: str = Field("db.t4g.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    engine_version: str = Field("16", pattern=r"^1[4-7](\.\d+)?$", description="PostgreSQL major (14-17).")
+    allocated_storage_gb: int = Field(20, ge=20, le=65536)
+    max_allocated_storage_gb: int = Field(100, ge=20, le=65536)
+    backup_retention_days: int = Field(7, ge=1, le=35, description="Backups are always kept; 1 to 35 days.")
+    multi_az: bool = False
+
+    @model_validator(mode="after")
+    def _storage_can_grow(self) -> DatabaseSettings:
+        if self.max_allocated_storage_gb < self.allocated_storage_gb:
+            raise ValueError(f"maxAllocatedStorageGb {self.max_allocated_storage_gb} is below "
+                             f"allocatedStorageGb {self.allocated_storage_gb}")
         return self
 
 
@@ -210,15 +243,29 @@ class Settings(Section):
     models: ModelNames = tuple(MODEL_CATALOG)
     bedrock: BedrockSettings = BedrockSettings()
     cpu_architecture: Literal["ARM64", "X86_64"] = "ARM64"
-    litellm: ServiceSettings = ServiceSettings(cpu=512, memory=1024, desired_count=1, max_count=4)
+    litellm: LiteLLMSettings = LiteLLMSettings(cpu=512, memory=1024, desired_count=1, max_count=4)
     grafana: ServiceSettings = ServiceSettings(cpu=256, memory=512)
-    victoriametrics: ServiceSettings = ServiceSettings(cpu=256, memory=512)
+    victoriametrics: VictoriaMetricsSettings = VictoriaMetricsSettings(cpu=256, memory=512)
+    database: DatabaseSettings = DatabaseSettings()
+    exec_enabled: bool = Field(False, description="Allow `aws ecs execute-command` into tasks.")
+    build_images_on_preview: bool = Field(False, description="Build container images during `pulumi preview`.")
     edge: EdgeSettings = EdgeSettings()
     budgets: dict[str, BudgetTier] = {
         "admin": BudgetTier(),
         "developer": BudgetTier(max_budget_usd=10, models=("claude-haiku-4-5", "claude-sonnet-4-5")),
         "test": BudgetTier(max_budget_usd=1, models=("claude-haiku-4-5",)),
     }
+
+    @model_validator(mode="after")
+    def _spot_runs_x86_only(self) -> Settings:
+        for key in ("litellm", "grafana", "victoriametrics"):
+            if getattr(self, key).spot and self.architecture_of(key) != "X86_64":
+                raise ValueError(f"{key}.spot: Fargate Spot runs only X86_64 tasks; "
+                                 f"allowed: set {key}.architecture: X86_64 or spot: false")
+        return self
+
+    def architecture_of(self, service: str) -> str:
+        return getattr(self, service).architecture or self.cpu_architecture
 
     @model_validator(mode="after")
     def _budget_models_are_served(self) -> Settings:

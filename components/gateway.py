@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 from components.alb import Alb, AlbArgs, AlbTarget, OriginDns
+from components.bedrock import bedrock_invoke_statements
 from components.cdn import Cdn, CdnArgs, ViewerDomain
 from components.certificate import Certificate, CertificateArgs
+from components.cluster import Cluster, ClusterArgs
+from components.container_image import ContainerImage, ContainerImageArgs
+from components.database import Database, DatabaseArgs
+from components.fargate_service import (
+    Autoscaling,
+    Container,
+    EfsVolume,
+    FargateService,
+    FargateServiceArgs,
+    PreDeployTask,
+)
+from components.metrics_volume import NFS_PORT, MetricsVolume, MetricsVolumeArgs
 from components.network import Network, NetworkArgs
 from components.secrets import GeneratedSecret, Secrets, SecretsArgs
 from components.waf import Waf, WafArgs
@@ -17,10 +31,29 @@ from settings import Settings
 
 LITELLM_PORT = 4000
 GRAFANA_PORT = 3000
+VICTORIAMETRICS_PORT = 8428
+HTTPS = 443
 ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 METRICS_PATHS = ("/metrics", "/metrics/*")
 GRAFANA_PATHS = ("/grafana", "/grafana/*")
+IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
+SECRETS = (
+    GeneratedSecret(key="origin-verify", description="Header CloudFront sends; the ALB requires it"),
+    GeneratedSecret(key="litellm-master-key", description="LiteLLM admin key (also VictoriaMetrics' scrape token)",
+                    prefix="sk-"),
+    GeneratedSecret(key="litellm-salt-key", description="LiteLLM's key for credentials it stores; never rotate",
+                    permanent=True),
+    GeneratedSecret(key="grafana-admin-password", description="Grafana admin password", length=32),
+)
+
+
+def http_health(port: int, path: str) -> list[str]:
+    return ["CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{port}{path} || exit 1"]
+
+
+LITELLM_HEALTH = ["CMD-SHELL", "python -c \"import sys, urllib.request; sys.exit(urllib.request.urlopen("
+                  f"'http://127.0.0.1:{LITELLM_PORT}/health/liveliness').status != 200)\""]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,25 +72,48 @@ class Gateway(pulumi.ComponentResource):
         super().__init__("llm-gateway:gateway:Gateway", name, None, opts)
         self._name, self._settings, self._edge_provider = name, args.settings, args.edge_provider
         settings = args.settings
-        account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        self._account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        protected = settings.deletion_protection
 
         self.network = Network(f"{name}-net", NetworkArgs(
-            region=settings.region, account_id=account_id, vpc_cidr=settings.network.vpc_cidr,
+            region=settings.region, account_id=self._account_id, vpc_cidr=settings.network.vpc_cidr,
             az_count=settings.network.az_count, nat_instance_type=settings.network.nat_instance_type,
             nat_ami_id=settings.network.nat_ami_id, flow_log_traffic=settings.network.flow_log_traffic,
             log_retention_days=settings.log_retention_days, instance_tags=settings.tags,
         ), self._child())
         self.secrets = Secrets(f"{name}-secrets", SecretsArgs(
-            secrets=[GeneratedSecret(key="origin-verify", description="Header CloudFront sends; the ALB requires it")],
-            recovery_window_days=30 if settings.deletion_protection else 7,
-        ), self._child())
+            secrets=SECRETS, recovery_window_days=30 if protected else 7), self._child())
+        self.images = {service: ContainerImage(f"{name}-{service}", ContainerImageArgs(
+            context=IMAGES_DIR / service, platform=self._platform(service),
+            build_on_preview=settings.build_images_on_preview, force_delete=not protected,
+        ), self._child()) for service in ("litellm", "grafana", "victoriametrics")}
+        self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
+            vpc_id=self.network.vpc_id, namespace=f"{settings.environment}.llm-gateway.internal"), self._child())
+        self.database = Database(f"{name}-db", DatabaseArgs(
+            vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,
+            instance_class=settings.database.instance_class, engine_version=settings.database.engine_version,
+            allocated_storage_gb=settings.database.allocated_storage_gb,
+            max_allocated_storage_gb=settings.database.max_allocated_storage_gb,
+            backup_retention_days=settings.database.backup_retention_days, multi_az=settings.database.multi_az,
+            protected=protected), self._child())
+        self.metrics_volume = MetricsVolume(f"{name}-metrics-volume", MetricsVolumeArgs(
+            vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids, protected=protected),
+            self._child())
         self.alb = self._alb()
         self.cdn = self._cdn()
+        self.litellm = self._litellm()
+        self.victoriametrics = self._victoriametrics()
+        self.grafana = self._grafana()
         self._wire()
         self.register_outputs({"url": self.cdn.url, "vpcId": self.network.vpc_id})
 
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _platform(self, service: str) -> str:
+        return "linux/arm64" if self._settings.architecture_of(service) == "ARM64" else "linux/amd64"
+
+    # --- edge -------------------------------------------------------------------------------------------
 
     def _certificate(self, key: str, hostname: str, zone_id: str, in_edge_region: bool) -> Certificate:
         options = self._child(providers=[self._edge_provider]) if in_edge_region else self._child()
@@ -72,7 +128,7 @@ class Gateway(pulumi.ComponentResource):
             hostname = f"origin.{domain.name}"
             origin_dns = OriginDns(hostname=hostname, hosted_zone_id=domain.hosted_zone_id,
                                    certificate_arn=self._certificate(
-                "origin", hostname, domain.hosted_zone_id, in_edge_region=False).arn)
+                                       "origin", hostname, domain.hosted_zone_id, in_edge_region=False).arn)
         prefix_list = aws.ec2.get_managed_prefix_list_output(
             name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=self))
         return Alb(f"{self._name}-alb", AlbArgs(
@@ -112,14 +168,102 @@ class Gateway(pulumi.ComponentResource):
             web_acl_arn=waf.arn if waf else None,
         ), self._child())
 
-    def _allow_to_cidrs(self, key: str, group_id: pulumi.Input[str], port: int, cidrs: list[str]) -> None:
-        for index, cidr in enumerate(cidrs):
-            aws.vpc.SecurityGroupEgressRule(
-                f"{self._name}-{key}-{index}", security_group_id=group_id, ip_protocol="tcp", from_port=port,
-                to_port=port, cidr_ipv4=cidr, description=f"{key} (port {port})", opts=self._child())
+    # --- services ---------------------------------------------------------------------------------------
+
+    def _service(self, key: str, container: Container, **extra: object) -> FargateService:
+        settings, service = self._settings, getattr(self._settings, key)
+        return FargateService(f"{self._name}-{key}", FargateServiceArgs(
+            region=settings.region, account_id=self._account_id, cluster_arn=self.cluster.arn,
+            cluster_name=self.cluster.name, namespace_id=self.cluster.namespace_id, vpc_id=self.network.vpc_id,
+            subnet_ids=self.network.private_subnet_ids, discovery_name=f"{key}.{self.cluster.namespace}",
+            container=container, repository_arn=self.images[key].repository_arn, cpu=service.cpu,
+            memory=service.memory, architecture=settings.architecture_of(key), desired_count=service.desired_count,
+            spot=service.spot, log_retention_days=settings.log_retention_days, exec_enabled=settings.exec_enabled,
+            **extra), self._child())
+
+    def _litellm(self) -> FargateService:
+        settings, db, secrets = self._settings, self.database, self.secrets
+        scaling = settings.litellm
+        environment = {
+            "AWS_REGION_NAME": settings.bedrock_region,
+            "DATABASE_HOST": pulumi.Output.concat(db.address, f":{db.port}"),
+            "DATABASE_NAME": db.database_name, "DATABASE_USERNAME": db.username,
+            "DISABLE_SCHEMA_UPDATE": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MODE": "PRODUCTION",
+        }
+        return self._service("litellm", Container(
+            image=self.images["litellm"].image_ref, port=LITELLM_PORT, health_check=LITELLM_HEALTH,
+            environment=environment,
+            secrets={"LITELLM_MASTER_KEY": secrets.arns["litellm-master-key"],
+                     "LITELLM_SALT_KEY": secrets.arns["litellm-salt-key"],
+                     "DATABASE_PASSWORD": db.password_secret_arn.apply(lambda arn: f"{arn}:password::")}),
+            secret_arns=[secrets.arns["litellm-master-key"], secrets.arns["litellm-salt-key"], db.password_secret_arn],
+            task_policy_statements=bedrock_invoke_statements(
+                settings.models, settings.bedrock_region, settings.bedrock.profile_scope, self._account_id),
+            target_group_arn=self.alb.target_group_arns["litellm"],
+            autoscaling=Autoscaling(
+                min_count=scaling.desired_count, max_count=scaling.max_count,
+                cpu_target_percent=scaling.cpu_target_percent,
+                requests_per_target_per_minute=scaling.requests_per_target_per_minute,
+                alb_resource_label=pulumi.Output.concat(
+                    self.alb.arn_suffix, "/", self.alb.target_group_arn_suffixes["litellm"])),
+            # Replicas never migrate (BerriAI/litellm#14400): one task runs the migrations before each rollout.
+            pre_deploy=PreDeployTask(entry_point=["python", "-m", "litellm.proxy.prisma_migration"],
+                                     environment={"DISABLE_SCHEMA_UPDATE": "false"}))
+
+    def _victoriametrics(self) -> FargateService:
+        volume, settings = self.metrics_volume, self._settings.victoriametrics
+        return self._service("victoriametrics", Container(
+            image=self.images["victoriametrics"].image_ref, port=VICTORIAMETRICS_PORT,
+            health_check=http_health(VICTORIAMETRICS_PORT, "/health"),
+            command=["-storageDataPath=/storage", "-promscrape.config=/etc/victoriametrics/scrape.yml",
+                     "-promscrape.dnsSDCheckInterval=30s", f"-retentionPeriod={settings.retention_period}",
+                     f"-httpListenAddr=:{VICTORIAMETRICS_PORT}"],
+            environment={"LITELLM_HOST": self.litellm.hostname},
+            secrets={"LITELLM_METRICS_TOKEN": self.secrets.arns["litellm-master-key"]}),
+            secret_arns=[self.secrets.arns["litellm-master-key"]], single_writer=True,
+            volume=EfsVolume(file_system_id=volume.file_system_id, file_system_arn=volume.file_system_arn,
+                             access_point_id=volume.access_point_id, access_point_arn=volume.access_point_arn,
+                             container_path="/storage"))
+
+    def _grafana(self) -> FargateService:
+        return self._service("grafana", Container(
+            image=self.images["grafana"].image_ref, port=GRAFANA_PORT,
+            health_check=http_health(GRAFANA_PORT, "/grafana/api/health"),
+            environment={"GF_SERVER_ROOT_URL": pulumi.Output.concat(self.cdn.url, "/grafana/"),
+                         "GF_SERVER_SERVE_FROM_SUB_PATH": "true", "GF_AUTH_ANONYMOUS_ENABLED": "false",
+                         "GF_SECURITY_ADMIN_USER": "admin", "VICTORIAMETRICS_HOST": self.victoriametrics.hostname},
+            secrets={"GF_SECURITY_ADMIN_PASSWORD": self.secrets.arns["grafana-admin-password"]}),
+            secret_arns=[self.secrets.arns["grafana-admin-password"]],
+            target_group_arn=self.alb.target_group_arns["grafana"])
+
+    # --- who may talk to whom ---------------------------------------------------------------------------
+
+    def _allow(self, source: str, source_group: pulumi.Input[str], target: str, target_group: pulumi.Input[str],
+               port: int) -> None:
+        """One permitted flow: egress on the source's group and ingress on the target's, naming each other."""
+        flow = f"{source}-to-{target}"
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-{flow}-out", security_group_id=source_group, referenced_security_group_id=target_group,
+            ip_protocol="tcp", from_port=port, to_port=port, description=f"to {target}", opts=self._child())
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-{flow}-in", security_group_id=target_group, referenced_security_group_id=source_group,
+            ip_protocol="tcp", from_port=port, to_port=port, description=f"from {source}", opts=self._child())
+
+    def _allow_https_out(self, source: str, source_group: pulumi.Input[str]) -> None:
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-{source}-https-out", security_group_id=source_group, cidr_ipv4="0.0.0.0/0",
+            ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, description="AWS APIs over HTTPS, through the NAT",
+            opts=self._child())
 
     def _wire(self) -> None:
-        """Who may talk to whom. Ingress to the ALB (CloudFront only) is the ALB's own rule."""
-        private = self.network.private_subnet_cidrs
-        self._allow_to_cidrs("alb-to-litellm", self.alb.security_group_id, LITELLM_PORT, private)
-        self._allow_to_cidrs("alb-to-grafana", self.alb.security_group_id, GRAFANA_PORT, private)
+        """Who may talk to whom. CloudFront -> ALB is the ALB's own rule; nothing else is allowed."""
+        alb, litellm, grafana, vm = (self.alb.security_group_id, self.litellm.security_group_id,
+                                     self.grafana.security_group_id, self.victoriametrics.security_group_id)
+        self._allow("alb", alb, "litellm", litellm, LITELLM_PORT)
+        self._allow("alb", alb, "grafana", grafana, GRAFANA_PORT)
+        self._allow("grafana", grafana, "victoriametrics", vm, VICTORIAMETRICS_PORT)
+        self._allow("victoriametrics", vm, "litellm", litellm, LITELLM_PORT)
+        self._allow("litellm", litellm, "postgres", self.database.security_group_id, self.database.port)
+        self._allow("victoriametrics", vm, "efs", self.metrics_volume.security_group_id, NFS_PORT)
+        for service, group in (("litellm", litellm), ("grafana", grafana), ("victoriametrics", vm)):
+            self._allow_https_out(service, group)

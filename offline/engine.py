@@ -139,7 +139,10 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
             "domainName": inputs.get("domainName"), "resourceRecordName": f"_x1.{inputs.get('domainName')}.",
             "resourceRecordType": "CNAME", "resourceRecordValue": "_x2.acm-validations.aws."}]},
         "aws:route53/record:Record": {"fqdn": inputs.get("name")},
-        "aws:ecr/repository:Repository": {"repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{physical}"},
+        "docker:index/image:Image": {"repoDigest": str(inputs.get("imageName", "")).rsplit(":", 1)[0]
+                                     + "@sha256:" + "0" * 64},
+        "aws:ecr/repository:Repository": {
+            "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{physical}", "registryId": ACCOUNT_ID},
     }
     return {**inputs, **outputs, **specific.get(type_, {})}
 
@@ -168,6 +171,9 @@ class RecordingEngine(mocks.Mocks):
             "aws:index/getPartition:getPartition": lambda: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
             "aws:ec2/getManagedPrefixList:getManagedPrefixList": lambda: {
                 "id": "pl-82a045da", "name": args.args.get("name")},
+            "aws:ecr/getAuthorizationToken:getAuthorizationToken": lambda: {
+                "userName": "AWS", "password": "mock-ecr-token", "authorizationToken": "bW9jaw==",
+                "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com"},
             "aws:cloudfront/getCachePolicy:getCachePolicy": lambda: {"id": f"cache-{args.args.get('name')}"},
             "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": lambda: {
                 "id": f"origin-{args.args.get('name')}"},

@@ -44,6 +44,15 @@ REVIEW_KEYS: dict[str, tuple[str, ...]] = {
     "aws:acm/certificate:Certificate": ("domainName",),
     "aws:route53/record:Record": ("name", "type"),
     "aws:secretsmanager/secret:Secret": ("description", "recoveryWindowInDays"),
+    "aws:ecs/taskDefinition:TaskDefinition": ("family", "cpu", "memory", "runtimePlatform"),
+    "aws:ecs/service:Service": ("desiredCount", "capacityProviderStrategies", "enableExecuteCommand",
+                                "deploymentMinimumHealthyPercent", "deploymentMaximumPercent"),
+    "aws:appautoscaling/target:Target": ("minCapacity", "maxCapacity"),
+    "aws:rds/instance:Instance": ("instanceClass", "engineVersion", "multiAz", "storageEncrypted",
+                                  "publiclyAccessible", "backupRetentionPeriod", "deletionProtection"),
+    "aws:efs/fileSystem:FileSystem": ("encrypted", "throughputMode"),
+    "aws:ecr/repository:Repository": ("imageTagMutability", "imageScanningConfiguration"),
+    "docker:index/image:Image": ("imageName",),
 }
 
 

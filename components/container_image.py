@@ -1,0 +1,71 @@
+"""A container image: its ECR repository (scan on push, immutable tags, lifecycle) and the image built from
+`images/<name>` and pushed, tagged by content. Task definitions use the pushed digest, never a tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker as docker
+
+KEEP_IMAGES = 20
+
+
+def content_tag(context: Path, platform: str) -> str:
+    """Same files and platform, same tag: a rebuild happens only when the image's inputs change."""
+    digest = hashlib.sha256(platform.encode())
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(context)).encode())
+        digest.update(path.read_bytes())
+    return f"{digest.hexdigest()[:16]}-{platform.rsplit('/', 1)[-1]}"
+
+
+def lifecycle_policy() -> str:
+    return json.dumps({"rules": [
+        {"rulePriority": 1, "description": "Drop untagged layers after a week",
+         "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7},
+         "action": {"type": "expire"}},
+        {"rulePriority": 2, "description": f"Keep the newest {KEEP_IMAGES} images",
+         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES},
+         "action": {"type": "expire"}},
+    ]})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerImageArgs:
+    context: Path
+    platform: str
+    build_on_preview: bool
+    force_delete: bool
+
+
+class ContainerImage(pulumi.ComponentResource):
+    repository_arn: pulumi.Output[str]
+    image_ref: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ContainerImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-gateway:images:ContainerImage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        repository = aws.ecr.Repository(
+            f"{name}-repo", image_tag_mutability="IMMUTABLE", force_delete=args.force_delete,
+            image_scanning_configuration={"scan_on_push": True},
+            encryption_configurations=[{"encryption_type": "AES256"}], opts=child)
+        aws.ecr.LifecyclePolicy(f"{name}-lifecycle", repository=repository.name, policy=lifecycle_policy(),
+                                opts=child)
+        token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id,
+                                                       opts=pulumi.InvokeOutputOptions(parent=self))
+        image = docker.Image(
+            f"{name}-image",
+            image_name=pulumi.Output.concat(repository.repository_url, ":", content_tag(args.context, args.platform)),
+            build={"context": str(args.context), "dockerfile": str(args.context / "Dockerfile"),
+                   "platform": args.platform},
+            registry={"server": repository.repository_url, "username": token.user_name, "password": token.password},
+            build_on_preview=args.build_on_preview, opts=child)
+        self.repository_arn = repository.arn
+        self.image_ref = image.repo_digest
+        self.register_outputs({"imageRef": self.image_ref, "repositoryArn": self.repository_arn})

@@ -1,0 +1,259 @@
+"""One Fargate service: task definition, roles, log group, security group, Cloud Map name, optional ALB target,
+EFS volume and autoscaling. Used for LiteLLM, Grafana and VictoriaMetrics.
+
+The security group starts empty: who may talk to the service is declared where the gateway wires the units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_command as command
+
+from components.iam import allow, policy_document, trust_policy
+
+TASK_TRUST = "ecs-tasks.amazonaws.com"
+RUN_TASK_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "run-ecs-task.sh"
+EXEC_ACTIONS = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Container:
+    image: pulumi.Input[str]
+    port: int
+    health_check: Sequence[str]
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Environment variable -> Secrets Manager `valueFrom` (an ARN, or `<arn>:<json key>::`).
+    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    command: Sequence[str] | None = None
+    health_check_start_seconds: int = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreDeployTask:
+    """A one-off run of the same image (e.g. database migrations) that must succeed before the service rolls."""
+
+    entry_point: Sequence[str]
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EfsVolume:
+    file_system_id: pulumi.Input[str]
+    file_system_arn: pulumi.Input[str]
+    access_point_id: pulumi.Input[str]
+    access_point_arn: pulumi.Input[str]
+    container_path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Autoscaling:
+    min_count: int
+    max_count: int
+    cpu_target_percent: int
+    requests_per_target_per_minute: int | None = None
+    # "<alb arn suffix>/<target group arn suffix>", for scaling on requests per target.
+    alb_resource_label: pulumi.Input[str] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FargateServiceArgs:
+    region: str
+    account_id: str
+    cluster_arn: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    namespace_id: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    discovery_name: str
+    container: Container
+    repository_arn: pulumi.Input[str]
+    cpu: int
+    memory: int
+    architecture: str
+    desired_count: int
+    spot: bool
+    log_retention_days: int
+    exec_enabled: bool
+    # Bare ARNs of every secret in `container.secrets`: the execution role may read exactly these.
+    secret_arns: Sequence[pulumi.Input[str]] = ()
+    task_policy_statements: Sequence[dict[str, Any]] = ()
+    target_group_arn: pulumi.Input[str] | None = None
+    health_check_grace_seconds: int = 120
+    # Never two tasks at once (a single writer on one volume): stop the old task before starting the new.
+    single_writer: bool = False
+    volume: EfsVolume | None = None
+    autoscaling: Autoscaling | None = None
+    pre_deploy: PreDeployTask | None = None
+
+
+class FargateService(pulumi.ComponentResource):
+    security_group_id: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    hostname: str
+    task_role_arn: pulumi.Output[str]
+    task_definition_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-gateway:compute:FargateService", name, None, opts)
+        self._name, self._args = name, args
+        group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=args.vpc_id, description=f"{name} tasks",
+                                      opts=self._child())
+        self.security_group_id = group.id
+        logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=self._child())
+        self.log_group_name = logs.name
+        execution_role = self._execution_role(logs)
+        task_role = self._task_role()
+        self.task_role_arn = task_role.arn
+        task_definition = self._task_definition("task", self._container_definition(logs), execution_role, task_role)
+        self.task_definition_arn = task_definition.arn
+        ready = [self._pre_deploy(args.pre_deploy, logs, execution_role, task_role)] if args.pre_deploy else []
+        self.hostname = args.discovery_name
+        service = self._service(task_definition, self._discovery(), ready)
+        self.service_name = service.name
+        if args.autoscaling:
+            self._autoscale(service, args.autoscaling)
+        self.register_outputs({"securityGroupId": self.security_group_id, "serviceName": self.service_name,
+                               "taskDefinitionArn": self.task_definition_arn})
+
+    def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _role(self, key: str, statements: list[dict[str, Any]]) -> aws.iam.Role:
+        role = aws.iam.Role(f"{self._name}-{key}", assume_role_policy=trust_policy(TASK_TRUST, self._args.account_id),
+                            opts=self._child())
+        if statements:
+            aws.iam.RolePolicy(f"{self._name}-{key}", role=role.name, policy=policy_document(*statements),
+                               opts=self._child())
+        return role
+
+    def _execution_role(self, logs: aws.cloudwatch.LogGroup) -> aws.iam.Role:
+        """Pull the image, write logs, read exactly this service's secrets."""
+        statements = [
+            allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),  # takes no resource ARN
+            allow(ECR_PULL_ACTIONS, [self._args.repository_arn], sid="PullImage"),
+            allow(["logs:CreateLogStream", "logs:PutLogEvents"], [logs.arn.apply(lambda a: f"{a}:*")], sid="Logs"),
+        ]
+        if self._args.secret_arns:
+            statements.append(allow(["secretsmanager:GetSecretValue"], list(self._args.secret_arns), sid="Secrets"))
+        return self._role("execution", statements)
+
+    def _task_role(self) -> aws.iam.Role:
+        statements = list(self._args.task_policy_statements)
+        if self._args.exec_enabled:
+            statements.append(allow(EXEC_ACTIONS, ["*"], sid="EcsExec"))  # Session Manager channels: no ARN
+        if volume := self._args.volume:
+            statements.append(allow(
+                ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"], [volume.file_system_arn],
+                sid="MountVolume",
+                condition={"StringEquals": {"elasticfilesystem:AccessPointArn": volume.access_point_arn}}))
+        return self._role("task", statements)
+
+    def _container_definition(self, logs: aws.cloudwatch.LogGroup) -> dict[str, Any]:
+        container = self._args.container
+        definition: dict[str, Any] = {
+            "name": self._args.discovery_name,
+            "image": container.image,
+            "essential": True,
+            "portMappings": [{"containerPort": container.port, "protocol": "tcp", "name": "http"}],
+            "environment": [{"name": k, "value": v} for k, v in sorted(container.environment.items())],
+            "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(container.secrets.items())],
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": logs.name, "awslogs-region": self._args.region,
+                "awslogs-stream-prefix": self._args.discovery_name}},
+            "healthCheck": {"command": list(container.health_check), "interval": 30, "timeout": 5, "retries": 3,
+                            "startPeriod": container.health_check_start_seconds},
+            "linuxParameters": {"initProcessEnabled": True},
+            "stopTimeout": 120,
+        }
+        if container.command:
+            definition["command"] = list(container.command)
+        if self._args.volume:
+            definition["mountPoints"] = [{"sourceVolume": "data", "containerPath": self._args.volume.container_path,
+                                          "readOnly": False}]
+        return definition
+
+    def _task_definition(self, key: str, container: dict[str, Any], execution_role: aws.iam.Role,
+                         task_role: aws.iam.Role) -> aws.ecs.TaskDefinition:
+        volume = self._args.volume
+        volumes = [{"name": "data", "efs_volume_configuration": {
+            "file_system_id": volume.file_system_id, "transit_encryption": "ENABLED",
+            "authorization_config": {"access_point_id": volume.access_point_id, "iam": "ENABLED"}}}] if volume else []
+        return aws.ecs.TaskDefinition(
+            f"{self._name}-{key}", family=f"{self._name}-{key}",
+            requires_compatibilities=["FARGATE"], network_mode="awsvpc",
+            cpu=str(self._args.cpu), memory=str(self._args.memory),
+            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": self._args.architecture},
+            execution_role_arn=execution_role.arn, task_role_arn=task_role.arn, volumes=volumes,
+            container_definitions=pulumi.Output.json_dumps([container]), opts=self._child())
+
+    def _pre_deploy(self, task: PreDeployTask, logs: aws.cloudwatch.LogGroup, execution_role: aws.iam.Role,
+                    task_role: aws.iam.Role) -> command.local.Command:
+        container = self._container_definition(logs)
+        overrides = {e["name"]: e["value"] for e in container["environment"]} | dict(task.environment)
+        container.update(entryPoint=list(task.entry_point), command=[], portMappings=[],
+                         environment=[{"name": k, "value": v} for k, v in sorted(overrides.items())])
+        del container["healthCheck"]
+        definition = self._task_definition("pre-deploy", container, execution_role, task_role)
+        return command.local.Command(
+            f"{self._name}-pre-deploy-run", create=str(RUN_TASK_SCRIPT), triggers=[definition.arn],
+            environment={"REGION": self._args.region, "CLUSTER": self._args.cluster_arn,
+                         "TASK_DEFINITION": definition.arn, "SECURITY_GROUP": self.security_group_id,
+                         "SUBNETS": pulumi.Output.all(*self._args.subnet_ids).apply(",".join)},
+            opts=self._child())
+
+    def _discovery(self) -> aws.servicediscovery.Service:
+        return aws.servicediscovery.Service(
+            f"{self._name}-discovery", name=self._args.discovery_name.split(".")[0],
+            dns_config={"namespace_id": self._args.namespace_id, "routing_policy": "MULTIVALUE",
+                        "dns_records": [{"type": "A", "ttl": 10}]},
+            opts=self._child())
+
+    def _service(self, task_definition: aws.ecs.TaskDefinition, discovery: aws.servicediscovery.Service,
+                 ready: list[pulumi.Resource]) -> aws.ecs.Service:
+        args = self._args
+        load_balancers = [{"target_group_arn": args.target_group_arn, "container_name": args.discovery_name,
+                           "container_port": args.container.port}] if args.target_group_arn else []
+        return aws.ecs.Service(
+            f"{self._name}-service", cluster=args.cluster_arn, task_definition=task_definition.arn,
+            desired_count=args.desired_count, platform_version="LATEST",
+            capacity_provider_strategies=[{"capacity_provider": "FARGATE_SPOT" if args.spot else "FARGATE",
+                                           "weight": 1}],
+            network_configuration={"subnets": list(args.subnet_ids), "security_groups": [self.security_group_id],
+                                   "assign_public_ip": False},
+            deployment_circuit_breaker={"enable": True, "rollback": True},
+            deployment_minimum_healthy_percent=0 if args.single_writer else 100,
+            deployment_maximum_percent=100 if args.single_writer else 200,
+            health_check_grace_period_seconds=args.health_check_grace_seconds if load_balancers else None,
+            load_balancers=load_balancers,
+            service_registries={"registry_arn": discovery.arn, "container_name": args.discovery_name},
+            enable_execute_command=args.exec_enabled, enable_ecs_managed_tags=True, propagate_tags="SERVICE",
+            opts=self._child(depends_on=ready,
+                             ignore_changes=["desiredCount"] if args.autoscaling else None))
+
+    def _autoscale(self, service: aws.ecs.Service, scaling: Autoscaling) -> None:
+        target = aws.appautoscaling.Target(
+            f"{self._name}-scaling", service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
+            resource_id=pulumi.Output.concat("service/", self._args.cluster_name, "/", service.name),
+            min_capacity=scaling.min_count, max_capacity=scaling.max_count, opts=self._child())
+        metrics: dict[str, tuple[str, int, pulumi.Input[str] | None]] = {
+            "cpu": ("ECSServiceAverageCPUUtilization", scaling.cpu_target_percent, None)}
+        if scaling.requests_per_target_per_minute and scaling.alb_resource_label is not None:
+            metrics["requests"] = ("ALBRequestCountPerTarget", scaling.requests_per_target_per_minute,
+                                   scaling.alb_resource_label)
+        for key, (metric, value, label) in metrics.items():
+            aws.appautoscaling.Policy(
+                f"{self._name}-scale-{key}", policy_type="TargetTrackingScaling", resource_id=target.resource_id,
+                scalable_dimension=target.scalable_dimension, service_namespace=target.service_namespace,
+                target_tracking_scaling_policy_configuration={
+                    "target_value": value, "scale_in_cooldown": 300, "scale_out_cooldown": 60,
+                    "predefined_metric_specification": {"predefined_metric_type": metric, "resource_label": label}},
+                opts=self._child())
