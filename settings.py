@@ -272,7 +272,7 @@ class Settings(Section):
         for tier, budget in self.budgets.items():
             extra = sorted(set(budget.models) - set(self.models))
             if extra:
-                raise ValueError(f"budgets.{tier}.models {extra} are not served; allowed: {list(self.models)}")
+                raise ValueError(f"budgets.{tier}.models: {extra} are not served; allowed: {list(self.models)}")
         return self
 
     @property
@@ -297,8 +297,11 @@ def _parse(value: Any) -> Any:
 
 def _describe(error: dict[str, Any], project: str) -> str:
     location = ".".join(to_camel(str(part)) if isinstance(part, str) else str(part) for part in error["loc"])
-    key = "aws:region" if location == "region" else f"{project}:{location}"
     message = error["msg"].removeprefix("Value error, ")
+    if not location:  # a rule across settings names its key first: "<key>: <why>"
+        location, _, message = message.partition(": ")
+        return f"{project}:{location}: {message}"
+    key = "aws:region" if location == "region" else f"{project}:{location}"
     if error["type"] == "extra_forbidden":
         message = "unknown setting (check the spelling against settings.py)"
     shown = "" if error["type"] in ("missing", "extra_forbidden") else f" = {error['input']!r}"

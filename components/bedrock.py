@@ -28,5 +28,5 @@ def bedrock_invoke_statements(models: Sequence[str], region: str, scope: str, ac
     return [
         allow(INVOKE_ACTIONS, profiles, sid="InvokeInferenceProfiles"),
         allow(INVOKE_ACTIONS, foundation, sid="InvokeModelsThroughProfiles",
-              condition={"StringEquals": {"bedrock:InferenceProfileArn": profiles}}),
+              condition={"ArnEquals": {"bedrock:InferenceProfileArn": profiles}}),
     ]

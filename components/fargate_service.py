@@ -140,7 +140,8 @@ class FargateService(pulumi.ComponentResource):
         statements = [
             allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),  # takes no resource ARN
             allow(ECR_PULL_ACTIONS, [self._args.repository_arn], sid="PullImage"),
-            allow(["logs:CreateLogStream", "logs:PutLogEvents"], [logs.arn.apply(lambda a: f"{a}:*")], sid="Logs"),
+            allow(["logs:CreateLogStream", "logs:PutLogEvents"], [logs.arn.apply(lambda a: f"{a}:log-stream:*")],
+                  sid="Logs"),
         ]
         if self._args.secret_arns:
             statements.append(allow(["secretsmanager:GetSecretValue"], list(self._args.secret_arns), sid="Secrets"))
@@ -154,7 +155,7 @@ class FargateService(pulumi.ComponentResource):
             statements.append(allow(
                 ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"], [volume.file_system_arn],
                 sid="MountVolume",
-                condition={"StringEquals": {"elasticfilesystem:AccessPointArn": volume.access_point_arn}}))
+                condition={"ArnEquals": {"elasticfilesystem:AccessPointArn": volume.access_point_arn}}))
         return self._role("task", statements)
 
     def _container_definition(self, logs: aws.cloudwatch.LogGroup) -> dict[str, Any]:

@@ -209,7 +209,7 @@ class Network(pulumi.ComponentResource):
                             opts=self._child())
         aws.iam.RolePolicy(f"{self._name}-flow-logs", role=role.name, policy=policy_document(
             allow(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                  [logs.arn, logs.arn.apply(lambda a: f"{a}:*")]),
+                  [logs.arn, logs.arn.apply(lambda a: f"{a}:log-stream:*")]),
         ), opts=self._child())
         aws.ec2.FlowLog(f"{self._name}-vpc", vpc_id=self.vpc_id, traffic_type=self._args.flow_log_traffic,
                         log_destination_type="cloud-watch-logs", log_destination=logs.arn, iam_role_arn=role.arn,

@@ -113,12 +113,28 @@ def _arn(service: str, region: str, path: str) -> str:
     return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{path}"
 
 
+# ARN shapes of the types whose ARNs the program puts into IAM policies or rules, as AWS forms them.
+ARN_PATHS: dict[str, str] = {
+    "aws:cloudwatch/logGroup:LogGroup": "logs:{region}:{account}:log-group:{name}",
+    "aws:secretsmanager/secret:Secret": "secretsmanager:{region}:{account}:secret:{name}-AbC123",
+    "aws:efs/fileSystem:FileSystem": "elasticfilesystem:{region}:{account}:file-system/fs-{id}",
+    "aws:efs/accessPoint:AccessPoint": "elasticfilesystem:{region}:{account}:access-point/fsap-{id}",
+    "aws:ecr/repository:Repository": "ecr:{region}:{account}:repository/{name}",
+    "aws:iam/role:Role": "iam::{account}:role/{name}",
+    "aws:iam/instanceProfile:InstanceProfile": "iam::{account}:instance-profile/{name}",
+    "aws:lb/loadBalancer:LoadBalancer": "elasticloadbalancing:{region}:{account}:loadbalancer/app/{name}/0a1b2c3d",
+    "aws:lb/targetGroup:TargetGroup": "elasticloadbalancing:{region}:{account}:targetgroup/{name}/0a1b2c3d",
+    "aws:wafv2/webAcl:WebAcl": "wafv2:us-east-1:{account}:global/webacl/{name}/0a1b2c3d",
+}
+
+
 def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     """Outputs a real provider would return that the program reads (ids, ARNs, DNS names)."""
     service = type_.split(":")[1].split("/", maxsplit=1)[0] if ":" in type_ else "mock"
     physical = inputs.get("name") or f"{name}-1a2b3c4"
+    path = ARN_PATHS.get(type_, f"{service}:{region}:{{account}}:{type_.rsplit(':', 1)[-1].lower()}/{{name}}")
     outputs: dict[str, Any] = {
-        "arn": _arn(service, region, f"{type_.rsplit(':', 1)[-1].lower()}/{physical}"),
+        "arn": "arn:aws:" + path.format(region=region, account=ACCOUNT_ID, name=physical, id=name),
         "name": physical,
     }
     specific: dict[str, dict[str, Any]] = {

@@ -84,6 +84,15 @@ BAD_INPUT = [
     ("tags", {f"T{i}": "x" for i in range(40)}, "tags", "allowed: at most 40"),
     ("bedrock", {"profileScope": "eu"}, "bedrock.profileScope", "'us' or 'global'"),
     ("vpcCidr", "10.10.0.0/16", "vpcCidr", "unknown setting"),
+    ("grafana", {"cpu": 256, "memory": 512, "spot": True, "architecture": "ARM64"}, "grafana.spot",
+     "allowed: set grafana.architecture: X86_64"),
+    ("victoriametrics", {"cpu": 256, "memory": 512, "desiredCount": 2, "maxCount": 2}, "victoriametrics",
+     "allowed: desiredCount 1, maxCount 1"),
+    ("victoriametrics", {"cpu": 256, "memory": 512, "retentionPeriod": "forever"}, "victoriametrics.retentionPeriod",
+     "should match pattern"),
+    ("database", {"allocatedStorageGb": 50, "maxAllocatedStorageGb": 30}, "database", "below allocatedStorageGb"),
+    ("database", {"backupRetentionDays": 0}, "database.backupRetentionDays", "greater than or equal to 1"),
+    ("database", {"engineVersion": "9.6"}, "database.engineVersion", "should match pattern"),
     ("edge", {"originMode": "direct"}, "edge.originMode", "'public-alb' or 'vpc-origin'"),
     ("edge", {"albIdleTimeoutSeconds": 60}, "edge.albIdleTimeoutSeconds", "greater than or equal to 300"),
     ("edge", {"originReadTimeoutSeconds": 181}, "edge.originReadTimeoutSeconds", "less than or equal to 180"),
@@ -105,7 +114,7 @@ def test_bad_input_names_the_key_and_what_is_allowed(key: str, value: object, na
 
 
 def test_budget_models_must_be_served() -> None:
-    with pytest.raises(SettingsError, match=r"budgets\.developer\.models .*claude-opus-4-5.* not served"):
+    with pytest.raises(SettingsError, match=r"llm-gateway:budgets\.developer\.models: .*claude-opus-4-5.* not served"):
         settings_for("dev", models=["claude-haiku-4-5"],
                      budgets={"developer": {"maxBudgetUsd": 10, "models": ["claude-opus-4-5"]}})
 

@@ -1,0 +1,395 @@
+"""Services: what runs where, at which size, with which secrets and permissions, and who may talk to whom."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import botocore.session
+import parliament
+import pytest
+from botocore.validate import ParamValidator
+
+from components.container_image import content_tag
+from offline.engine import ROOT_DIR, Graph, Resource
+from settings import MODEL_CATALOG
+from tests.stacks import run_with
+
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+SERVICE = "aws:ecs/service:Service"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+SECRET_LOOKING = ("KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
+
+
+@cache
+def register_task_definition_shape() -> Any:
+    model = botocore.session.get_session().get_service_model("ecs")
+    return model.operation_model("RegisterTaskDefinition").input_shape
+
+
+def containers(graph: Graph, family_suffix: str) -> list[dict[str, Any]]:
+    return json.loads(graph.one(TASK_DEFINITION, family_suffix).inputs["containerDefinitions"])
+
+
+def container(graph: Graph, service: str) -> dict[str, Any]:
+    (definition,) = containers(graph, f"{service}-task")
+    return definition
+
+
+def env(definition: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in definition.get("environment", [])}
+
+
+def service(graph: Graph, key: str) -> Resource:
+    return graph.one(SERVICE, f"-{key}-service")
+
+
+def statements(graph: Graph, policy_suffix: str) -> list[dict[str, Any]]:
+    return json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", policy_suffix).inputs["policy"])["Statement"]
+
+
+# --- container definitions against AWS's own API model -----------------------------------------------------
+
+def test_every_task_definition_is_valid_for_the_ecs_api(stack: Graph) -> None:
+    definitions = stack.of_type(TASK_DEFINITION)
+    assert len(definitions) == 4, "three services and LiteLLM's migration task"
+    for definition in definitions:
+        inputs = definition.inputs
+        request = {
+            "family": inputs["family"], "containerDefinitions": json.loads(inputs["containerDefinitions"]),
+            "cpu": inputs["cpu"], "memory": inputs["memory"], "networkMode": inputs["networkMode"],
+            "requiresCompatibilities": inputs["requiresCompatibilities"],
+            "runtimePlatform": inputs["runtimePlatform"],
+            "executionRoleArn": inputs["executionRoleArn"], "taskRoleArn": inputs["taskRoleArn"],
+        }
+        report = ParamValidator().validate(request, register_task_definition_shape())
+        assert not report.has_errors(), f"{definition.name}: {report.generate_report()}"
+
+
+def test_the_ecs_api_model_catches_a_wrong_key() -> None:
+    bad = {"family": "x", "containerDefinitions": [{"name": "x", "image": "x", "portMapping": []}]}
+    assert ParamValidator().validate(bad, register_task_definition_shape()).has_errors()
+
+
+def test_logs_go_to_each_services_own_group(stack: Graph) -> None:
+    for key in ("litellm", "grafana", "victoriametrics"):
+        options = container(stack, key)["logConfiguration"]
+        group = stack.one("aws:cloudwatch/logGroup:LogGroup", f"{key}-logs")
+        assert options["logDriver"] == "awslogs"
+        assert options["options"]["awslogs-group"] == group.outputs["name"]
+        assert group.inputs["retentionInDays"] == {"dev": 14, "prod": 90}[stack.stack]
+        assert container(stack, key)["healthCheck"]["command"][0] == "CMD-SHELL"
+
+
+# --- IAM ------------------------------------------------------------------------------------------------------
+
+def iam_documents(graph: Graph) -> list[tuple[str, dict[str, Any]]]:
+    documents = [(r.name, json.loads(r.inputs["policy"])) for r in graph.of_type("aws:iam/rolePolicy:RolePolicy")]
+    documents += [(r.name, json.loads(r.inputs["assumeRolePolicy"])) for r in graph.of_type("aws:iam/role:Role")]
+    return documents
+
+
+def test_every_iam_document_parses_and_names_no_wildcard_action(stack: Graph) -> None:
+    for name, document in iam_documents(stack):
+        assert document["Version"] == "2012-10-17", name
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all("*" not in action for action in actions), f"{name}: {actions}"
+
+
+def test_bedrock_is_granted_exactly_the_configured_models(dev: Graph) -> None:
+    profiles, foundation = statements(dev, "litellm-task")
+    expected = {f"arn:aws:bedrock:us-west-1:123456789012:inference-profile/us.{m.bedrock_id}"
+                for m in MODEL_CATALOG.values()}
+    assert set(profiles["Resource"]) == expected
+    assert set(profiles["Action"]) == set(foundation["Action"]) == {
+        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+    assert {r.rsplit("/", 1)[1] for r in foundation["Resource"]} == {m.bedrock_id for m in MODEL_CATALOG.values()}
+    assert all(r.startswith("arn:aws:bedrock:us-") for r in foundation["Resource"])
+    assert set(foundation["Condition"]["ArnEquals"]["bedrock:InferenceProfileArn"]) == expected
+
+
+def test_fewer_models_mean_fewer_grants() -> None:
+    graph = run_with("dev", models=["claude-haiku-4-5"], budgets={}, bedrock={"region": "us-west-2"})
+    profiles, foundation = statements(graph, "litellm-task")
+    assert profiles["Resource"] == [
+        "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"]
+    assert all("haiku" in r for r in foundation["Resource"])
+    assert env(container(graph, "litellm"))["AWS_REGION_NAME"] == "us-west-2"
+
+
+def test_only_the_litellm_task_may_call_bedrock(stack: Graph) -> None:
+    for name, document in iam_documents(stack):
+        if any(a.startswith("bedrock:") for s in document["Statement"] for a in s["Action"]):
+            assert name.endswith("litellm-task"), name
+
+
+# Parliament does not know Bedrock's `inference-profile` resource type and misreads ARNs that end in `:0`
+# (every Bedrock model version): its RESOURCE_MISMATCH on Bedrock actions is a false alarm, filtered alone.
+# An ECS execution role must call ecr:GetAuthorizationToken to pull images: that CREDENTIALS_EXPOSURE is the
+# purpose of the role, so it is accepted on execution roles only.
+def _accepted(name: str, finding: Any) -> bool:
+    if finding.issue == "RESOURCE_MISMATCH":
+        return all(d["action"].startswith("bedrock:") for d in finding.detail)
+    return finding.issue == "CREDENTIALS_EXPOSURE" and name.endswith("-execution")
+
+
+def test_parliament_finds_nothing_but_its_known_false_alarms(stack: Graph) -> None:
+    for resource in stack.of_type("aws:iam/rolePolicy:RolePolicy"):
+        policy = parliament.analyze_policy_string(resource.inputs["policy"], include_community_auditors=True)
+        real = [f"{f.issue}: {f.detail}" for f in policy.findings if not _accepted(resource.name, f)]
+        assert not real, f"{resource.name}: {real}"
+
+
+def test_parliament_would_catch_a_wildcard_policy() -> None:
+    policy = parliament.analyze_policy_string(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}]}), include_community_auditors=True)
+    assert policy.findings
+
+
+# --- secrets --------------------------------------------------------------------------------------------------
+
+def test_litellm_secrets_arrive_as_ecs_secrets_never_as_plain_environment(stack: Graph) -> None:
+    definition = container(stack, "litellm")
+    secrets = {s["name"]: s["valueFrom"] for s in definition["secrets"]}
+    arns = {k: stack.one("aws:secretsmanager/secret:Secret", k).outputs["arn"]
+            for k in ("litellm-master-key", "litellm-salt-key")}
+    rds_secret = stack.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]["secretArn"]
+    assert secrets == {"LITELLM_MASTER_KEY": arns["litellm-master-key"], "LITELLM_SALT_KEY": arns["litellm-salt-key"],
+                       "DATABASE_PASSWORD": f"{rds_secret}:password::"}
+    (reader,) = [s for s in statements(stack, "litellm-execution") if s["Sid"] == "Secrets"]
+    assert reader["Action"] == ["secretsmanager:GetSecretValue"]
+    assert sorted(reader["Resource"]) == sorted([*arns.values(), rds_secret])
+
+
+def test_no_secret_looking_name_in_any_plain_environment(stack: Graph) -> None:
+    for definition in stack.of_type(TASK_DEFINITION):
+        for item in json.loads(definition.inputs["containerDefinitions"]):
+            for name, value in env(item).items():
+                if any(word in name for word in SECRET_LOOKING):
+                    assert value in ("true", "false", "True"), f"{definition.name}: {name} in plain environment"
+
+
+def test_generated_keys_have_the_right_shape_and_the_salt_never_changes(stack: Graph) -> None:
+    master = stack.one("aws:secretsmanager/secretVersion:SecretVersion", "litellm-master-key")
+    assert master.inputs["secretString"].startswith("sk-")
+    salt = stack.one("random:index/randomPassword:RandomPassword", "litellm-salt-key")
+    assert salt.protect and stack.one("aws:secretsmanager/secret:Secret", "litellm-salt-key").protect
+
+
+# --- database -------------------------------------------------------------------------------------------------
+
+def test_database_is_private_encrypted_and_backed_up(dev: Graph, prod: Graph) -> None:
+    for graph, days, protected in ((dev, 1, False), (prod, 14, True)):
+        db = graph.one("aws:rds/instance:Instance")
+        assert db.inputs["engine"] == "postgres" and db.inputs["storageEncrypted"] is True
+        assert db.inputs["publiclyAccessible"] is False and db.inputs["manageMasterUserPassword"] is True
+        assert "password" not in db.inputs
+        assert db.inputs["backupRetentionPeriod"] == days
+        assert db.inputs["deletionProtection"] is protected and db.protect is protected
+        assert db.inputs["skipFinalSnapshot"] is (not protected)
+        assert bool(db.inputs.get("finalSnapshotIdentifier")) is protected
+    assert dev.one("aws:rds/instance:Instance").inputs["instanceClass"] == "db.t4g.micro"
+    assert prod.one("aws:rds/instance:Instance").inputs["multiAz"] is True
+
+
+def test_litellm_finds_its_database(stack: Graph) -> None:
+    variables = env(container(stack, "litellm"))
+    db = stack.one("aws:rds/instance:Instance")
+    assert variables["DATABASE_HOST"] == f"{db.outputs['address']}:5432"
+    assert variables["DATABASE_NAME"] == db.inputs["dbName"] and variables["DATABASE_USERNAME"] == db.inputs["username"]
+
+
+# --- the migration race (BerriAI/litellm#14400) -----------------------------------------------------------------
+
+def test_replicas_never_migrate_and_one_task_migrates_before_each_rollout(stack: Graph) -> None:
+    assert env(container(stack, "litellm"))["DISABLE_SCHEMA_UPDATE"] == "true"
+    (migration,) = containers(stack, "litellm-pre-deploy")
+    assert migration["entryPoint"] == ["python", "-m", "litellm.proxy.prisma_migration"]
+    assert env(migration)["DISABLE_SCHEMA_UPDATE"] == "false"
+    assert migration["image"] == container(stack, "litellm")["image"]
+    run = stack.one("command:local:Command", "litellm-pre-deploy-run")
+    definition = stack.one(TASK_DEFINITION, "litellm-pre-deploy")
+    assert run.inputs["triggers"] == [definition.outputs["arn"]]
+    assert run.inputs["environment"]["TASK_DEFINITION"] == definition.outputs["arn"]
+    assert run.inputs["create"].endswith("scripts/run-ecs-task.sh")
+    assert run.urn in service(stack, "litellm").dependencies
+
+
+# --- VictoriaMetrics and its volume ---------------------------------------------------------------------------
+
+def test_victoriametrics_is_a_single_writer_on_encrypted_efs(stack: Graph) -> None:
+    vm = service(stack, "victoriametrics")
+    assert vm.inputs["desiredCount"] == 1
+    assert (vm.inputs["deploymentMinimumHealthyPercent"], vm.inputs["deploymentMaximumPercent"]) == (0, 100)
+    assert stack.one("aws:efs/fileSystem:FileSystem").inputs["encrypted"] is True
+    access = stack.one("aws:efs/accessPoint:AccessPoint")
+    assert access.inputs["posixUser"] == {"uid": 1000, "gid": 1000}
+    private = [r for r in stack.of_type("aws:ec2/subnet:Subnet") if r.inputs["tags"]["Tier"] == "private"]
+    mounts = stack.of_type("aws:efs/mountTarget:MountTarget")
+    assert sorted(m.inputs["subnetId"] for m in mounts) == sorted(stack.id_of(s) for s in private)
+    (volume,) = stack.one(TASK_DEFINITION, "victoriametrics-task").inputs["volumes"]
+    assert volume["efsVolumeConfiguration"]["transitEncryption"] == "ENABLED"
+    assert volume["efsVolumeConfiguration"]["authorizationConfig"]["accessPointId"] == stack.id_of(access)
+
+
+def test_victoriametrics_keeps_the_stack_retention_and_scrapes_litellm_by_name(dev: Graph, prod: Graph) -> None:
+    for graph, retention in ((dev, "30d"), (prod, "395d")):
+        definition = container(graph, "victoriametrics")
+        assert f"-retentionPeriod={retention}" in definition["command"]
+        assert env(definition)["LITELLM_HOST"] == f"litellm.{graph.stack}.llm-gateway.internal"
+        assert {s["name"] for s in definition["secrets"]} == {"LITELLM_METRICS_TOKEN"}
+
+
+# --- Grafana --------------------------------------------------------------------------------------------------
+
+def test_grafana_is_served_under_grafana_with_a_generated_admin_password(stack: Graph) -> None:
+    definition = container(stack, "grafana")
+    variables = env(definition)
+    assert variables["GF_SERVER_ROOT_URL"] == "https://d111111abcdef8.cloudfront.net/grafana/"
+    assert variables["GF_SERVER_SERVE_FROM_SUB_PATH"] == "true"
+    assert variables["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert variables["VICTORIAMETRICS_HOST"] == f"victoriametrics.{stack.stack}.llm-gateway.internal"
+    password = stack.one("aws:secretsmanager/secret:Secret", "grafana-admin-password").outputs["arn"]
+    assert definition["secrets"] == [{"name": "GF_SECURITY_ADMIN_PASSWORD", "valueFrom": password}]
+
+
+# --- who may talk to whom -------------------------------------------------------------------------------------
+
+def group_names(graph: Graph) -> dict[str, str]:
+    names = {graph.id_of(g): g.name.removeprefix("gw-").removesuffix("-sg")
+             for g in graph.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    return {k: {"net-nat": "nat", "db": "postgres", "metrics-volume": "efs"}.get(v, v) for k, v in names.items()}
+
+
+def flows(graph: Graph) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
+    """(egress flows, ingress flows) as (from, to, port); outside the VPC is `internet` or a named source."""
+    names = group_names(graph)
+
+    def peer(rule: Resource) -> str:
+        inputs = rule.inputs
+        if inputs.get("referencedSecurityGroupId"):
+            return names[inputs["referencedSecurityGroupId"]]
+        if inputs.get("prefixListId"):
+            return "cloudfront"
+        return "internet" if inputs["cidrIpv4"] == "0.0.0.0/0" else "private-subnets"
+
+    egress = {(names[r.inputs["securityGroupId"]], peer(r), r.inputs["fromPort"]) for r in graph.of_type(EGRESS)}
+    ingress = {(peer(r), names[r.inputs["securityGroupId"]], r.inputs["fromPort"]) for r in graph.of_type(INGRESS)}
+    return egress, ingress
+
+
+INSIDE = {("alb", "litellm", 4000), ("alb", "grafana", 3000), ("grafana", "victoriametrics", 8428),
+          ("victoriametrics", "litellm", 4000), ("litellm", "postgres", 5432), ("victoriametrics", "efs", 2049)}
+
+
+def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
+    egress, ingress = flows(stack)
+    assert egress == INSIDE | {("litellm", "internet", 443), ("grafana", "internet", 443),
+                               ("victoriametrics", "internet", 443), ("nat", "internet", 443)}
+    listener_port = stack.one("aws:lb/listener:Listener").inputs["port"]
+    assert ingress == INSIDE | {("cloudfront", "alb", listener_port), ("private-subnets", "nat", 443)}
+    for rule in stack.of_type(EGRESS) + stack.of_type(INGRESS):
+        assert rule.inputs["ipProtocol"] == "tcp" and rule.inputs["fromPort"] == rule.inputs["toPort"]
+
+
+def test_database_and_volume_admit_only_their_one_client(stack: Graph) -> None:
+    _, ingress = flows(stack)
+    assert {f for f in ingress if f[1] == "postgres"} == {("litellm", "postgres", 5432)}
+    assert {f for f in ingress if f[1] == "efs"} == {("victoriametrics", "efs", 2049)}
+
+
+# --- sizes, capacity, scaling, exposure ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("stack_name", "sizes"), [
+    ("dev", {"litellm": ("512", "1024", "ARM64"), "grafana": ("256", "512", "X86_64"),
+             "victoriametrics": ("256", "512", "X86_64")}),
+    ("prod", {"litellm": ("1024", "2048", "ARM64"), "grafana": ("256", "512", "ARM64"),
+              "victoriametrics": ("512", "1024", "ARM64")}),
+])
+def test_sizes_and_architectures_per_stack(stack_name: str, sizes: dict, request: pytest.FixtureRequest) -> None:
+    graph: Graph = request.getfixturevalue(stack_name)
+    for key, (cpu, memory, architecture) in sizes.items():
+        definition = graph.one(TASK_DEFINITION, f"{key}-task").inputs
+        assert (definition["cpu"], definition["memory"]) == (cpu, memory)
+        assert definition["runtimePlatform"]["cpuArchitecture"] == architecture
+        image = graph.one("docker:index/image:Image", f"{key}-image")
+        assert image.inputs["build"]["platform"] == ("linux/arm64" if architecture == "ARM64" else "linux/amd64")
+
+
+def test_spot_only_where_the_stack_says(dev: Graph, prod: Graph) -> None:
+    def capacity(graph: Graph, key: str) -> str:
+        return service(graph, key).inputs["capacityProviderStrategies"][0]["capacityProvider"]
+
+    assert {k: capacity(dev, k) for k in ("litellm", "grafana", "victoriametrics")} == {
+        "litellm": "FARGATE", "grafana": "FARGATE_SPOT", "victoriametrics": "FARGATE_SPOT"}
+    assert {capacity(prod, k) for k in ("litellm", "grafana", "victoriametrics")} == {"FARGATE"}
+
+
+def test_litellm_scales_on_cpu_and_requests_within_the_stack_bounds(dev: Graph, prod: Graph) -> None:
+    for graph, bounds in ((dev, (1, 2)), (prod, (2, 6))):
+        (target,) = graph.of_type("aws:appautoscaling/target:Target")
+        assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == bounds
+        assert service(graph, "litellm").inputs["desiredCount"] == bounds[0]
+        policies = {p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"][
+            "predefinedMetricType"]: p for p in graph.of_type("aws:appautoscaling/policy:Policy")}
+        assert set(policies) == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+        label = policies["ALBRequestCountPerTarget"].inputs["targetTrackingScalingPolicyConfiguration"][
+            "predefinedMetricSpecification"]["resourceLabel"]
+        assert label.startswith("app/") and "/targetgroup/" in label
+
+
+def test_tasks_run_privately_and_roll_back_failed_deploys(stack: Graph) -> None:
+    private = {stack.id_of(s) for s in stack.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["Tier"] == "private"}
+    for key in ("litellm", "grafana", "victoriametrics"):
+        inputs = service(stack, key).inputs
+        assert inputs["networkConfiguration"]["assignPublicIp"] is False
+        assert set(inputs["networkConfiguration"]["subnets"]) == private
+        assert inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+        assert inputs["enableExecuteCommand"] is False
+        assert inputs["serviceRegistries"]["registryArn"]
+
+
+def test_only_the_alb_fronted_services_get_a_target_group(stack: Graph) -> None:
+    attached = {k: service(stack, k).inputs.get("loadBalancers") for k in ("litellm", "grafana", "victoriametrics")}
+    assert [lb["containerPort"] for lb in attached["litellm"]] == [4000]
+    assert [lb["containerPort"] for lb in attached["grafana"]] == [3000]
+    assert not attached["victoriametrics"]
+    assert service(stack, "litellm").inputs["healthCheckGracePeriodSeconds"] > 0
+
+
+def test_exec_is_opt_in() -> None:
+    graph = run_with("dev", execEnabled=True)
+    assert service(graph, "litellm").inputs["enableExecuteCommand"] is True
+    assert any(s["Sid"] == "EcsExec" for s in statements(graph, "litellm-task"))
+
+
+def test_cluster_offers_fargate_and_spot_with_container_insights(stack: Graph) -> None:
+    cluster = stack.one("aws:ecs/cluster:Cluster")
+    assert {"name": "containerInsights", "value": "enhanced"} in cluster.inputs["settings"]
+    capacity = stack.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
+    assert set(capacity.inputs["capacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+
+
+# --- images ---------------------------------------------------------------------------------------------------
+
+def test_tasks_run_the_pushed_digest_from_a_scanned_immutable_repository(stack: Graph) -> None:
+    for key in ("litellm", "grafana", "victoriametrics"):
+        image = stack.one("docker:index/image:Image", f"{key}-image")
+        assert container(stack, key)["image"] == image.outputs["repoDigest"]
+        assert "@sha256:" in container(stack, key)["image"]
+        assert image.inputs["buildOnPreview"] is False
+        repo = stack.one("aws:ecr/repository:Repository", f"{key}-repo")
+        assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+        assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+        rules = json.loads(stack.one("aws:ecr/lifecyclePolicy:LifecyclePolicy", f"{key}-lifecycle").inputs["policy"])
+        assert rules["rules"]
+
+
+def test_image_tags_follow_content() -> None:
+    images = ROOT_DIR / "images"
+    assert content_tag(images / "litellm", "linux/arm64") == content_tag(images / "litellm", "linux/arm64")
+    assert content_tag(images / "litellm", "linux/arm64") != content_tag(images / "grafana", "linux/arm64")
+    assert content_tag(images / "litellm", "linux/arm64").endswith("-arm64")
