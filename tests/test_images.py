@@ -1,0 +1,321 @@
+"""The images' configuration, proven with the real binaries: hadolint on the Dockerfiles, the real LiteLLM
+proxy with images/litellm/config.yaml against a fake Bedrock on loopback, and the real VictoriaMetrics with
+images/victoriametrics/scrape.yml scraping that proxy and answering every dashboard query.
+
+LiteLLM runs from .venv-litellm (`make setup` installs it; its dependencies clash with Pulumi's). Ports 4000
+and 8428 are the ones baked into the scrape config, so the tests use them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from offline.engine import ROOT_DIR
+from settings import MODEL_CATALOG
+from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
+
+IMAGES = ROOT_DIR / "images"
+LITELLM = ROOT_DIR / ".venv-litellm" / "bin" / "litellm"
+PROXY = "http://127.0.0.1:4000"
+VM = "http://127.0.0.1:8428"
+MASTER_KEY = "sk-test-master-key"
+BEDROCK_REGION = "us-west-2"
+US_PROFILE_MARKUP = 1.1  # `us.` geographic profiles cost 10% more than list (and than `global.`)
+DASHBOARD = IMAGES / "grafana" / "dashboards" / "llm-gateway.json"
+
+
+def wait_until(check: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def call(path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+         base: str = PROXY) -> tuple[int, Any, dict[str, str]]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json",
+                                                                       **(headers or {})})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, _decode(raw), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, _decode(error.read()), dict(error.headers)
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+BEARER = {"Authorization": f"Bearer {MASTER_KEY}"}
+
+
+# --- hadolint -------------------------------------------------------------------------------------------------
+
+def test_dockerfiles_pass_hadolint_at_warning_level() -> None:
+    dockerfiles = sorted(IMAGES.glob("*/Dockerfile"))
+    assert len(dockerfiles) == 3
+    result = subprocess.run(["hadolint", "--failure-threshold", "warning", *map(str, dockerfiles)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def base_image(service: str) -> str:
+    lines = (IMAGES / service / "Dockerfile").read_text().splitlines()
+    (base,) = [line.split()[1] for line in lines if line.startswith("FROM ")]
+    return base
+
+
+def test_base_images_are_pinned_and_never_a_pulled_litellm_release() -> None:
+    for service in ("litellm", "grafana", "victoriametrics"):
+        assert ":" in base_image(service) and not base_image(service).endswith(":latest")
+    litellm = base_image("litellm")
+    assert "non_root" in litellm and not any(f"v{v}" in litellm for v in ("1.82.7", "1.82.8", "1.107.0"))
+    tested = subprocess.run([str(LITELLM), "--version"], capture_output=True, text=True, check=False).stdout
+    assert litellm.split(":main-v")[1].removesuffix("-stable") in tested, "the image runs the release tested here"
+
+
+# --- the LiteLLM config against the catalogue ------------------------------------------------------------------
+
+def litellm_config() -> dict[str, Any]:
+    return yaml.safe_load((IMAGES / "litellm" / "config.yaml").read_text())
+
+
+def test_config_routes_each_model_to_its_us_inference_profile() -> None:
+    routes = {m["model_name"]: m["litellm_params"]["model"] for m in litellm_config()["model_list"]}
+    assert routes == {name: f"bedrock/us.{model.bedrock_id}" for name, model in MODEL_CATALOG.items()}
+    assert litellm_config()["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+    assert "prometheus" in litellm_config()["litellm_settings"]["callbacks"]
+
+
+# --- the real proxy ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bedrock() -> Iterator[FakeBedrock]:
+    fake = FakeBedrock()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, float]]:
+    assert LITELLM.exists(), "run `make setup`: it installs the LiteLLM proxy into .venv-litellm"
+    log = tmp_path_factory.mktemp("litellm") / "proxy.log"
+    env = {**os.environ, "LITELLM_MASTER_KEY": MASTER_KEY, "AWS_REGION_NAME": BEDROCK_REGION,
+           "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "fake-secret",
+           "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    started = time.monotonic()
+    with log.open("w") as output:
+        process = subprocess.Popen([str(LITELLM), "--config", str(IMAGES / "litellm" / "config.yaml"),
+                                    "--port", "4000", "--num_workers", "1"], env=env, stdout=output,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: call("/health/liveliness")[0] == 200, 60, f"LiteLLM to start (log: {log})")
+        yield {"start_seconds": time.monotonic() - started, "pid": process.pid}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def rss_mb(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def test_proxy_is_alive_and_lists_exactly_the_three_models(proxy: dict[str, float]) -> None:
+    assert call("/health/liveliness")[0] == 200
+    status, body, _ = call("/v1/models", headers=BEARER)
+    assert status == 200
+    assert sorted(m["id"] for m in body["data"]) == sorted(MODEL_CATALOG)
+
+
+def test_no_key_is_401(proxy: dict[str, float]) -> None:
+    status, _, _ = call("/v1/chat/completions", {"model": "claude-haiku-4-5", "messages": []})
+    assert status == 401
+
+
+@pytest.mark.parametrize("model", list(MODEL_CATALOG))
+def test_chat_completion_reaches_bedrock_signed_and_answers_in_openai_format(
+        proxy: dict[str, float], bedrock: FakeBedrock, model: str) -> None:
+    before = len(bedrock.requests)
+    status, body, _ = call("/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+                           BEARER)
+    assert status == 200, body
+    assert body["object"] == "chat.completion" and body["choices"][0]["message"]["role"] == "assistant"
+    assert body["usage"] == {**body["usage"], "prompt_tokens": INPUT_TOKENS, "completion_tokens": OUTPUT_TOKENS}
+    (sent,) = bedrock.requests[before:]
+    assert sent["path"] == f"/model/us.{MODEL_CATALOG[model].bedrock_id}/converse"
+    authorization = sent["headers"]["authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/")
+    assert f"/{BEDROCK_REGION}/bedrock/aws4_request" in authorization
+
+
+def test_anthropic_messages_api_works_as_claude_code_calls_it(proxy: dict[str, float], bedrock: FakeBedrock) -> None:
+    before = len(bedrock.requests)
+    status, body, _ = call("/v1/messages", {
+        "model": "claude-sonnet-4-5-20250929", "max_tokens": 256,
+        "messages": [{"role": "user", "content": "write a haiku"}]},
+        {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01",
+         "anthropic-beta": "interleaved-thinking-2025-05-14"})
+    assert status == 200, body
+    assert body["type"] == "message" and body["content"][0]["type"] == "text"
+    (sent,) = bedrock.requests[before:]
+    assert sent["path"] == "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke"
+    assert sent["body"]["anthropic_version"] == "bedrock-2023-05-31"
+
+
+def test_streaming_reaches_converse_stream(proxy: dict[str, float], bedrock: FakeBedrock) -> None:
+    status, body, _ = call("/v1/chat/completions", {"model": "claude-opus-4-5", "stream": True,
+                                                    "messages": [{"role": "user", "content": "hi"}]}, BEARER)
+    assert status == 200 and "data: " in body and "[DONE]" in body
+    assert bedrock.requests[-1]["path"].endswith("/converse-stream")
+
+
+def scrape(headers: dict[str, str] | None = None, path: str = "/metrics/") -> tuple[int, Any, dict[str, str]]:
+    return call(path, headers=headers)
+
+
+def test_metrics_need_the_bearer_token_and_redirect_to_the_slash_path(proxy: dict[str, float]) -> None:
+    assert scrape()[0] == 401
+    assert scrape({"Authorization": "Bearer sk-wrong"})[0] in (400, 401)
+    status, _, headers = scrape(BEARER, "/metrics")
+    assert status == 307 and headers["location"].endswith("/metrics/")
+    status, text, _ = scrape(BEARER)
+    assert status == 200 and "litellm_requests_metric_total" in text
+
+
+def spend_by_model(text: str) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("litellm_spend_metric_total{"):
+            model = line.split('model="', 1)[1].split('"', 1)[0]
+            totals[model] = totals.get(model, 0.0) + float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def test_recorded_spend_is_the_us_profile_price(proxy: dict[str, float]) -> None:
+    """Budgets are enforced on this number: it must be list price x 1.1 for `us.` profiles."""
+    before = spend_by_model(scrape(BEARER)[1])
+    for model in MODEL_CATALOG:
+        assert call("/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "x"}]},
+                    BEARER)[0] == 200
+    after = spend_by_model(scrape(BEARER)[1])
+    for model in MODEL_CATALOG.values():
+        bedrock_model = f"us.{model.bedrock_id}"
+        expected = US_PROFILE_MARKUP * (INPUT_TOKENS * model.input_usd_per_mtok +
+                                        OUTPUT_TOKENS * model.output_usd_per_mtok) / 1_000_000
+        assert after[bedrock_model] - before.get(bedrock_model, 0.0) == pytest.approx(expected, rel=1e-6)
+
+
+def test_proxy_start_time_and_memory_are_within_the_task_size(proxy: dict[str, float]) -> None:
+    assert proxy["start_seconds"] < 30
+    assert rss_mb(int(proxy["pid"])) < 1024 * 0.8, "LiteLLM must fit the dev task's 1 GB with headroom"
+
+
+# --- VictoriaMetrics ---------------------------------------------------------------------------------------------
+
+VM_BINARY = shutil.which("victoria-metrics")
+SCRAPE_ENV = {"LITELLM_HOST": "localhost", "LITELLM_METRICS_TOKEN": MASTER_KEY}
+
+
+def test_victoriametrics_accepts_the_scrape_config() -> None:
+    assert VM_BINARY, "install Debian's victoria-metrics (make setup does)"
+    result = subprocess.run([VM_BINARY, f"-promscrape.config={IMAGES / 'victoriametrics' / 'scrape.yml'}",
+                             "-promscrape.config.dryRun", "-promscrape.dnsSDCheckInterval=30s"],
+                            env={**os.environ, **SCRAPE_ENV}, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_victoriametrics_dry_run_rejects_a_broken_config(tmp_path: Path) -> None:
+    assert VM_BINARY
+    broken = yaml.safe_load((IMAGES / "victoriametrics" / "scrape.yml").read_text())
+    broken["scrape_configs"][0]["dns_sd_configs"][0]["refresh_interval"] = "30s"
+    path = tmp_path / "scrape.yml"
+    path.write_text(yaml.safe_dump(broken))
+    result = subprocess.run([VM_BINARY, f"-promscrape.config={path}", "-promscrape.config.dryRun"],
+                            env={**os.environ, **SCRAPE_ENV}, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+
+
+def dashboard_queries() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [target["expr"] for panel in panels for target in panel["targets"]]
+
+
+def substitute_grafana_variables(expr: str) -> str:
+    return expr.replace("$__rate_interval", "5m").replace("$__range", "1h")
+
+
+def query(expr: str) -> list[dict[str, Any]]:
+    status, body, _ = call("/api/v1/query?" + urllib.parse.urlencode({"query": expr}), base=VM)
+    assert status == 200, body
+    return body["data"]["result"]
+
+
+@pytest.fixture(scope="module")
+def victoriametrics(proxy: dict[str, float], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The real scrape config, with only the interval shortened so the test sees several scrapes quickly."""
+    assert VM_BINARY, "install Debian's victoria-metrics (make setup does)"
+    workdir = tmp_path_factory.mktemp("victoriametrics")
+    config = yaml.safe_load((IMAGES / "victoriametrics" / "scrape.yml").read_text())
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s")
+    (workdir / "scrape.yml").write_text(yaml.safe_dump(config))
+    with (workdir / "vm.log").open("w") as output:
+        process = subprocess.Popen([VM_BINARY, f"-storageDataPath={workdir / 'data'}", "-httpListenAddr=:8428",
+                                    f"-promscrape.config={workdir / 'scrape.yml'}",
+                                    "-promscrape.dnsSDCheckInterval=30s", "-search.latencyOffset=0s",
+                                    "-search.disableCache"],
+                                   env={**os.environ, **SCRAPE_ENV}, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: call("/health", base=VM)[0] == 200, 30, "VictoriaMetrics to start")
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def send_test_traffic() -> None:
+    for model in MODEL_CATALOG:
+        call("/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "hi"}]}, BEARER)
+        call("/v1/chat/completions", {"model": model, "stream": True,
+                                      "messages": [{"role": "user", "content": "hi"}]}, BEARER)
+    call("/v1/chat/completions", {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "FAIL"}]},
+         BEARER)
+    call("/v1/chat/completions", {"model": "claude-haiku-4-5", "messages": []}, {"Authorization": "Bearer sk-bad"})
+
+
+def test_victoriametrics_scrapes_litellm_and_every_dashboard_query_has_data(victoriametrics: None) -> None:
+    wait_until(lambda: [s["value"][1] for s in query('up{job="litellm"}')] == ["1"], 30, "the LiteLLM scrape")
+    send_test_traffic()
+    queries = [substitute_grafana_variables(e) for e in dashboard_queries()]
+    assert len(queries) >= 15
+    wait_until(lambda: all(query(q) for q in queries), 30, "every dashboard query to return data")
+    empty = [q for q in queries if not query(q)]
+    assert not empty
+    assert [s["value"][1] for s in query('up{job="victoriametrics"}')] == ["1"]
