@@ -40,6 +40,8 @@ class Resource:
     protect: bool
     dependencies: list[str] = field(default_factory=list)
     secret_inputs: set[str] = field(default_factory=set)
+    # Input key -> URNs of the resources whose outputs feed it (what policies follow across the graph).
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def is_provider(self) -> bool:
@@ -219,7 +221,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 outputs=dict(self.resources[urn].state, id=self.resources[urn].id), parent=request.parent,
                 provider=request.provider, custom=request.custom, protect=request.protect,
                 dependencies=list(request.dependencies),
-                secret_inputs={key for key, value in raw.items() if _holds_secret(value)}))
+                secret_inputs={key for key, value in raw.items() if _holds_secret(value)},
+                property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()}))
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name

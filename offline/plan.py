@@ -3,7 +3,9 @@
     python -m offline.plan dev            # readable, grouped by component
     python -m offline.plan prod --json    # the same for tools
 
-Runs the real program under the recording mock engine. Exits 1 on any error, 2 on bad stack settings.
+Runs the real program under the recording mock engine, then the policy pack over what it planned (with
+policies/config.<stack>.json when there is one). Exits 1 on any error, 2 on bad stack settings, 3 when a
+mandatory policy is violated.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import os
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from offline.engine import Graph, Resource, run
+from offline.policy_check import Verdict, evaluate, mandatory
 from settings import SettingsError
 
 # Per resource type, the inputs a reviewer reads in a pull request.
@@ -82,7 +86,7 @@ def _review(resource: Resource) -> dict[str, Any]:
     return shown
 
 
-def summarize(graph: Graph) -> dict[str, Any]:
+def summarize(graph: Graph, verdicts: list[Verdict]) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for resource in graph.resources:
         if not resource.custom and not resource.is_provider:
@@ -97,6 +101,11 @@ def summarize(graph: Graph) -> dict[str, Any]:
         "counts": dict(sorted(counts.items())),
         "total": sum(counts.values()),
         "outputs": graph.outputs,
+        "policies": {
+            "verdicts": [vars(v) for v in verdicts],
+            "counts": dict(Counter(v.level for v in verdicts)),
+            "mandatory": len(mandatory(verdicts)),
+        },
     }
 
 
@@ -115,6 +124,11 @@ def _print_text(summary: dict[str, Any], seconds: float) -> None:
     print("Outputs:")
     for key, value in summary["outputs"].items():
         print(f"  {key}: {json.dumps(value)}")
+    policies = summary["policies"]
+    print(f"\nPolicy pack: {len(policies['verdicts'])} findings {policies['counts'] or ''}")
+    for verdict in policies["verdicts"]:
+        print(f"  [{verdict['level']}] {verdict['policy']}: {verdict['resource'].rsplit('::', 1)[-1]}: "
+              f"{verdict['message']}")
     print(f"\nPlanned in {seconds:.1f} s")
 
 
@@ -122,10 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--policy-config", type=Path, help="policy config JSON, as for --policy-pack-config "
+                        "(default: policies/config.<stack>.json if present)")
     options = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        summary = summarize(run(options.stack))
+        graph = run(options.stack)
+        config = json.loads(options.policy_config.read_text()) if options.policy_config else None
+        summary = summarize(graph, evaluate(graph, config))
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -136,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary, indent=2, default=str))
     else:
         _print_text(summary, time.perf_counter() - started)
-    return 0
+    return 3 if summary["policies"]["mandatory"] else 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -37,7 +38,7 @@ def receives_default_tags(type_token: str) -> bool:
     return cls is not None and hasattr(cls, "tags_all")
 
 
-def provider_default_tags(provider_props: dict[str, Any] | None) -> dict[str, str]:
+def provider_default_tags(provider_props: Mapping[str, Any] | None) -> dict[str, str]:
     """The `defaultTags.tags` of an AWS provider's inputs (Pulumi sends nested provider config as JSON)."""
     default_tags = (provider_props or {}).get("defaultTags") or {}
     if isinstance(default_tags, str):
@@ -45,14 +46,16 @@ def provider_default_tags(provider_props: dict[str, Any] | None) -> dict[str, st
     return dict(default_tags.get("tags") or {})
 
 
-def own_tags(props: dict[str, Any]) -> dict[str, str]:
+def own_tags(props: Mapping[str, Any]) -> dict[str, str]:
     tags = props.get("tags") or {}
-    if isinstance(tags, list):
-        return {t["key"]: t["value"] for t in tags if isinstance(t, dict) and "key" in t}
-    return dict(tags)
+    if hasattr(tags, "keys"):
+        return {key: tags[key] for key in tags}
+    # Auto scaling groups: a list of {key, value, propagateAtLaunch}.
+    return {t["key"]: t["value"] for t in tags if hasattr(t, "keys") and "key" in t}
 
 
-def effective_tags(type_token: str, props: dict[str, Any], provider_props: dict[str, Any] | None) -> dict[str, str]:
+def effective_tags(type_token: str, props: Mapping[str, Any],
+                   provider_props: Mapping[str, Any] | None) -> dict[str, str]:
     """The tags AWS will hold for the resource: provider defaults (where they apply) under its own tags."""
     defaults = provider_default_tags(provider_props) if receives_default_tags(type_token) else {}
     return {**defaults, **own_tags(props)}

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from offline.engine import ROOT_DIR
 
@@ -51,3 +52,15 @@ def test_plan_rejects_bad_settings_with_the_key() -> None:
 def test_plan_names_a_missing_stack() -> None:
     result = plan("nosuchstack")
     assert result.returncode == 1 and "Pulumi.nosuchstack.yaml" in result.stderr
+
+
+def test_plan_prints_policy_verdicts_and_fails_on_a_mandatory_one(tmp_path: Path) -> None:
+    clean = plan("prod")
+    assert "Policy pack: 0 findings" in clean.stdout
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"required-tags": {"requiredTags": ["DataClassification"]}}))
+    result = plan("dev", "--policy-config", str(config))
+    assert result.returncode == 3
+    assert "[mandatory] required-tags: gw-net-vpc: " in result.stdout
+    summary = json.loads(plan("dev", "--json", "--policy-config", str(config)).stdout)
+    assert summary["policies"]["mandatory"] > 10

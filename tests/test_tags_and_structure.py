@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aws_tags import effective_tags, is_taggable
 from offline.engine import Graph
 from settings import PROJECT
+
+from aws_tags import effective_tags, is_taggable
 
 REQUIRED = ("Project", "Environment", "Owner", "CostCenter", "ManagedBy")
 
