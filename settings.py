@@ -50,6 +50,11 @@ class Model(BaseModel):
     input_usd_per_mtok: float
     output_usd_per_mtok: float
 
+    @property
+    def dated_name(self) -> str:
+        """The name Claude Code and the Anthropic SDKs ask for, e.g. claude-haiku-4-5-20251001."""
+        return self.bedrock_id.removeprefix("anthropic.").split("-v")[0]
+
 
 MODEL_CATALOG: dict[str, Model] = {
     model.name: model

