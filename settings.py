@@ -197,8 +197,6 @@ class DatabaseSettings(Section):
 class BedrockSettings(Section):
     region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
                                description="Region LiteLLM calls Bedrock in; default: the stack region.")
-    profile_scope: Literal["us", "global"] = Field(
-        "us", description="Inference profile: `us` keeps traffic in US regions; `global` is ~10% cheaper.")
 
 
 class BudgetTier(Section):

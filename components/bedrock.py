@@ -1,4 +1,9 @@
-"""IAM for calling Claude on Bedrock through cross-region inference profiles, for exactly the served models."""
+"""IAM for calling Claude on Bedrock through US cross-region inference profiles, for exactly the served models.
+
+The profile scope lives here and in images/litellm/config.yaml (`bedrock/us.…`); a test keeps them equal.
+Moving to `global.` profiles (about 10% cheaper, may route outside the US) means changing both, and the
+foundation-model statement to the regions the global profile routes to.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,21 @@ from typing import Any
 from components.iam import allow
 from settings import MODEL_CATALOG
 
+PROFILE_SCOPE = "us"
 INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
 # Regions a `us.` profile may route a request to; the foundation model must be allowed in each.
 US_PROFILE_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
 
 
-def profile_id(model: str, scope: str) -> str:
-    return f"{scope}.{MODEL_CATALOG[model].bedrock_id}"
+def profile_id(model: str) -> str:
+    return f"{PROFILE_SCOPE}.{MODEL_CATALOG[model].bedrock_id}"
 
 
-def bedrock_invoke_statements(models: Sequence[str], region: str, scope: str, account_id: str) -> list[dict[str, Any]]:
+def bedrock_invoke_statements(models: Sequence[str], region: str, account_id: str) -> list[dict[str, Any]]:
     """Invoke the profiles in `region`; reach the foundation models only through those profiles."""
-    profiles = [f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{profile_id(m, scope)}" for m in models]
-    bare_ids = [MODEL_CATALOG[m].bedrock_id for m in models]
-    if scope == "global":
-        foundation = [f"arn:aws:bedrock:{r}::foundation-model/{i}" for i in bare_ids for r in ("*", "")]
-    else:
-        foundation = [f"arn:aws:bedrock:{r}::foundation-model/{i}" for i in bare_ids for r in US_PROFILE_REGIONS]
+    profiles = [f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{profile_id(m)}" for m in models]
+    foundation = [f"arn:aws:bedrock:{r}::foundation-model/{MODEL_CATALOG[m].bedrock_id}"
+                  for m in models for r in US_PROFILE_REGIONS]
     return [
         allow(INVOKE_ACTIONS, profiles, sid="InvokeInferenceProfiles"),
         allow(INVOKE_ACTIONS, foundation, sid="InvokeModelsThroughProfiles",

@@ -197,8 +197,8 @@ class Gateway(pulumi.ComponentResource):
                      "LITELLM_SALT_KEY": secrets.arns["litellm-salt-key"],
                      "DATABASE_PASSWORD": db.password_secret_arn.apply(lambda arn: f"{arn}:password::")}),
             secret_arns=[secrets.arns["litellm-master-key"], secrets.arns["litellm-salt-key"], db.password_secret_arn],
-            task_policy_statements=bedrock_invoke_statements(
-                settings.models, settings.bedrock_region, settings.bedrock.profile_scope, self._account_id),
+            task_policy_statements=bedrock_invoke_statements(settings.models, settings.bedrock_region,
+                                                             self._account_id),
             target_group_arn=self.alb.target_group_arns["litellm"],
             autoscaling=Autoscaling(
                 min_count=scaling.desired_count, max_count=scaling.max_count,

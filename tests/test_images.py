@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.bedrock import PROFILE_SCOPE
 from offline.engine import ROOT_DIR
 from settings import MODEL_CATALOG
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
@@ -115,6 +116,7 @@ def litellm_config() -> dict[str, Any]:
 def test_config_routes_each_model_to_its_us_inference_profile() -> None:
     routes = {m["model_name"]: m["litellm_params"]["model"] for m in litellm_config()["model_list"]}
     assert routes == {name: f"bedrock/us.{model.bedrock_id}" for name, model in MODEL_CATALOG.items()}
+    assert PROFILE_SCOPE == "us", "IAM grants the profiles the config routes to"
     assert litellm_config()["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     assert "prometheus" in litellm_config()["litellm_settings"]["callbacks"]
 

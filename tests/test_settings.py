@@ -82,7 +82,7 @@ BAD_INPUT = [
     ("tags", {"Owner": "v" * 257}, "tags", "allowed: at most 256"),
     ("tags", {"Owner": "semi;colon"}, "tags", "allowed characters"),
     ("tags", {f"T{i}": "x" for i in range(40)}, "tags", "allowed: at most 40"),
-    ("bedrock", {"profileScope": "eu"}, "bedrock.profileScope", "'us' or 'global'"),
+    ("bedrock", {"region": "mars-1"}, "bedrock.region", "should match pattern"),
     ("vpcCidr", "10.10.0.0/16", "vpcCidr", "unknown setting"),
     ("grafana", {"cpu": 256, "memory": 512, "spot": True, "architecture": "ARM64"}, "grafana.spot",
      "allowed: set grafana.architecture: X86_64"),

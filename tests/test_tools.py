@@ -105,7 +105,7 @@ def test_automation_applies_the_pack_and_the_stacks_policy_config(monkeypatch: p
     assert calls["select"] == ("prod", str(ROOT_DIR))
     assert calls["preview"]["policy_packs"] == [str(ROOT_DIR / "policies")]
     assert calls["preview"]["policy_pack_configs"] == [str(ROOT_DIR / "policies" / "config.prod.json")]
-    assert automation.policy_options("dev")["policy_pack_configs"] == []
+    assert automation.policy_options("sandbox")["policy_pack_configs"] == [], "no config file, none passed"
 
 
 def test_automation_refuses_a_stack_without_a_file() -> None:
