@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.certificate import CertifiedHostname
+
 HTTP, HTTPS = 80, 443
 # Current TLS 1.2+ policy for an HTTPS listener (CloudFront speaks TLS 1.2 to origins).
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -32,15 +34,6 @@ class AlbTarget:
 
 
 @dataclass(frozen=True, kw_only=True)
-class OriginDns:
-    """The hostname CloudFront uses for this origin over HTTPS, its zone, and the regional certificate."""
-
-    hostname: str
-    hosted_zone_id: str
-    certificate_arn: pulumi.Input[str]
-
-
-@dataclass(frozen=True, kw_only=True)
 class AlbArgs:
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
@@ -53,7 +46,8 @@ class AlbArgs:
     idle_timeout_seconds: int
     deregistration_delay_seconds: int
     deletion_protection: bool
-    origin_dns: OriginDns | None = None
+    # The hostname CloudFront uses for this origin over HTTPS, with a certificate in the ALB's region.
+    origin_dns: CertifiedHostname | None = None
 
 
 # An ALB rule holds at most 5 condition values; the origin-verify header takes one.
@@ -151,7 +145,7 @@ class Alb(pulumi.ComponentResource):
             self._rule(target.key, listener, CATCH_ALL_PRIORITY,
                        {"type": "forward", "target_group_arn": groups[target.key].arn}, ())
 
-    def _origin_record(self, balancer: aws.lb.LoadBalancer, dns: OriginDns) -> pulumi.Output[str]:
+    def _origin_record(self, balancer: aws.lb.LoadBalancer, dns: CertifiedHostname) -> pulumi.Output[str]:
         record = aws.route53.Record(
             f"{self._name}-origin", zone_id=dns.hosted_zone_id, name=dns.hostname, type="A",
             aliases=[{"name": balancer.dns_name, "zone_id": balancer.zone_id, "evaluate_target_health": True}],

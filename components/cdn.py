@@ -13,19 +13,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.certificate import CertifiedHostname
+
 ORIGIN_ID = "alb"
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
 READ_METHODS = ["GET", "HEAD"]
 QUOTA_READ_TIMEOUT_SECONDS = 60
 KEEPALIVE_SECONDS = 60
 VIEWER_TLS = "TLSv1.2_2021"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ViewerDomain:
-    hostname: str
-    hosted_zone_id: str
-    certificate_arn: pulumi.Input[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +36,8 @@ class CdnArgs:
     uncached_paths: Sequence[str]
     price_class: str
     http_version: str
-    viewer_domain: ViewerDomain | None = None
+    # The viewers' hostname, with a certificate in us-east-1.
+    viewer_domain: CertifiedHostname | None = None
     web_acl_arn: pulumi.Input[str] | None = None
 
 
@@ -128,7 +124,7 @@ class Cdn(pulumi.ComponentResource):
         return {"acm_certificate_arn": domain.certificate_arn, "ssl_support_method": "sni-only",
                 "minimum_protocol_version": VIEWER_TLS}
 
-    def _alias_records(self, distribution: aws.cloudfront.Distribution, domain: ViewerDomain) -> None:
+    def _alias_records(self, distribution: aws.cloudfront.Distribution, domain: CertifiedHostname) -> None:
         for record_type in ("A", "AAAA"):
             aws.route53.Record(
                 f"{self._name}-{record_type.lower()}", zone_id=domain.hosted_zone_id, name=domain.hostname,

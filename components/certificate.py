@@ -9,6 +9,15 @@ import pulumi_aws as aws
 
 
 @dataclass(frozen=True, kw_only=True)
+class CertifiedHostname:
+    """A hostname served over HTTPS: its Route 53 zone and the ACM certificate that covers it."""
+
+    hostname: str
+    hosted_zone_id: str
+    certificate_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
 class CertificateArgs:
     domain_name: str
     hosted_zone_id: str

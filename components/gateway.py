@@ -8,10 +8,10 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.alb import Alb, AlbArgs, AlbTarget, OriginDns
+from components.alb import Alb, AlbArgs, AlbTarget
 from components.bedrock import bedrock_invoke_statements
-from components.cdn import Cdn, CdnArgs, ViewerDomain
-from components.certificate import Certificate, CertificateArgs
+from components.cdn import Cdn, CdnArgs
+from components.certificate import Certificate, CertificateArgs, CertifiedHostname
 from components.cluster import Cluster, ClusterArgs
 from components.container_image import ContainerImage, ContainerImageArgs
 from components.database import Database, DatabaseArgs
@@ -126,7 +126,7 @@ class Gateway(pulumi.ComponentResource):
         origin_dns = None
         if domain:
             hostname = f"origin.{domain.name}"
-            origin_dns = OriginDns(hostname=hostname, hosted_zone_id=domain.hosted_zone_id,
+            origin_dns = CertifiedHostname(hostname=hostname, hosted_zone_id=domain.hosted_zone_id,
                                    certificate_arn=self._certificate(
                                        "origin", hostname, domain.hosted_zone_id, in_edge_region=False).arn)
         prefix_list = aws.ec2.get_managed_prefix_list_output(
@@ -152,7 +152,7 @@ class Gateway(pulumi.ComponentResource):
         viewer = None
         if domain:
             certificate = self._certificate("viewer", domain.name, domain.hosted_zone_id, in_edge_region=True)
-            viewer = ViewerDomain(hostname=domain.name, hosted_zone_id=domain.hosted_zone_id,
+            viewer = CertifiedHostname(hostname=domain.name, hosted_zone_id=domain.hosted_zone_id,
                                   certificate_arn=certificate.arn)
         waf = None
         if edge.waf.enabled:
