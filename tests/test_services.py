@@ -393,3 +393,12 @@ def test_image_tags_follow_content() -> None:
     assert content_tag(images / "litellm", "linux/arm64") == content_tag(images / "litellm", "linux/arm64")
     assert content_tag(images / "litellm", "linux/arm64") != content_tag(images / "grafana", "linux/arm64")
     assert content_tag(images / "litellm", "linux/arm64").endswith("-arm64")
+
+
+def test_outputs_give_the_caller_the_urls_and_the_secrets_to_log_in(dev: Graph) -> None:
+    arns = {k: dev.one("aws:secretsmanager/secret:Secret", k).outputs["arn"]
+            for k in ("litellm-master-key", "grafana-admin-password")}
+    assert dev.outputs["litellmMasterKeySecretArn"] == arns["litellm-master-key"]
+    assert dev.outputs["grafanaAdminPasswordSecretArn"] == arns["grafana-admin-password"]
+    assert set(dev.outputs) == {"gatewayUrl", "grafanaUrl", "distributionId", "vpcId", "natEniId",
+                                "litellmMasterKeySecretArn", "grafanaAdminPasswordSecretArn"}
