@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.certificate import CertifiedHostname
+from components.naming import stack_unique
 
 ORIGIN_ID = "alb"
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
@@ -101,7 +102,7 @@ class Cdn(pulumi.ComponentResource):
 
     def _vpc_origin(self, alb_arn: pulumi.Input[str]) -> aws.cloudfront.VpcOrigin:
         return aws.cloudfront.VpcOrigin(f"{self._name}-vpc-origin", vpc_origin_endpoint_config={
-            "name": self._name, "arn": alb_arn, "http_port": 80, "https_port": 443,
+            "name": stack_unique(self._name), "arn": alb_arn, "http_port": 80, "https_port": 443,
             "origin_protocol_policy": "https-only" if self._args.origin_https else "http-only",
             "origin_ssl_protocols": {"items": ["TLSv1.2"], "quantity": 1}},
             opts=pulumi.ResourceOptions(parent=self))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import stack_unique
+
 POSTGRES_PORT = 5432
 
 
@@ -54,7 +56,7 @@ class Database(pulumi.ComponentResource):
             publicly_accessible=False, multi_az=args.multi_az, backup_retention_period=args.backup_retention_days,
             copy_tags_to_snapshot=True, auto_minor_version_upgrade=True, enabled_cloudwatch_logs_exports=["postgresql"],
             deletion_protection=args.protected, skip_final_snapshot=not args.protected,
-            final_snapshot_identifier=f"{name}-final" if args.protected else None,
+            final_snapshot_identifier=stack_unique(f"{name}-final") if args.protected else None,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protected))
         self.security_group_id, self.address, self.port = group.id, instance.address, POSTGRES_PORT
         self.database_name, self.username = args.database_name, args.username

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -16,9 +15,11 @@ import pulumi_aws as aws
 import pulumi_command as command
 
 from components.iam import allow, policy_document, trust_policy
+from components.naming import stack_unique
 
 TASK_TRUST = "ecs-tasks.amazonaws.com"
-RUN_TASK_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "run-ecs-task.sh"
+# Relative to the project directory, where Pulumi runs the program and its commands.
+RUN_TASK_SCRIPT = "scripts/run-ecs-task.sh"
 EXEC_ACTIONS = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
                 "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
 ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
@@ -189,7 +190,7 @@ class FargateService(pulumi.ComponentResource):
             "file_system_id": volume.file_system_id, "transit_encryption": "ENABLED",
             "authorization_config": {"access_point_id": volume.access_point_id, "iam": "ENABLED"}}}] if volume else []
         return aws.ecs.TaskDefinition(
-            f"{self._name}-{key}", family=f"{self._name}-{key}",
+            f"{self._name}-{key}", family=stack_unique(f"{self._name}-{key}"),
             requires_compatibilities=["FARGATE"], network_mode="awsvpc",
             cpu=str(self._args.cpu), memory=str(self._args.memory),
             runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": self._args.architecture},
@@ -205,7 +206,7 @@ class FargateService(pulumi.ComponentResource):
         del container["healthCheck"]
         definition = self._task_definition("pre-deploy", container, execution_role, task_role)
         return command.local.Command(
-            f"{self._name}-pre-deploy-run", create=str(RUN_TASK_SCRIPT), triggers=[definition.arn],
+            f"{self._name}-pre-deploy-run", create=f"bash {RUN_TASK_SCRIPT}", triggers=[definition.arn],
             environment={"REGION": self._args.region, "CLUSTER": self._args.cluster_arn,
                          "TASK_DEFINITION": definition.arn, "SECURITY_GROUP": self.security_group_id,
                          "SUBNETS": pulumi.Output.all(*self._args.subnet_ids).apply(",".join)},
@@ -235,7 +236,7 @@ class FargateService(pulumi.ComponentResource):
             deployment_maximum_percent=100 if args.single_writer else 200,
             health_check_grace_period_seconds=args.health_check_grace_seconds if load_balancers else None,
             load_balancers=load_balancers,
-            service_registries={"registry_arn": discovery.arn, "container_name": args.discovery_name},
+            service_registries={"registry_arn": discovery.arn},
             enable_execute_command=args.exec_enabled, enable_ecs_managed_tags=True, propagate_tags="SERVICE",
             opts=self._child(depends_on=ready,
                              ignore_changes=["desiredCount"] if args.autoscaling else None))
