@@ -1,4 +1,4 @@
-"""Application load balancer: path routing to the services, open only to CloudFront carrying the origin secret.
+"""Application load balancer: path routing to the services, answering only CloudFront carrying the origin secret.
 
 Every forwarding rule requires the origin-verify header CloudFront adds; anything without it gets a fixed
 403 from the default action. Blocked paths (metrics) get a fixed 404 before any forwarding rule is tried.
@@ -38,7 +38,7 @@ class AlbArgs:
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     internal: bool
-    ingress_prefix_list_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
     origin_verify_header: str
     origin_verify_value: pulumi.Input[str]
     targets: Sequence[AlbTarget]
@@ -68,7 +68,6 @@ class Alb(pulumi.ComponentResource):
     dns_name: pulumi.Output[str]
     origin_domain: pulumi.Output[str]
     listener_port: int
-    security_group_id: pulumi.Output[str]
     target_group_arns: dict[str, pulumi.Output[str]]
     target_group_arn_suffixes: dict[str, pulumi.Output[str]]
     arn_suffix: pulumi.Output[str]
@@ -78,10 +77,9 @@ class Alb(pulumi.ComponentResource):
         _check_routes(args)
         self._name, self._args = name, args
         self.listener_port = HTTPS if args.origin_dns else HTTP
-        self.security_group_id = self._security_group()
         balancer = aws.lb.LoadBalancer(
             f"{name}-lb", load_balancer_type="application", internal=args.internal, subnets=list(args.subnet_ids),
-            security_groups=[self.security_group_id], idle_timeout=args.idle_timeout_seconds,
+            security_groups=[args.security_group_id], idle_timeout=args.idle_timeout_seconds,
             drop_invalid_header_fields=True, desync_mitigation_mode="defensive",
             enable_deletion_protection=args.deletion_protection, opts=self._child())
         self.arn, self.dns_name, self.arn_suffix = balancer.arn, balancer.dns_name, balancer.arn_suffix
@@ -90,20 +88,10 @@ class Alb(pulumi.ComponentResource):
         self.target_group_arn_suffixes = {k: g.arn_suffix for k, g in groups.items()}
         self._route(self._listener(balancer), groups)
         self.origin_domain = self._origin_record(balancer, args.origin_dns) if args.origin_dns else balancer.dns_name
-        self.register_outputs({"arn": self.arn, "dnsName": self.dns_name, "securityGroupId": self.security_group_id})
+        self.register_outputs({"arn": self.arn, "dnsName": self.dns_name})
 
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
-
-    def _security_group(self) -> pulumi.Output[str]:
-        group = aws.ec2.SecurityGroup(f"{self._name}-sg", vpc_id=self._args.vpc_id,
-                                      description="Gateway ALB: only CloudFront, only on the listener port",
-                                      opts=self._child())
-        aws.vpc.SecurityGroupIngressRule(
-            f"{self._name}-sg-from-cloudfront", security_group_id=group.id, ip_protocol="tcp",
-            from_port=self.listener_port, to_port=self.listener_port, prefix_list_id=self._args.ingress_prefix_list_id,
-            description="CloudFront origin-facing addresses", opts=self._child())
-        return group.id
 
     def _target_group(self, target: AlbTarget) -> aws.lb.TargetGroup:
         return aws.lb.TargetGroup(

@@ -19,8 +19,8 @@ POSTGRES_PORT = 5432
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseArgs:
-    vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
     instance_class: str
     engine_version: str
     allocated_storage_gb: int
@@ -33,7 +33,6 @@ class DatabaseArgs:
 
 
 class Database(pulumi.ComponentResource):
-    security_group_id: pulumi.Output[str]
     address: pulumi.Output[str]
     port: int
     database_name: str
@@ -43,8 +42,6 @@ class Database(pulumi.ComponentResource):
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:data:Database", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=args.vpc_id, description="LiteLLM database",
-                                      opts=child)
         subnets = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(args.subnet_ids),
                                       description="Private subnets of the gateway", opts=child)
         instance = aws.rds.Instance(
@@ -52,13 +49,13 @@ class Database(pulumi.ComponentResource):
             instance_class=args.instance_class, allocated_storage=args.allocated_storage_gb,
             max_allocated_storage=args.max_allocated_storage_gb, storage_type="gp3", storage_encrypted=True,
             db_name=args.database_name, username=args.username, manage_master_user_password=True,
-            port=POSTGRES_PORT, db_subnet_group_name=subnets.name, vpc_security_group_ids=[group.id],
+            port=POSTGRES_PORT, db_subnet_group_name=subnets.name, vpc_security_group_ids=[args.security_group_id],
             publicly_accessible=False, multi_az=args.multi_az, backup_retention_period=args.backup_retention_days,
             copy_tags_to_snapshot=True, auto_minor_version_upgrade=True, enabled_cloudwatch_logs_exports=["postgresql"],
             deletion_protection=args.protected, skip_final_snapshot=not args.protected,
             final_snapshot_identifier=stack_unique(f"{name}-final") if args.protected else None,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protected))
-        self.security_group_id, self.address, self.port = group.id, instance.address, POSTGRES_PORT
+        self.address, self.port = instance.address, POSTGRES_PORT
         self.database_name, self.username = args.database_name, args.username
         self.password_secret_arn = instance.master_user_secrets[0].secret_arn
         self.register_outputs({"address": self.address, "passwordSecretArn": self.password_secret_arn})

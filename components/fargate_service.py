@@ -1,7 +1,7 @@
 """One Fargate service: task definition, roles, log group, security group, Cloud Map name, optional ALB target,
 EFS volume and autoscaling. Used for LiteLLM, Grafana and VictoriaMetrics.
 
-The security group starts empty: who may talk to the service is declared where the gateway wires the units.
+The gateway hands in the service's security group: who may talk to whom is declared where the units are wired.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ class FargateServiceArgs:
     cluster_arn: pulumi.Input[str]
     cluster_name: pulumi.Input[str]
     namespace_id: pulumi.Input[str]
-    vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
+    # The service's own group; who may reach it, and what it may reach, is wired by the gateway.
+    security_group_id: pulumi.Input[str]
     discovery_name: str
     container: Container
     repository_arn: pulumi.Input[str]
@@ -93,36 +94,32 @@ class FargateServiceArgs:
     volume: EfsVolume | None = None
     autoscaling: Autoscaling | None = None
     pre_deploy: PreDeployTask | None = None
+    # What must exist before a task starts (the security group rules it needs), migrations included.
+    ready_after: Sequence[pulumi.Resource] = ()
 
 
 class FargateService(pulumi.ComponentResource):
-    security_group_id: pulumi.Output[str]
     service_name: pulumi.Output[str]
     hostname: str
-    task_role_arn: pulumi.Output[str]
     task_definition_arn: pulumi.Output[str]
-    log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:compute:FargateService", name, None, opts)
         self._name, self._args = name, args
-        group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=args.vpc_id, description=f"{name} tasks",
-                                      opts=self._child())
-        self.security_group_id = group.id
         logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=self._child())
-        self.log_group_name = logs.name
         execution_role = self._execution_role(logs)
         task_role = self._task_role()
-        self.task_role_arn = task_role.arn
         task_definition = self._task_definition("task", self._container_definition(logs), execution_role, task_role)
         self.task_definition_arn = task_definition.arn
-        ready = [self._pre_deploy(args.pre_deploy, logs, execution_role, task_role)] if args.pre_deploy else []
+        ready = [*args.ready_after]
+        if args.pre_deploy:
+            ready.append(self._pre_deploy(args.pre_deploy, logs, execution_role, task_role))
         self.hostname = args.discovery_name
         service = self._service(task_definition, self._discovery(), ready)
         self.service_name = service.name
         if args.autoscaling:
             self._autoscale(service, args.autoscaling)
-        self.register_outputs({"securityGroupId": self.security_group_id, "serviceName": self.service_name,
+        self.register_outputs({"serviceName": self.service_name,
                                "taskDefinitionArn": self.task_definition_arn})
 
     def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
@@ -208,9 +205,9 @@ class FargateService(pulumi.ComponentResource):
         return command.local.Command(
             f"{self._name}-pre-deploy-run", create=f"bash {RUN_TASK_SCRIPT}", triggers=[definition.arn],
             environment={"REGION": self._args.region, "CLUSTER": self._args.cluster_arn,
-                         "TASK_DEFINITION": definition.arn, "SECURITY_GROUP": self.security_group_id,
+                         "TASK_DEFINITION": definition.arn, "SECURITY_GROUP": self._args.security_group_id,
                          "SUBNETS": pulumi.Output.all(*self._args.subnet_ids).apply(",".join)},
-            opts=self._child())
+            opts=self._child(depends_on=list(self._args.ready_after)))
 
     def _discovery(self) -> aws.servicediscovery.Service:
         return aws.servicediscovery.Service(
@@ -229,7 +226,7 @@ class FargateService(pulumi.ComponentResource):
             desired_count=args.desired_count, platform_version="LATEST",
             capacity_provider_strategies=[{"capacity_provider": "FARGATE_SPOT" if args.spot else "FARGATE",
                                            "weight": 1}],
-            network_configuration={"subnets": list(args.subnet_ids), "security_groups": [self.security_group_id],
+            network_configuration={"subnets": list(args.subnet_ids), "security_groups": [args.security_group_id],
                                    "assign_public_ip": False},
             deployment_circuit_breaker={"enable": True, "rollback": True},
             deployment_minimum_healthy_percent=0 if args.single_writer else 100,

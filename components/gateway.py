@@ -87,24 +87,25 @@ class Gateway(pulumi.ComponentResource):
             context=IMAGES_DIR / service, platform=self._platform(service),
             build_on_preview=settings.build_images_on_preview, force_delete=not protected,
         ), self._child()) for service in ("litellm", "grafana", "victoriametrics")}
+        self.groups = self._security_groups()
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
             vpc_id=self.network.vpc_id, namespace=f"{settings.environment}.llm-gateway.internal"), self._child())
         self.database = Database(f"{name}-db", DatabaseArgs(
-            vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,
+            subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["postgres"],
             instance_class=settings.database.instance_class, engine_version=settings.database.engine_version,
             allocated_storage_gb=settings.database.allocated_storage_gb,
             max_allocated_storage_gb=settings.database.max_allocated_storage_gb,
             backup_retention_days=settings.database.backup_retention_days, multi_az=settings.database.multi_az,
             protected=protected), self._child())
         self.metrics_volume = MetricsVolume(f"{name}-metrics-volume", MetricsVolumeArgs(
-            vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids, protected=protected),
+            subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["efs"], protected=protected),
             self._child())
         self.alb = self._alb()
         self.cdn = self._cdn()
+        self._rules = self._wire()
         self.litellm = self._litellm()
         self.victoriametrics = self._victoriametrics()
         self.grafana = self._grafana()
-        self._wire()
         self.register_outputs({"url": self.cdn.url, "vpcId": self.network.vpc_id})
 
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
@@ -129,12 +130,10 @@ class Gateway(pulumi.ComponentResource):
             origin_dns = CertifiedHostname(hostname=hostname, hosted_zone_id=domain.hosted_zone_id,
                                    certificate_arn=self._certificate(
                                        "origin", hostname, domain.hosted_zone_id, in_edge_region=False).arn)
-        prefix_list = aws.ec2.get_managed_prefix_list_output(
-            name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=self))
         return Alb(f"{self._name}-alb", AlbArgs(
             vpc_id=self.network.vpc_id,
             subnet_ids=self.network.private_subnet_ids if internal else self.network.public_subnet_ids,
-            internal=internal, ingress_prefix_list_id=prefix_list.id,
+            internal=internal, security_group_id=self.groups["alb"],
             origin_verify_header=ORIGIN_VERIFY_HEADER, origin_verify_value=self.secrets.values["origin-verify"],
             targets=[
                 AlbTarget(key="grafana", port=GRAFANA_PORT, health_check_path="/grafana/api/health",
@@ -174,8 +173,9 @@ class Gateway(pulumi.ComponentResource):
         settings, service = self._settings, getattr(self._settings, key)
         return FargateService(f"{self._name}-{key}", FargateServiceArgs(
             region=settings.region, account_id=self._account_id, cluster_arn=self.cluster.arn,
-            cluster_name=self.cluster.name, namespace_id=self.cluster.namespace_id, vpc_id=self.network.vpc_id,
-            subnet_ids=self.network.private_subnet_ids, discovery_name=f"{key}.{self.cluster.namespace}",
+            cluster_name=self.cluster.name, namespace_id=self.cluster.namespace_id,
+            subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups[key], ready_after=self._rules,
+            discovery_name=f"{key}.{self.cluster.namespace}",
             container=container, repository_arn=self.images[key].repository_arn, cpu=service.cpu,
             memory=service.memory, architecture=settings.architecture_of(key), desired_count=service.desired_count,
             spot=service.spot, log_retention_days=settings.log_retention_days, exec_enabled=settings.exec_enabled,
@@ -238,32 +238,50 @@ class Gateway(pulumi.ComponentResource):
 
     # --- who may talk to whom ---------------------------------------------------------------------------
 
-    def _allow(self, source: str, source_group: pulumi.Input[str], target: str, target_group: pulumi.Input[str],
-               port: int) -> None:
-        """One permitted flow: egress on the source's group and ingress on the target's, naming each other."""
-        flow = f"{source}-to-{target}"
-        aws.vpc.SecurityGroupEgressRule(
-            f"{self._name}-{flow}-out", security_group_id=source_group, referenced_security_group_id=target_group,
-            ip_protocol="tcp", from_port=port, to_port=port, description=f"to {target}", opts=self._child())
-        aws.vpc.SecurityGroupIngressRule(
-            f"{self._name}-{flow}-in", security_group_id=target_group, referenced_security_group_id=source_group,
-            ip_protocol="tcp", from_port=port, to_port=port, description=f"from {source}", opts=self._child())
+    def _security_groups(self) -> dict[str, pulumi.Output[str]]:
+        """One empty group per unit; `_wire` alone decides what they admit and reach."""
+        units = {"alb": "Gateway ALB", "litellm": "LiteLLM tasks", "grafana": "Grafana tasks",
+                 "victoriametrics": "VictoriaMetrics tasks", "postgres": "LiteLLM database",
+                 "efs": "Metrics volume (NFS)"}
+        return {key: aws.ec2.SecurityGroup(f"{self._name}-{key}-sg", vpc_id=self.network.vpc_id,
+                                           description=description, opts=self._child()).id
+                for key, description in units.items()}
 
-    def _allow_https_out(self, source: str, source_group: pulumi.Input[str]) -> None:
-        aws.vpc.SecurityGroupEgressRule(
-            f"{self._name}-{source}-https-out", security_group_id=source_group, cidr_ipv4="0.0.0.0/0",
+    def _allow(self, source: str, target: str, port: int) -> list[pulumi.Resource]:
+        """One permitted flow: egress on the source's group and ingress on the target's, naming each other."""
+        flow, source_group, target_group = f"{source}-to-{target}", self.groups[source], self.groups[target]
+        return [
+            aws.vpc.SecurityGroupEgressRule(
+                f"{self._name}-{flow}-out", security_group_id=source_group, referenced_security_group_id=target_group,
+                ip_protocol="tcp", from_port=port, to_port=port, description=f"to {target}", opts=self._child()),
+            aws.vpc.SecurityGroupIngressRule(
+                f"{self._name}-{flow}-in", security_group_id=target_group, referenced_security_group_id=source_group,
+                ip_protocol="tcp", from_port=port, to_port=port, description=f"from {source}", opts=self._child()),
+        ]
+
+    def _allow_from_cloudfront(self, port: int) -> pulumi.Resource:
+        prefix_list = aws.ec2.get_managed_prefix_list_output(
+            name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=self))
+        return aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-cloudfront-to-alb-in", security_group_id=self.groups["alb"], prefix_list_id=prefix_list.id,
+            ip_protocol="tcp", from_port=port, to_port=port, description="CloudFront origin-facing addresses",
+            opts=self._child())
+
+    def _allow_https_out(self, source: str) -> pulumi.Resource:
+        return aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-{source}-https-out", security_group_id=self.groups[source], cidr_ipv4="0.0.0.0/0",
             ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, description="AWS APIs over HTTPS, through the NAT",
             opts=self._child())
 
-    def _wire(self) -> None:
-        """Who may talk to whom. CloudFront -> ALB is the ALB's own rule; nothing else is allowed."""
-        alb, litellm, grafana, vm = (self.alb.security_group_id, self.litellm.security_group_id,
-                                     self.grafana.security_group_id, self.victoriametrics.security_group_id)
-        self._allow("alb", alb, "litellm", litellm, LITELLM_PORT)
-        self._allow("alb", alb, "grafana", grafana, GRAFANA_PORT)
-        self._allow("grafana", grafana, "victoriametrics", vm, VICTORIAMETRICS_PORT)
-        self._allow("victoriametrics", vm, "litellm", litellm, LITELLM_PORT)
-        self._allow("litellm", litellm, "postgres", self.database.security_group_id, self.database.port)
-        self._allow("victoriametrics", vm, "efs", self.metrics_volume.security_group_id, NFS_PORT)
-        for service, group in (("litellm", litellm), ("grafana", grafana), ("victoriametrics", vm)):
-            self._allow_https_out(service, group)
+    def _wire(self) -> list[pulumi.Resource]:
+        """Who may talk to whom, and nothing else. Tasks start only once these rules exist."""
+        return [
+            self._allow_from_cloudfront(self.alb.listener_port),
+            *self._allow("alb", "litellm", LITELLM_PORT),
+            *self._allow("alb", "grafana", GRAFANA_PORT),
+            *self._allow("grafana", "victoriametrics", VICTORIAMETRICS_PORT),
+            *self._allow("victoriametrics", "litellm", LITELLM_PORT),
+            *self._allow("litellm", "postgres", self.database.port),
+            *self._allow("victoriametrics", "efs", NFS_PORT),
+            *(self._allow_https_out(service) for service in ("litellm", "grafana", "victoriametrics")),
+        ]

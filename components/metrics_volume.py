@@ -1,7 +1,7 @@
 """EFS volume for VictoriaMetrics' data, so metrics survive task replacement.
 
 Encrypted, one mount target per private subnet, an access point that pins the owner (fixed uid/gid) and
-the directory, NFS reachable only from the groups the gateway lets in.
+the directory. The mount targets use the group the gateway hands in (NFS from VictoriaMetrics only).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ OWNER_UID = OWNER_GID = 1000
 
 @dataclass(frozen=True, kw_only=True)
 class MetricsVolumeArgs:
-    vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
     protected: bool
     directory: str = "/victoria-metrics"
 
@@ -29,13 +29,10 @@ class MetricsVolume(pulumi.ComponentResource):
     file_system_arn: pulumi.Output[str]
     access_point_id: pulumi.Output[str]
     access_point_arn: pulumi.Output[str]
-    security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: MetricsVolumeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:data:MetricsVolume", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=args.vpc_id, description="Metrics volume (NFS)",
-                                      opts=child)
         volume = aws.efs.FileSystem(f"{name}-efs", encrypted=True, performance_mode="generalPurpose",
                                     throughput_mode="elastic",
                                     opts=pulumi.ResourceOptions(parent=self, protect=args.protected))
@@ -43,7 +40,7 @@ class MetricsVolume(pulumi.ComponentResource):
                              backup_policy={"status": "ENABLED" if args.protected else "DISABLED"}, opts=child)
         for index, subnet_id in enumerate(args.subnet_ids):
             aws.efs.MountTarget(f"{name}-mount-{index}", file_system_id=volume.id, subnet_id=subnet_id,
-                                security_groups=[group.id], opts=child)
+                                security_groups=[args.security_group_id], opts=child)
         access_point = aws.efs.AccessPoint(
             f"{name}-access", file_system_id=volume.id,
             posix_user={"uid": OWNER_UID, "gid": OWNER_GID},
@@ -52,5 +49,4 @@ class MetricsVolume(pulumi.ComponentResource):
             opts=child)
         self.file_system_id, self.file_system_arn = volume.id, volume.arn
         self.access_point_id, self.access_point_arn = access_point.id, access_point.arn
-        self.security_group_id = group.id
         self.register_outputs({"fileSystemId": self.file_system_id})

@@ -261,7 +261,7 @@ def test_grafana_is_served_under_grafana_with_a_generated_admin_password(stack: 
 def group_names(graph: Graph) -> dict[str, str]:
     names = {graph.id_of(g): g.name.removeprefix("gw-").removesuffix("-sg")
              for g in graph.of_type("aws:ec2/securityGroup:SecurityGroup")}
-    return {k: {"net-nat": "nat", "db": "postgres", "metrics-volume": "efs"}.get(v, v) for k, v in names.items()}
+    return {k: {"net-nat": "nat"}.get(v, v) for k, v in names.items()}
 
 
 def flows(graph: Graph) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
@@ -293,6 +293,16 @@ def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
     assert ingress == INSIDE | {("cloudfront", "alb", listener_port), ("private-subnets", "nat", 443)}
     for rule in stack.of_type(EGRESS) + stack.of_type(INGRESS):
         assert rule.inputs["ipProtocol"] == "tcp" and rule.inputs["fromPort"] == rule.inputs["toPort"]
+
+
+def test_tasks_and_migrations_start_only_once_their_rules_exist(stack: Graph) -> None:
+    rules = {r.urn for r in stack.of_type(EGRESS) + stack.of_type(INGRESS) if r.name.startswith("gw-")
+             and not r.name.startswith("gw-net-")}
+    assert len(rules) == 16
+    migration = stack.one("command:local:Command", "litellm-pre-deploy-run")
+    assert rules <= set(migration.dependencies), "the migration task needs 5432 and 443 open"
+    for key in ("litellm", "grafana", "victoriametrics"):
+        assert rules <= set(service(stack, key).dependencies), key
 
 
 def test_database_and_volume_admit_only_their_one_client(stack: Graph) -> None:
