@@ -169,12 +169,14 @@ class Gateway(pulumi.ComponentResource):
 
     # --- services ---------------------------------------------------------------------------------------
 
-    def _service(self, key: str, container: Container, **extra: object) -> FargateService:
+    def _service(self, key: str, container: Container, needs: pulumi.Resource, **extra: object) -> FargateService:
+        """`needs`: a unit whose every resource must exist before a task starts (listener rules, mount targets)."""
         settings, service = self._settings, getattr(self._settings, key)
         return FargateService(f"{self._name}-{key}", FargateServiceArgs(
             region=settings.region, account_id=self._account_id, cluster_arn=self.cluster.arn,
             cluster_name=self.cluster.name, namespace_id=self.cluster.namespace_id,
-            subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups[key], ready_after=self._rules,
+            subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups[key],
+            ready_after=[*self._rules, needs],
             discovery_name=f"{key}.{self.cluster.namespace}",
             container=container, repository_arn=self.images[key].repository_arn, cpu=service.cpu,
             memory=service.memory, architecture=settings.architecture_of(key), desired_count=service.desired_count,
@@ -199,7 +201,7 @@ class Gateway(pulumi.ComponentResource):
             secret_arns=[secrets.arns["litellm-master-key"], secrets.arns["litellm-salt-key"], db.password_secret_arn],
             task_policy_statements=bedrock_invoke_statements(settings.models, settings.bedrock_region,
                                                              self._account_id),
-            target_group_arn=self.alb.target_group_arns["litellm"],
+            target_group_arn=self.alb.target_group_arns["litellm"], needs=self.alb,
             autoscaling=Autoscaling(
                 min_count=scaling.desired_count, max_count=scaling.max_count,
                 cpu_target_percent=scaling.cpu_target_percent,
@@ -220,7 +222,7 @@ class Gateway(pulumi.ComponentResource):
                      f"-httpListenAddr=:{VICTORIAMETRICS_PORT}"],
             environment={"LITELLM_HOST": self.litellm.hostname},
             secrets={"LITELLM_METRICS_TOKEN": self.secrets.arns["litellm-master-key"]}),
-            secret_arns=[self.secrets.arns["litellm-master-key"]], single_writer=True,
+            secret_arns=[self.secrets.arns["litellm-master-key"]], single_writer=True, needs=self.metrics_volume,
             volume=EfsVolume(file_system_id=volume.file_system_id, file_system_arn=volume.file_system_arn,
                              access_point_id=volume.access_point_id, access_point_arn=volume.access_point_arn,
                              container_path="/storage"))
@@ -234,7 +236,7 @@ class Gateway(pulumi.ComponentResource):
                          "GF_SECURITY_ADMIN_USER": "admin", "VICTORIAMETRICS_HOST": self.victoriametrics.hostname},
             secrets={"GF_SECURITY_ADMIN_PASSWORD": self.secrets.arns["grafana-admin-password"]}),
             secret_arns=[self.secrets.arns["grafana-admin-password"]],
-            target_group_arn=self.alb.target_group_arns["grafana"])
+            target_group_arn=self.alb.target_group_arns["grafana"], needs=self.alb)
 
     # --- who may talk to whom ---------------------------------------------------------------------------
 

@@ -305,6 +305,14 @@ def test_tasks_and_migrations_start_only_once_their_rules_exist(stack: Graph) ->
         assert rules <= set(service(stack, key).dependencies), key
 
 
+def test_services_start_after_their_listener_rules_or_volume_mounts(stack: Graph) -> None:
+    listener_rules = {r.urn for r in stack.of_type("aws:lb/listenerRule:ListenerRule")}
+    mounts = {r.urn for r in stack.of_type("aws:efs/mountTarget:MountTarget")}
+    for key in ("litellm", "grafana"):
+        assert listener_rules <= set(service(stack, key).dependencies), "ECS rejects a target group with no rule"
+    assert mounts <= set(service(stack, "victoriametrics").dependencies), "the task mounts the volume at start"
+
+
 def test_database_and_volume_admit_only_their_one_client(stack: Graph) -> None:
     _, ingress = flows(stack)
     assert {f for f in ingress if f[1] == "postgres"} == {("litellm", "postgres", 5432)}
