@@ -250,6 +250,8 @@ class Settings(Section):
     grafana: ServiceSettings = ServiceSettings(cpu=256, memory=512)
     victoriametrics: VictoriaMetricsSettings = VictoriaMetricsSettings(cpu=256, memory=512)
     database: DatabaseSettings = DatabaseSettings()
+    alert_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$",
+                                    description="Where alarms are e-mailed (the address must confirm).")
     exec_enabled: bool = Field(False, description="Allow `aws ecs execute-command` into tasks.")
     build_images_on_preview: bool = Field(False, description="Build container images during `pulumi preview`.")
     edge: EdgeSettings = EdgeSettings()

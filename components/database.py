@@ -34,6 +34,7 @@ class DatabaseArgs:
 
 class Database(pulumi.ComponentResource):
     address: pulumi.Output[str]
+    identifier: pulumi.Output[str]
     port: int
     database_name: str
     username: str
@@ -55,7 +56,7 @@ class Database(pulumi.ComponentResource):
             deletion_protection=args.protected, skip_final_snapshot=not args.protected,
             final_snapshot_identifier=stack_unique(f"{name}-final") if args.protected else None,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protected))
-        self.address, self.port = instance.address, POSTGRES_PORT
+        self.address, self.identifier, self.port = instance.address, instance.identifier, POSTGRES_PORT
         self.database_name, self.username = args.database_name, args.username
         self.password_secret_arn = instance.master_user_secrets[0].secret_arn
         self.register_outputs({"address": self.address, "passwordSecretArn": self.password_secret_arn})

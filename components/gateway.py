@@ -8,6 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import Alarms, AlarmsArgs
 from components.alb import Alb, AlbArgs, AlbTarget
 from components.bedrock import bedrock_invoke_statements
 from components.cdn import Cdn, CdnArgs
@@ -106,6 +107,10 @@ class Gateway(pulumi.ComponentResource):
         self.litellm = self._litellm()
         self.victoriametrics = self._victoriametrics()
         self.grafana = self._grafana()
+        self.alarms = Alarms(f"{name}-alarms", AlarmsArgs(
+            alb_arn_suffix=self.alb.arn_suffix, target_group_arn_suffixes=self.alb.target_group_arn_suffixes,
+            database_identifier=self.database.identifier, nat_group_name=self.network.nat_group_name,
+            email=settings.alert_email), self._child())
         self.register_outputs({"url": self.cdn.url, "vpcId": self.network.vpc_id})
 
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:

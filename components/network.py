@@ -60,6 +60,7 @@ class Network(pulumi.ComponentResource):
     availability_zones: list[str]
     nat_eni_id: pulumi.Output[str]
     nat_security_group_id: pulumi.Output[str]
+    nat_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:network:Network", name, None, opts)
@@ -76,7 +77,7 @@ class Network(pulumi.ComponentResource):
         self.private_subnet_ids = self._subnets("private", self.private_subnet_cidrs)
 
         self._route_public_to_internet()
-        self.nat_security_group_id, self.nat_eni_id = self._nat_instance()
+        self.nat_security_group_id, self.nat_eni_id, self.nat_group_name = self._nat_instance()
         self._route_private_through_nat()
         self._flow_logs()
         self.register_outputs({
@@ -170,7 +171,7 @@ class Network(pulumi.ComponentResource):
                      {"name": "root-device-type", "values": ["ebs"]}],
             opts=pulumi.InvokeOptions(parent=self)).id
 
-    def _nat_instance(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    def _nat_instance(self) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
         group = self._nat_security_group()
         eni = aws.ec2.NetworkInterface(f"{self._name}-nat", subnet_id=self.public_subnet_ids[0],
                                        security_groups=[group.id], source_dest_check=False,
@@ -191,15 +192,16 @@ class Network(pulumi.ComponentResource):
                 {"resource_type": kind, "tags": {**self._args.instance_tags, "Name": f"{self._name}-nat"}}
                 for kind in ("instance", "volume", "network-interface")],
             user_data=eni.id.apply(nat_user_data), opts=self._child())
-        aws.autoscaling.Group(
+        group_of_one = aws.autoscaling.Group(
             f"{self._name}-nat", min_size=1, max_size=1, desired_capacity=1,
             # The static ENI lives in one AZ, so the instance must too.
             vpc_zone_identifiers=[self.public_subnet_ids[0]], health_check_type="EC2",
             launch_template={"id": template.id, "version": template.latest_version.apply(str)},
             instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 0}},
+            enabled_metrics=["GroupInServiceInstances"],
             tags=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in self._args.instance_tags.items()],
             opts=self._child())
-        return group.id, eni.id
+        return group.id, eni.id, group_of_one.name
 
     def _flow_logs(self) -> None:
         logs = aws.cloudwatch.LogGroup(f"{self._name}-flow-logs", retention_in_days=self._args.log_retention_days,

@@ -148,6 +148,7 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
         "aws:cloudfront/distribution:Distribution": {"domainName": "d111111abcdef8.cloudfront.net",
                                                      "hostedZoneId": "Z2FDTNDATAQYW2"},
         "aws:rds/instance:Instance": {"address": f"{physical}.abc.{region}.rds.amazonaws.com",
+                                      "identifier": f"{name}-db-0a1b2c",
                                       "endpoint": f"{physical}.abc.{region}.rds.amazonaws.com:5432",
                                       "masterUserSecrets": [{"secretArn": _arn("secretsmanager", region,
                                                                                f"secret:rds!{name}")}]},

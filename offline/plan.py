@@ -57,6 +57,7 @@ REVIEW_KEYS: dict[str, tuple[str, ...]] = {
     "aws:efs/fileSystem:FileSystem": ("encrypted", "throughputMode"),
     "aws:ecr/repository:Repository": ("imageTagMutability", "imageScanningConfiguration"),
     "docker:index/image:Image": ("imageName",),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "comparisonOperator", "threshold"),
 }
 
 

@@ -418,5 +418,5 @@ def test_outputs_give_the_caller_the_urls_and_the_secrets_to_log_in(dev: Graph) 
             for k in ("litellm-master-key", "grafana-admin-password")}
     assert dev.outputs["litellmMasterKeySecretArn"] == arns["litellm-master-key"]
     assert dev.outputs["grafanaAdminPasswordSecretArn"] == arns["grafana-admin-password"]
-    assert set(dev.outputs) == {"gatewayUrl", "grafanaUrl", "distributionId", "vpcId", "natEniId",
+    assert set(dev.outputs) == {"gatewayUrl", "grafanaUrl", "distributionId", "vpcId", "natEniId", "alarmTopicArn",
                                 "litellmMasterKeySecretArn", "grafanaAdminPasswordSecretArn"}

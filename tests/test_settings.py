@@ -93,6 +93,7 @@ BAD_INPUT = [
     ("database", {"allocatedStorageGb": 50, "maxAllocatedStorageGb": 30}, "database", "below allocatedStorageGb"),
     ("database", {"backupRetentionDays": 0}, "database.backupRetentionDays", "greater than or equal to 1"),
     ("database", {"engineVersion": "9.6"}, "database.engineVersion", "should match pattern"),
+    ("alertEmail", "not-an-address", "alertEmail", "should match pattern"),
     ("edge", {"originMode": "direct"}, "edge.originMode", "'public-alb' or 'vpc-origin'"),
     ("edge", {"albIdleTimeoutSeconds": 60}, "edge.albIdleTimeoutSeconds", "greater than or equal to 300"),
     ("edge", {"originReadTimeoutSeconds": 181}, "edge.originReadTimeoutSeconds", "less than or equal to 180"),
