@@ -1,4 +1,5 @@
-"""The migration step `pulumi up` runs: scripts/run-ecs-task.sh against a fake AWS CLI, and shellcheck."""
+"""The scripts: the migration step `pulumi up` runs (against a fake AWS CLI), base image pinning (against a
+fake Docker), and shellcheck on all of them."""
 
 from __future__ import annotations
 
@@ -60,6 +61,45 @@ def test_missing_settings_are_named(tmp_path: Path) -> None:
 def test_shell_scripts_pass_shellcheck() -> None:
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "install Debian's shellcheck (make setup does)"
-    result = subprocess.run([shellcheck, str(SCRIPT), str(ROOT_DIR / ".ci" / "run")], capture_output=True, text=True,
-                            check=False)
+    scripts = [*map(str, (ROOT_DIR / "scripts").glob("*.sh")), str(ROOT_DIR / ".ci" / "run")]
+    result = subprocess.run([shellcheck, *scripts], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+PIN_SCRIPT = ROOT_DIR / "scripts" / "pin-base-images.sh"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def pin_in_copy(tmp_path: Path, docker_answer: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the pin script on a copy of the images with a fake `docker` that answers `docker_answer`."""
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT_DIR / "images", copy / "images")
+    (copy / "scripts").mkdir()
+    shutil.copy(PIN_SCRIPT, copy / "scripts")
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/usr/bin/env bash\necho '{docker_answer}'\n")
+    fake.chmod(0o755)
+    result = subprocess.run(["bash", str(copy / "scripts" / PIN_SCRIPT.name)], capture_output=True, text=True,
+                            env={"PATH": f"{fake.parent}:{os.environ['PATH']}"}, check=False)
+    return result, copy
+
+
+def from_lines(repo: Path) -> list[str]:
+    return [line for d in sorted((repo / "images").glob("*/Dockerfile")) for line in d.read_text().splitlines()
+            if line.startswith("FROM ")]
+
+
+def test_pinning_adds_the_digest_to_every_base_image_and_can_run_again(tmp_path: Path) -> None:
+    result, repo = pin_in_copy(tmp_path, f'"{DIGEST}"')
+    assert result.returncode == 0, result.stderr
+    pinned = from_lines(repo)
+    assert len(pinned) == 3 and all(line.endswith(f"@{DIGEST}") and ":" in line.split("@")[0] for line in pinned)
+    again = subprocess.run(["bash", str(repo / "scripts" / PIN_SCRIPT.name)], capture_output=True, text=True,
+                           env={"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}, check=False)
+    assert again.returncode == 0 and from_lines(repo) == pinned
+
+
+def test_pinning_stops_when_a_registry_gives_no_digest(tmp_path: Path) -> None:
+    result, _ = pin_in_copy(tmp_path, "")
+    assert result.returncode == 1 and "no digest" in result.stderr
