@@ -15,6 +15,9 @@ from settings import MODEL_CATALOG
 
 PROFILE_SCOPE = "us"
 INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+# Claude Code calls /v1/messages/count_tokens; LiteLLM answers it with Bedrock's CountTokens on the foundation
+# model in the Bedrock region (no inference profile, nothing billed).
+COUNT_TOKENS = "bedrock:CountTokens"
 # Regions a `us.` profile may route a request to; the foundation model must be allowed in each.
 US_PROFILE_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
 
@@ -24,7 +27,7 @@ def profile_id(model: str) -> str:
 
 
 def bedrock_invoke_statements(models: Sequence[str], region: str, account_id: str) -> list[dict[str, Any]]:
-    """Invoke the profiles in `region`; reach the foundation models only through those profiles."""
+    """Invoke the profiles in `region`; reach the foundation models only through those profiles; count tokens."""
     profiles = [f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{profile_id(m)}" for m in models]
     foundation = [f"arn:aws:bedrock:{r}::foundation-model/{MODEL_CATALOG[m].bedrock_id}"
                   for m in models for r in US_PROFILE_REGIONS]
@@ -32,4 +35,6 @@ def bedrock_invoke_statements(models: Sequence[str], region: str, account_id: st
         allow(INVOKE_ACTIONS, profiles, sid="InvokeInferenceProfiles"),
         allow(INVOKE_ACTIONS, foundation, sid="InvokeModelsThroughProfiles",
               condition={"ArnEquals": {"bedrock:InferenceProfileArn": profiles}}),
+        allow([COUNT_TOKENS], [f"arn:aws:bedrock:{region}::foundation-model/{MODEL_CATALOG[m].bedrock_id}"
+                               for m in models], sid="CountTokens"),
     ]

@@ -33,7 +33,8 @@ INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 IAM_DOCUMENTS = {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/policy:Policy": "policy",
                  "aws:iam/role:Role": "inlinePolicies"}
-BEDROCK_ACTIONS = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+# CountTokens invokes nothing and bills nothing; Claude Code needs it (/v1/messages/count_tokens).
+BEDROCK_ACTIONS = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"}
 CLAUDE_ARN = re.compile(r"^arn:aws:bedrock:[a-z0-9-*]*:(\d{12})?:(foundation-model|inference-profile)/"
                         r"((us|eu|apac|jp|au|global)\.)?anthropic\.claude-[a-z0-9.-]+(:\d+)?$")
 
@@ -172,8 +173,8 @@ POLICIES = [
     _mandatory("ecs-no-public-ip", "ECS services and task sets never assign public IPs to task ENIs.",
                _validate_no_public_task_ip, "Set networkConfiguration.assignPublicIp to false."),
     _mandatory("bedrock-invoke-only",
-               "IAM allows Bedrock only InvokeModel / InvokeModelWithResponseStream on Anthropic Claude model and "
-               "inference-profile ARNs, and no policy uses wildcard actions.",
+               "IAM allows Bedrock only InvokeModel / InvokeModelWithResponseStream (and CountTokens) on Anthropic "
+               "Claude model and inference-profile ARNs, and no policy uses wildcard actions.",
                _validate_bedrock_invoke_only,
                "List the exact actions; scope Bedrock to the served models' profile and foundation-model ARNs."),
     StackValidationPolicy(

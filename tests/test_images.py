@@ -196,6 +196,25 @@ def test_anthropic_messages_api_works_as_claude_code_calls_it(proxy: dict[str, f
     assert sent["body"]["anthropic_version"] == "bedrock-2023-05-31"
 
 
+def test_claude_code_streams_messages_and_counts_tokens(proxy: dict[str, float], bedrock: FakeBedrock) -> None:
+    headers = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01",
+               "anthropic-beta": "token-counting-2024-11-01"}
+    before = len(bedrock.requests)
+    status, body, _ = call("/v1/messages/count_tokens", {
+        "model": "claude-sonnet-4-5-20250929", "messages": [{"role": "user", "content": "hello"}]}, headers)
+    assert status == 200 and body["input_tokens"] == INPUT_TOKENS
+    status, stream, _ = call("/v1/messages", {"model": "claude-haiku-4-5-20251001", "max_tokens": 64, "stream": True,
+                                              "messages": [{"role": "user", "content": "hi"}]}, headers)
+    assert status == 200
+    assert [line for line in stream.splitlines() if line.startswith("event: ")][:2] == [
+        "event: message_start", "event: content_block_start"]
+    assert "event: message_stop" in stream
+    counted, streamed = bedrock.requests[before:]
+    assert counted["path"] == "/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens"
+    assert streamed["path"] == "/model/us.anthropic.claude-haiku-4-5-20251001-v1:0/invoke-with-response-stream"
+    assert all(r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256") for r in (counted, streamed))
+
+
 def test_streaming_reaches_converse_stream(proxy: dict[str, float], bedrock: FakeBedrock) -> None:
     status, body, _ = call("/v1/chat/completions", {"model": "claude-opus-4-5", "stream": True,
                                                     "messages": [{"role": "user", "content": "hi"}]}, BEARER)

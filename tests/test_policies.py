@@ -166,7 +166,9 @@ PROFILE = "arn:aws:bedrock:us-west-1:123456789012:inference-profile/us.anthropic
 def test_bedrock_invoke_on_claude_passes() -> None:
     assert check("bedrock-invoke-only", "aws:iam/rolePolicy:RolePolicy", role_policy(
         {"Effect": "Allow", "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-         "Resource": [PROFILE, "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]}
+         "Resource": [PROFILE, "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]},
+        {"Effect": "Allow", "Action": ["bedrock:CountTokens"],
+         "Resource": ["arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]},
     )) == []
 
 

@@ -100,7 +100,7 @@ def test_every_iam_document_parses_and_names_no_wildcard_action(stack: Graph) ->
 
 
 def test_bedrock_is_granted_exactly_the_configured_models(dev: Graph) -> None:
-    profiles, foundation = statements(dev, "litellm-task")
+    profiles, foundation, count = statements(dev, "litellm-task")
     expected = {f"arn:aws:bedrock:us-west-1:123456789012:inference-profile/us.{m.bedrock_id}"
                 for m in MODEL_CATALOG.values()}
     assert set(profiles["Resource"]) == expected
@@ -109,11 +109,15 @@ def test_bedrock_is_granted_exactly_the_configured_models(dev: Graph) -> None:
     assert {r.rsplit("/", 1)[1] for r in foundation["Resource"]} == {m.bedrock_id for m in MODEL_CATALOG.values()}
     assert all(r.startswith("arn:aws:bedrock:us-") for r in foundation["Resource"])
     assert set(foundation["Condition"]["ArnEquals"]["bedrock:InferenceProfileArn"]) == expected
+    assert count["Action"] == ["bedrock:CountTokens"]
+    assert {r.rsplit("/", 1)[1] for r in count["Resource"]} == {m.bedrock_id for m in MODEL_CATALOG.values()}
+    assert all(r.startswith("arn:aws:bedrock:us-west-1::foundation-model/") for r in count["Resource"])
 
 
 def test_fewer_models_mean_fewer_grants() -> None:
     graph = run_with("dev", models=["claude-haiku-4-5"], budgets={}, bedrock={"region": "us-west-2"})
-    profiles, foundation = statements(graph, "litellm-task")
+    profiles, foundation, count = statements(graph, "litellm-task")
+    assert count["Resource"] == ["arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]
     assert profiles["Resource"] == [
         "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"]
     assert all("haiku" in r for r in foundation["Resource"])
@@ -129,8 +133,11 @@ def test_only_the_litellm_task_may_call_bedrock(stack: Graph) -> None:
 # Parliament does not know Bedrock's `inference-profile` resource type and misreads ARNs that end in `:0`
 # (every Bedrock model version): its RESOURCE_MISMATCH on Bedrock actions is a false alarm, filtered alone.
 # An ECS execution role must call ecr:GetAuthorizationToken to pull images: that CREDENTIALS_EXPOSURE is the
-# purpose of the role, so it is accepted on execution roles only.
+# purpose of the role, so it is accepted on execution roles only. Its IAM database predates Bedrock's
+# CountTokens action (2025), so UNKNOWN_ACTION for exactly that action is accepted too.
 def _accepted(name: str, finding: Any) -> bool:
+    if finding.issue == "UNKNOWN_ACTION":
+        return str(finding.detail) == "Unknown action bedrock:CountTokens"
     if finding.issue == "RESOURCE_MISMATCH":
         return all(d["action"].startswith("bedrock:") for d in finding.detail)
     return finding.issue == "CREDENTIALS_EXPOSURE" and name.endswith("-execution")

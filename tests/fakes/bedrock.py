@@ -3,6 +3,7 @@ every request (path, headers, body) so tests can check what LiteLLM sent."""
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import threading
@@ -52,6 +53,23 @@ def converse_stream(text: str) -> bytes:
     ])
 
 
+def messages_stream(model: str, text: str) -> bytes:
+    """InvokeModelWithResponseStream for Anthropic models: each Messages API event base64 in a `chunk` event."""
+    events = [
+        {"type": "message_start", "message": {**messages_reply(model, ""), "content": [],
+                                              "usage": {"input_tokens": INPUT_TOKENS, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        *({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word + " "}}
+          for word in text.split()),
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+         "usage": {"output_tokens": OUTPUT_TOKENS}},
+        {"type": "message_stop"},
+    ]
+    return b"".join(event_message("chunk", {"bytes": base64.b64encode(json.dumps(e).encode()).decode()})
+                    for e in events)
+
+
 class FakeBedrock:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -69,6 +87,10 @@ class FakeBedrock:
                                 error="ValidationException")
                 elif path.endswith("/converse-stream"):
                     self._stream(converse_stream(f"hello from {model}"))
+                elif path.endswith("/invoke-with-response-stream"):
+                    self._stream(messages_stream(model, f"hello from {model}"))
+                elif path.endswith("/count-tokens"):
+                    self._reply({"inputTokens": INPUT_TOKENS})
                 elif path.endswith("/converse"):
                     self._reply(converse_reply(f"hello from {model}"))
                 elif path.endswith("/invoke"):
