@@ -187,13 +187,13 @@ def test_anthropic_messages_api_works_as_claude_code_calls_it(proxy: dict[str, f
     status, body, _ = call("/v1/messages", {
         "model": "claude-sonnet-4-5-20250929", "max_tokens": 256,
         "messages": [{"role": "user", "content": "write a haiku"}]},
-        {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01",
-         "anthropic-beta": "interleaved-thinking-2025-05-14"})
+        {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01", "anthropic-beta": "context-1m-2025-08-07"})
     assert status == 200, body
     assert body["type"] == "message" and body["content"][0]["type"] == "text"
     (sent,) = bedrock.requests[before:]
     assert sent["path"] == "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke"
     assert sent["body"]["anthropic_version"] == "bedrock-2023-05-31"
+    assert sent["body"]["anthropic_beta"] == ["context-1m-2025-08-07"], "the beta header reaches Bedrock"
 
 
 def test_claude_code_streams_messages_and_counts_tokens(proxy: dict[str, float], bedrock: FakeBedrock) -> None:
