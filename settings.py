@@ -17,6 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 
 PROJECT = "llm-gateway"
+# The Fargate services, as their settings keys.
+SERVICES = ("litellm", "grafana", "victoriametrics")
 
 # Fargate's CPU units -> memory sizes (MiB) it offers for them.
 FARGATE_MEMORY_BY_CPU: dict[int, tuple[int, ...]] = {
@@ -263,7 +265,7 @@ class Settings(Section):
 
     @model_validator(mode="after")
     def _spot_runs_x86_only(self) -> Settings:
-        for key in ("litellm", "grafana", "victoriametrics"):
+        for key in SERVICES:
             if getattr(self, key).spot and self.architecture_of(key) != "X86_64":
                 raise ValueError(f"{key}.spot: Fargate Spot runs only X86_64 tasks; "
                                  f"allowed: set {key}.architecture: X86_64 or spot: false")

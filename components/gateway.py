@@ -28,7 +28,7 @@ from components.metrics_volume import NFS_PORT, MetricsVolume, MetricsVolumeArgs
 from components.network import Network, NetworkArgs
 from components.secrets import GeneratedSecret, Secrets, SecretsArgs
 from components.waf import Waf, WafArgs
-from settings import Settings
+from settings import SERVICES, Settings
 
 LITELLM_PORT = 4000
 GRAFANA_PORT = 3000
@@ -38,6 +38,8 @@ ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 METRICS_PATHS = ("/metrics", "/metrics/*")
 GRAFANA_PATHS = ("/grafana", "/grafana/*")
+LITELLM_HEALTH_PATH = "/health/liveliness"
+GRAFANA_HEALTH_PATH = "/grafana/api/health"
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
 SECRETS = (
     GeneratedSecret(key="origin-verify", description="Header CloudFront sends; the ALB requires it"),
@@ -54,7 +56,7 @@ def http_health(port: int, path: str) -> list[str]:
 
 
 LITELLM_HEALTH = ["CMD-SHELL", "python -c \"import sys, urllib.request; sys.exit(urllib.request.urlopen("
-                  f"'http://127.0.0.1:{LITELLM_PORT}/health/liveliness').status != 200)\""]
+                  f"'http://127.0.0.1:{LITELLM_PORT}{LITELLM_HEALTH_PATH}').status != 200)\""]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +89,7 @@ class Gateway(pulumi.ComponentResource):
         self.images = {service: ContainerImage(f"{name}-{service}", ContainerImageArgs(
             context=IMAGES_DIR / service, platform=self._platform(service),
             build_on_preview=settings.build_images_on_preview, force_delete=not protected,
-        ), self._child()) for service in ("litellm", "grafana", "victoriametrics")}
+        ), self._child()) for service in SERVICES}
         self.groups = self._security_groups()
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
             vpc_id=self.network.vpc_id, namespace=f"{settings.environment}.llm-gateway.internal"), self._child())
@@ -141,9 +143,9 @@ class Gateway(pulumi.ComponentResource):
             internal=internal, security_group_id=self.groups["alb"],
             origin_verify_header=ORIGIN_VERIFY_HEADER, origin_verify_value=self.secrets.values["origin-verify"],
             targets=[
-                AlbTarget(key="grafana", port=GRAFANA_PORT, health_check_path="/grafana/api/health",
+                AlbTarget(key="grafana", port=GRAFANA_PORT, health_check_path=GRAFANA_HEALTH_PATH,
                           path_patterns=GRAFANA_PATHS),
-                AlbTarget(key="litellm", port=LITELLM_PORT, health_check_path="/health/liveliness",
+                AlbTarget(key="litellm", port=LITELLM_PORT, health_check_path=LITELLM_HEALTH_PATH,
                           least_outstanding_requests=True),
             ],
             blocked_paths=METRICS_PATHS, idle_timeout_seconds=edge.alb_idle_timeout_seconds,
@@ -235,7 +237,7 @@ class Gateway(pulumi.ComponentResource):
     def _grafana(self) -> FargateService:
         return self._service("grafana", Container(
             image=self.images["grafana"].image_ref, port=GRAFANA_PORT,
-            health_check=http_health(GRAFANA_PORT, "/grafana/api/health"),
+            health_check=http_health(GRAFANA_PORT, GRAFANA_HEALTH_PATH),
             environment={"GF_SERVER_ROOT_URL": pulumi.Output.concat(self.cdn.url, "/grafana/"),
                          "GF_SERVER_SERVE_FROM_SUB_PATH": "true", "GF_AUTH_ANONYMOUS_ENABLED": "false",
                          "GF_SECURITY_ADMIN_USER": "admin", "VICTORIAMETRICS_HOST": self.victoriametrics.hostname},
@@ -290,5 +292,5 @@ class Gateway(pulumi.ComponentResource):
             *self._allow("victoriametrics", "litellm", LITELLM_PORT),
             *self._allow("litellm", "postgres", self.database.port),
             *self._allow("victoriametrics", "efs", NFS_PORT),
-            *(self._allow_https_out(service) for service in ("litellm", "grafana", "victoriametrics")),
+            *(self._allow_https_out(service) for service in SERVICES),
         ]

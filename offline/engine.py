@@ -175,8 +175,7 @@ class RecordingEngine(mocks.Mocks):
         self.invokes: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        outputs = _mock_outputs(args.typ, args.name, plain(args.inputs), self.region)
-        return f"{args.name}-id", outputs
+        return f"{args.name}-id", _mock_outputs(args.typ, args.name, plain(args.inputs), self.region)
 
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:
         self.invokes.append((args.token, dict(args.args)))

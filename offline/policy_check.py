@@ -30,7 +30,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import _NotApplicableError
 
-from aws_tags import provider_default_tags, receives_default_tags
+from aws_tags import effective_tags, receives_default_tags
 from pack_policies import ALL_POLICIES
 
 POLICY_DIR = ROOT_DIR / "policies"
@@ -63,9 +63,7 @@ def _level_and_config(policy: Any, config: dict[str, Any]) -> tuple[EnforcementL
 def _props(resource: Resource, provider: Resource | None) -> dict[str, Any]:
     props = dict(resource.inputs)
     if provider is not None and receives_default_tags(resource.type):
-        defaults = provider_default_tags(provider.inputs)
-        if defaults:
-            props["tags"] = {**defaults, **(props.get("tags") or {})}
+        props["tags"] = effective_tags(resource.type, props, provider.inputs)
     return props
 
 
