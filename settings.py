@@ -35,6 +35,18 @@ FARGATE_MEMORY_BY_CPU: dict[int, tuple[int, ...]] = {
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
 
+# CloudFront Developer Guide, "Restrict access with VPC origins" (supported Regions and Availability Zones).
+VPC_ORIGIN_REGIONS = (
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-east-2", "ap-south-1",
+    "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+    "ap-southeast-7", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1",
+    "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1",
+    "il-central-1", "me-south-1", "me-central-1", "sa-east-1", "mx-central-1",
+)
+VPC_ORIGIN_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "apne1-az3", "cac1-az3")
+# API_VpcOriginConfig: OriginReadTimeout 1 to 120 seconds.
+VPC_ORIGIN_MAX_READ_TIMEOUT_SECONDS = 120
+
 PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 # AWS tag rules: keys 1-128, values 0-256 characters, this character set, no reserved `aws:` prefix,
@@ -120,7 +132,16 @@ def _known_models(names: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
+def _stack_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?", value) or "--" in value:
+        raise ValueError(f"stack name {value!r} is used in AWS names (ECS families, RDS snapshot identifiers); "
+                         "allowed: 1 to 32 lowercase letters, digits and single hyphens, starting with a letter, "
+                         "not ending with a hyphen")
+    return value
+
+
 PrivateCidr = Annotated[str, AfterValidator(_private_cidr)]
+StackName = Annotated[str, AfterValidator(_stack_name)]
 RetentionDays = Annotated[int, AfterValidator(_log_retention)]
 StackTags = Annotated[dict[str, str], AfterValidator(_tags)]
 ModelNames = Annotated[tuple[str, ...], Field(min_length=1), AfterValidator(_known_models)]
@@ -165,6 +186,10 @@ class ServiceSettings(Section):
 
 
 class LiteLLMSettings(ServiceSettings):
+    # Upstream's non-root image carried x86 Prisma engines in its arm64 variant until BerriAI/litellm#27170, and
+    # whether the pinned tag's arm64 variant is sound cannot be checked from here (ghcr.io is out of reach).
+    architecture: Literal["ARM64", "X86_64"] | None = Field(
+        "X86_64", description="X86_64 until the pinned image's arm64 variant is verified (README, known limits).")
     cpu_target_percent: int = Field(60, ge=10, le=90, description="Autoscaling target for average CPU.")
     requests_per_target_per_minute: int = Field(
         60, ge=1, le=100_000, description="Autoscaling target for ALB requests per task (LLM calls are long).")
@@ -238,9 +263,10 @@ class EdgeSettings(Section):
 
 class Settings(Section):
     project: str = PROJECT
-    stack: str
+    # Part of names AWS restricts (ECS families, RDS snapshot identifiers: letters, digits, single hyphens).
+    stack: StackName
     region: str = Field("us-west-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")
+    environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
     tags: StackTags
     log_retention_days: RetentionDays = 30
     deletion_protection: bool = False
@@ -269,6 +295,19 @@ class Settings(Section):
             if getattr(self, key).spot and self.architecture_of(key) != "X86_64":
                 raise ValueError(f"{key}.spot: Fargate Spot runs only X86_64 tasks; "
                                  f"allowed: set {key}.architecture: X86_64 or spot: false")
+        return self
+
+    @model_validator(mode="after")
+    def _vpc_origin_is_offered(self) -> Settings:
+        edge = self.edge
+        if edge.origin_mode != "vpc-origin":
+            return self
+        if self.region not in VPC_ORIGIN_REGIONS:
+            raise ValueError(f"edge.originMode: CloudFront VPC origins are not offered in {self.region}; "
+                             f"allowed: public-alb, or a region among {', '.join(VPC_ORIGIN_REGIONS)}")
+        if edge.origin_read_timeout_seconds > VPC_ORIGIN_MAX_READ_TIMEOUT_SECONDS:
+            raise ValueError(f"edge.originReadTimeoutSeconds: {edge.origin_read_timeout_seconds} is over a VPC "
+                             f"origin's maximum; allowed: 1 to {VPC_ORIGIN_MAX_READ_TIMEOUT_SECONDS}")
         return self
 
     def architecture_of(self, service: str) -> str:

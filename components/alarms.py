@@ -13,6 +13,11 @@ import pulumi
 import pulumi_aws as aws
 
 FIVE_MINUTES = 300
+# Prisma's messages for a database LiteLLM cannot use (Prisma error reference: P1000 authentication failed, P1001
+# can't reach the server, P1017 the server closed the connection). Spotted in LiteLLM's log: a readiness signal on
+# the database that does not drain the tasks (their health check stays database-free).
+DATABASE_ERROR_PATTERN = ('?"Authentication failed against database server" ?"Can\'t reach database server" '
+                          '?"Server has closed the connection"')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +27,9 @@ class AlarmsArgs:
     target_group_arn_suffixes: Mapping[str, pulumi.Input[str]]
     database_identifier: pulumi.Input[str]
     nat_group_name: pulumi.Input[str]
+    # LiteLLM's log group, searched for database connection errors; their count lands in `metric_namespace`.
+    litellm_log_group_name: pulumi.Input[str]
+    metric_namespace: str
     email: str | None = None
 
 
@@ -50,6 +58,11 @@ class Alarms(pulumi.ComponentResource):
         if args.email:
             aws.sns.TopicSubscription(f"{name}-email", topic=topic.arn, protocol="email", endpoint=args.email,
                                       opts=pulumi.ResourceOptions(parent=self))
+        aws.cloudwatch.LogMetricFilter(
+            f"{name}-db-errors", log_group_name=args.litellm_log_group_name, pattern=DATABASE_ERROR_PATTERN,
+            metric_transformation={"name": "DatabaseConnectionErrors", "namespace": args.metric_namespace,
+                                   "value": "1", "default_value": "0"},
+            opts=pulumi.ResourceOptions(parent=self))
         for alarm in _alarms(args):
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{alarm.key}", alarm_description=alarm.description, namespace=alarm.namespace,
@@ -74,6 +87,10 @@ def _alarms(args: AlarmsArgs) -> list[_Alarm]:
                metric="FreeStorageSpace", dimensions={"DBInstanceIdentifier": args.database_identifier},
                statistic="Minimum", comparison="LessThanThreshold", threshold=2 * 1024**3, periods=1,
                period=FIVE_MINUTES),
+        _Alarm(key="db-connection-errors", description="LiteLLM cannot use its database (unreachable, password "
+               "refused, connection closed): keys, budgets and spend fail", namespace=args.metric_namespace,
+               metric="DatabaseConnectionErrors", dimensions={}, statistic="Sum", comparison="GreaterThanThreshold",
+               threshold=0, periods=1, period=FIVE_MINUTES),
         _Alarm(key="nat-down", description="No NAT instance in service: tasks cannot reach Bedrock",
                namespace="AWS/AutoScaling", metric="GroupInServiceInstances",
                dimensions={"AutoScalingGroupName": args.nat_group_name}, statistic="Minimum",

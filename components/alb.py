@@ -48,10 +48,15 @@ class AlbArgs:
     deletion_protection: bool
     # The hostname CloudFront uses for this origin over HTTPS, with a certificate in the ALB's region.
     origin_dns: CertifiedHostname | None = None
+    # The internet gateway and its route: an internet-facing ALB needs them, and so does a CloudFront VPC origin.
+    ready_after: Sequence[pulumi.Resource] = ()
 
 
-# An ALB rule holds at most 5 condition values; the origin-verify header takes one.
-MAX_PATHS_PER_RULE = 4
+# ELB User Guide, "Listener rules for your Application Load Balancer" (condition types): "You can specify up to
+# three match evaluations per condition" and "up to five match evaluations per rule"; the header takes one.
+MAX_VALUES_PER_CONDITION = 3
+MAX_VALUES_PER_RULE = 5
+MAX_PATHS_PER_RULE = min(MAX_VALUES_PER_CONDITION, MAX_VALUES_PER_RULE - 1)
 
 
 def _check_routes(args: AlbArgs) -> None:
@@ -81,7 +86,7 @@ class Alb(pulumi.ComponentResource):
             f"{name}-lb", load_balancer_type="application", internal=args.internal, subnets=list(args.subnet_ids),
             security_groups=[args.security_group_id], idle_timeout=args.idle_timeout_seconds,
             drop_invalid_header_fields=True, desync_mitigation_mode="defensive",
-            enable_deletion_protection=args.deletion_protection, opts=self._child())
+            enable_deletion_protection=args.deletion_protection, opts=self._child(depends_on=list(args.ready_after)))
         self.arn, self.dns_name, self.arn_suffix = balancer.arn, balancer.dns_name, balancer.arn_suffix
         groups = {t.key: self._target_group(t) for t in args.targets}
         self.target_group_arns = {k: g.arn for k, g in groups.items()}

@@ -7,6 +7,7 @@ are cached; the rest of Grafana is not. The origin-verify header rides on every 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -101,11 +102,18 @@ class Cdn(pulumi.ComponentResource):
         return origin
 
     def _vpc_origin(self, alb_arn: pulumi.Input[str]) -> aws.cloudfront.VpcOrigin:
+        """AWS rejects updating a VPC origin a distribution uses (409, hashicorp/terraform-provider-aws#40905), so a
+        change replaces it: a new origin, named after its configuration, is created, the distribution moves to it,
+        then the old one is deleted. Deploying one takes up to 15 minutes, the provider's default timeout."""
+        protocol = "https-only" if self._args.origin_https else "http-only"
+        name = pulumi.Output.from_input(alb_arn).apply(
+            lambda arn: f"{stack_unique(self._name)}-{hashlib.sha256(f'{arn} {protocol}'.encode()).hexdigest()[:8]}")
         return aws.cloudfront.VpcOrigin(f"{self._name}-vpc-origin", vpc_origin_endpoint_config={
-            "name": stack_unique(self._name), "arn": alb_arn, "http_port": 80, "https_port": 443,
-            "origin_protocol_policy": "https-only" if self._args.origin_https else "http-only",
+            "name": name, "arn": alb_arn, "http_port": 80, "https_port": 443, "origin_protocol_policy": protocol,
             "origin_ssl_protocols": {"items": ["TLSv1.2"], "quantity": 1}},
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["vpcOriginEndpointConfig"],
+                                        custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m",
+                                                                              delete="30m")))
 
     def _behavior(self, path: str | None, cache_policy: str, compress: bool, methods: list[str] | None = None) -> dict:
         """No `methods`: a dynamic behaviour, all methods, every viewer header but Host forwarded."""

@@ -19,13 +19,15 @@ class Cluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
     namespace_id: pulumi.Output[str]
     namespace: str
+    # CreateService rejects a capacity provider strategy naming a provider not yet associated with the cluster.
+    capacity_providers: pulumi.Resource
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:compute:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         cluster = aws.ecs.Cluster(f"{name}-ecs", settings=[{"name": "containerInsights", "value": "enhanced"}],
                                   opts=child)
-        aws.ecs.ClusterCapacityProviders(
+        self.capacity_providers = aws.ecs.ClusterCapacityProviders(
             f"{name}-capacity", cluster_name=cluster.name, capacity_providers=["FARGATE", "FARGATE_SPOT"],
             default_capacity_provider_strategies=[{"capacity_provider": "FARGATE", "weight": 1, "base": 0}],
             opts=child)

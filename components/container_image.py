@@ -1,5 +1,11 @@
-"""A container image: its ECR repository (scan on push, immutable tags, lifecycle) and the image built from
-`images/<name>` and pushed, tagged by content. Task definitions use the pushed digest, never a tag.
+"""A container image: its ECR repository (scan on push, lifecycle) and the image built from `images/<name>` and
+pushed, tagged by content. Task definitions use the pushed digest, never a tag.
+
+pulumi-docker rebuilds and pushes on any change of the Image's inputs (provider.go `diffUpdates`: imageName, build,
+skipPush, buildOnPreview), even when the content tag stays the same, and ECR answers an immutable tag pushed again
+with ImageTagAlreadyExistsException. So the content tags (`*-amd64`, `*-arm64`) are excluded from tag immutability
+(what runs is pinned by digest anyway) and every other tag stays immutable; and the build paths are given relative to
+the project directory, where Pulumi runs the program, so another checkout path is not a change.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 KEEP_IMAGES = 20
+ARCHITECTURES = ("amd64", "arm64")
 
 
 def content_tag(context: Path, platform: str) -> str:
@@ -39,6 +46,8 @@ def lifecycle_policy() -> str:
 @dataclass(frozen=True, kw_only=True)
 class ContainerImageArgs:
     context: Path
+    # Pulumi runs the program here; the build paths are given relative to it.
+    project_dir: Path
     platform: str
     build_on_preview: bool
     force_delete: bool
@@ -52,17 +61,20 @@ class ContainerImage(pulumi.ComponentResource):
         super().__init__("llm-gateway:images:ContainerImage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         repository = aws.ecr.Repository(
-            f"{name}-repo", image_tag_mutability="IMMUTABLE", force_delete=args.force_delete,
+            f"{name}-repo", image_tag_mutability="IMMUTABLE_WITH_EXCLUSION", force_delete=args.force_delete,
+            image_tag_mutability_exclusion_filters=[{"filter": f"*-{arch}", "filter_type": "WILDCARD"}
+                                                    for arch in ARCHITECTURES],
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[{"encryption_type": "AES256"}], opts=child)
         aws.ecr.LifecyclePolicy(f"{name}-lifecycle", repository=repository.name, policy=lifecycle_policy(),
                                 opts=child)
+        context = args.context.relative_to(args.project_dir)
         token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id,
                                                        opts=pulumi.InvokeOutputOptions(parent=self))
         image = docker.Image(
             f"{name}-image",
             image_name=pulumi.Output.concat(repository.repository_url, ":", content_tag(args.context, args.platform)),
-            build={"context": str(args.context), "dockerfile": str(args.context / "Dockerfile"),
+            build={"context": str(context), "dockerfile": str(context / "Dockerfile"),
                    "platform": args.platform},
             registry={"server": repository.repository_url, "username": token.user_name, "password": token.password},
             build_on_preview=args.build_on_preview, opts=child)

@@ -1,7 +1,12 @@
 """PostgreSQL on RDS for LiteLLM's virtual keys, users, teams and budgets.
 
-Private subnets only, no public address, storage encrypted, backups kept, master password generated and
-rotated by RDS in Secrets Manager. With protection on: deletion protection, Pulumi `protect`, final snapshot.
+Private subnets only, no public address, storage encrypted, backups kept. With protection on: deletion protection,
+Pulumi `protect`, final snapshot.
+
+The master password is one the gateway generated and keeps in its own Secrets Manager secret, which nothing
+rotates. RDS's managed password (`manage_master_user_password`) is rotated by RDS every 7 days by default, but ECS
+injects `DATABASE_PASSWORD` once at task start and LiteLLM builds its database URL once, so every connection made
+after a rotation (pool refresh, failover) would fail while the tasks stay healthy.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ class DatabaseArgs:
     backup_retention_days: int
     multi_az: bool
     protected: bool
+    # A Pulumi secret; RDS allows 8-128 printable ASCII characters except / " @ and space.
+    password: pulumi.Input[str]
     database_name: str = "litellm"
     username: str = "litellm"
 
@@ -38,7 +45,6 @@ class Database(pulumi.ComponentResource):
     port: int
     database_name: str
     username: str
-    password_secret_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:data:Database", name, None, opts)
@@ -49,7 +55,7 @@ class Database(pulumi.ComponentResource):
             f"{name}-postgres", engine="postgres", engine_version=args.engine_version,
             instance_class=args.instance_class, allocated_storage=args.allocated_storage_gb,
             max_allocated_storage=args.max_allocated_storage_gb, storage_type="gp3", storage_encrypted=True,
-            db_name=args.database_name, username=args.username, manage_master_user_password=True,
+            db_name=args.database_name, username=args.username, password=args.password,
             port=POSTGRES_PORT, db_subnet_group_name=subnets.name, vpc_security_group_ids=[args.security_group_id],
             publicly_accessible=False, multi_az=args.multi_az, backup_retention_period=args.backup_retention_days,
             copy_tags_to_snapshot=True, auto_minor_version_upgrade=True, enabled_cloudwatch_logs_exports=["postgresql"],
@@ -58,5 +64,4 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protected))
         self.address, self.identifier, self.port = instance.address, instance.identifier, POSTGRES_PORT
         self.database_name, self.username = args.database_name, args.username
-        self.password_secret_arn = instance.master_user_secrets[0].secret_arn
-        self.register_outputs({"address": self.address, "passwordSecretArn": self.password_secret_arn})
+        self.register_outputs({"address": self.address, "identifier": self.identifier})

@@ -74,7 +74,10 @@ class FargateServiceArgs:
     subnet_ids: Sequence[pulumi.Input[str]]
     # The service's own group; who may reach it, and what it may reach, is wired by the gateway.
     security_group_id: pulumi.Input[str]
-    discovery_name: str
+    # The service's one container and its Cloud Map name: a DNS label, and an ECS container name (no dots).
+    key: str
+    # Private DNS namespace the service registers in; it is reachable at `<key>.<namespace_name>`.
+    namespace_name: str
     container: Container
     repository_arn: pulumi.Input[str]
     cpu: int
@@ -102,11 +105,13 @@ class FargateService(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
     hostname: str
     task_definition_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:compute:FargateService", name, None, opts)
         self._name, self._args = name, args
         logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=self._child())
+        self.log_group_name = logs.name
         execution_role = self._execution_role(logs)
         task_role = self._task_role()
         task_definition = self._task_definition("task", self._container_definition(logs), execution_role, task_role)
@@ -114,7 +119,7 @@ class FargateService(pulumi.ComponentResource):
         ready = [*args.ready_after]
         if args.pre_deploy:
             ready.append(self._pre_deploy(args.pre_deploy, logs, execution_role, task_role))
-        self.hostname = args.discovery_name
+        self.hostname = f"{args.key}.{args.namespace_name}"
         service = self._service(task_definition, self._discovery(), ready)
         self.service_name = service.name
         if args.autoscaling:
@@ -159,7 +164,7 @@ class FargateService(pulumi.ComponentResource):
     def _container_definition(self, logs: aws.cloudwatch.LogGroup) -> dict[str, Any]:
         container = self._args.container
         definition: dict[str, Any] = {
-            "name": self._args.discovery_name,
+            "name": self._args.key,
             "image": container.image,
             "essential": True,
             "portMappings": [{"containerPort": container.port, "protocol": "tcp", "name": "http"}],
@@ -167,7 +172,7 @@ class FargateService(pulumi.ComponentResource):
             "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(container.secrets.items())],
             "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": logs.name, "awslogs-region": self._args.region,
-                "awslogs-stream-prefix": self._args.discovery_name}},
+                "awslogs-stream-prefix": self._args.key}},
             "healthCheck": {"command": list(container.health_check), "interval": 30, "timeout": 5, "retries": 3,
                             "startPeriod": container.health_check_start_seconds},
             "linuxParameters": {"initProcessEnabled": True},
@@ -211,7 +216,7 @@ class FargateService(pulumi.ComponentResource):
 
     def _discovery(self) -> aws.servicediscovery.Service:
         return aws.servicediscovery.Service(
-            f"{self._name}-discovery", name=self._args.discovery_name.split(".")[0],
+            f"{self._name}-discovery", name=self._args.key,
             dns_config={"namespace_id": self._args.namespace_id, "routing_policy": "MULTIVALUE",
                         "dns_records": [{"type": "A", "ttl": 10}]},
             opts=self._child())
@@ -219,7 +224,7 @@ class FargateService(pulumi.ComponentResource):
     def _service(self, task_definition: aws.ecs.TaskDefinition, discovery: aws.servicediscovery.Service,
                  ready: list[pulumi.Resource]) -> aws.ecs.Service:
         args = self._args
-        load_balancers = [{"target_group_arn": args.target_group_arn, "container_name": args.discovery_name,
+        load_balancers = [{"target_group_arn": args.target_group_arn, "container_name": args.key,
                            "container_port": args.container.port}] if args.target_group_arn else []
         return aws.ecs.Service(
             f"{self._name}-service", cluster=args.cluster_arn, task_definition=task_definition.arn,

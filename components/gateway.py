@@ -28,7 +28,7 @@ from components.metrics_volume import NFS_PORT, MetricsVolume, MetricsVolumeArgs
 from components.network import Network, NetworkArgs
 from components.secrets import GeneratedSecret, Secrets, SecretsArgs
 from components.waf import Waf, WafArgs
-from settings import SERVICES, Settings
+from settings import SERVICES, VPC_ORIGIN_UNSUPPORTED_ZONE_IDS, Settings
 
 LITELLM_PORT = 4000
 GRAFANA_PORT = 3000
@@ -39,8 +39,13 @@ CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 METRICS_PATHS = ("/metrics", "/metrics/*")
 GRAFANA_PATHS = ("/grafana", "/grafana/*")
 LITELLM_HEALTH_PATH = "/health/liveliness"
+# The ALB reuses idle connections for its whole idle timeout; a target that closes them sooner makes it answer 502
+# (ELB User Guide: set the application's keep-alive timeout larger than the load balancer's idle timeout).
+# uvicorn's default is 5 s; LiteLLM 1.108.7 reads KEEPALIVE_TIMEOUT (proxy_cli.py, --keepalive_timeout).
+TARGET_KEEPALIVE_MARGIN_SECONDS = 30
 GRAFANA_HEALTH_PATH = "/grafana/api/health"
-IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+IMAGES_DIR = PROJECT_DIR / "images"
 SECRETS = (
     GeneratedSecret(key="origin-verify", description="Header CloudFront sends; the ALB requires it"),
     GeneratedSecret(key="litellm-master-key", description="LiteLLM admin key (also VictoriaMetrics' scrape token)",
@@ -48,6 +53,8 @@ SECRETS = (
     GeneratedSecret(key="litellm-salt-key", description="LiteLLM's key for credentials it stores; never rotate",
                     permanent=True),
     GeneratedSecret(key="grafana-admin-password", description="Grafana admin password", length=32),
+    GeneratedSecret(key="database-password", description="LiteLLM's PostgreSQL password (never rotated by AWS)",
+                    length=40),
 )
 
 
@@ -83,11 +90,14 @@ class Gateway(pulumi.ComponentResource):
             az_count=settings.network.az_count, nat_instance_type=settings.network.nat_instance_type,
             nat_ami_id=settings.network.nat_ami_id, flow_log_traffic=settings.network.flow_log_traffic,
             log_retention_days=settings.log_retention_days, instance_tags=settings.tags,
+            excluded_zone_ids={zone: "CloudFront VPC origins do not support it (edge.originMode: vpc-origin)"
+                               for zone in VPC_ORIGIN_UNSUPPORTED_ZONE_IDS}
+            if settings.edge.origin_mode == "vpc-origin" else {},
         ), self._child())
         self.secrets = Secrets(f"{name}-secrets", SecretsArgs(
             secrets=SECRETS, recovery_window_days=30 if protected else 7), self._child())
         self.images = {service: ContainerImage(f"{name}-{service}", ContainerImageArgs(
-            context=IMAGES_DIR / service, platform=self._platform(service),
+            context=IMAGES_DIR / service, project_dir=PROJECT_DIR, platform=self._platform(service),
             build_on_preview=settings.build_images_on_preview, force_delete=not protected,
         ), self._child()) for service in SERVICES}
         self.groups = self._security_groups()
@@ -99,7 +109,7 @@ class Gateway(pulumi.ComponentResource):
             allocated_storage_gb=settings.database.allocated_storage_gb,
             max_allocated_storage_gb=settings.database.max_allocated_storage_gb,
             backup_retention_days=settings.database.backup_retention_days, multi_az=settings.database.multi_az,
-            protected=protected), self._child())
+            protected=protected, password=self.secrets.values["database-password"]), self._child())
         self.metrics_volume = MetricsVolume(f"{name}-metrics-volume", MetricsVolumeArgs(
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["efs"], protected=protected),
             self._child())
@@ -112,6 +122,7 @@ class Gateway(pulumi.ComponentResource):
         self.alarms = Alarms(f"{name}-alarms", AlarmsArgs(
             alb_arn_suffix=self.alb.arn_suffix, target_group_arn_suffixes=self.alb.target_group_arn_suffixes,
             database_identifier=self.database.identifier, nat_group_name=self.network.nat_group_name,
+            litellm_log_group_name=self.litellm.log_group_name, metric_namespace=f"LLMGateway/{settings.stack}",
             email=settings.alert_email), self._child())
         self.register_outputs({"url": self.cdn.url, "vpcId": self.network.vpc_id})
 
@@ -151,6 +162,7 @@ class Gateway(pulumi.ComponentResource):
             blocked_paths=METRICS_PATHS, idle_timeout_seconds=edge.alb_idle_timeout_seconds,
             deregistration_delay_seconds=edge.deregistration_delay_seconds,
             deletion_protection=self._settings.deletion_protection, origin_dns=origin_dns,
+            ready_after=self.network.internet_access,
         ), self._child())
 
     def _cdn(self) -> Cdn:
@@ -183,8 +195,8 @@ class Gateway(pulumi.ComponentResource):
             region=settings.region, account_id=self._account_id, cluster_arn=self.cluster.arn,
             cluster_name=self.cluster.name, namespace_id=self.cluster.namespace_id,
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups[key],
-            ready_after=[*self._rules, needs],
-            discovery_name=f"{key}.{self.cluster.namespace}",
+            ready_after=[*self._rules, self.cluster.capacity_providers, needs],
+            key=key, namespace_name=self.cluster.namespace,
             container=container, repository_arn=self.images[key].repository_arn, cpu=service.cpu,
             memory=service.memory, architecture=settings.architecture_of(key), desired_count=service.desired_count,
             spot=service.spot, log_retention_days=settings.log_retention_days, exec_enabled=settings.exec_enabled,
@@ -198,14 +210,15 @@ class Gateway(pulumi.ComponentResource):
             "DATABASE_HOST": pulumi.Output.concat(db.address, f":{db.port}"),
             "DATABASE_NAME": db.database_name, "DATABASE_USERNAME": db.username,
             "DISABLE_SCHEMA_UPDATE": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MODE": "PRODUCTION",
+            "KEEPALIVE_TIMEOUT": str(settings.edge.alb_idle_timeout_seconds + TARGET_KEEPALIVE_MARGIN_SECONDS),
         }
         return self._service("litellm", Container(
             image=self.images["litellm"].image_ref, port=LITELLM_PORT, health_check=LITELLM_HEALTH,
             environment=environment,
             secrets={"LITELLM_MASTER_KEY": secrets.arns["litellm-master-key"],
                      "LITELLM_SALT_KEY": secrets.arns["litellm-salt-key"],
-                     "DATABASE_PASSWORD": db.password_secret_arn.apply(lambda arn: f"{arn}:password::")}),
-            secret_arns=[secrets.arns["litellm-master-key"], secrets.arns["litellm-salt-key"], db.password_secret_arn],
+                     "DATABASE_PASSWORD": secrets.arns["database-password"]}),
+            secret_arns=[secrets.arns[k] for k in ("litellm-master-key", "litellm-salt-key", "database-password")],
             task_policy_statements=bedrock_invoke_statements(settings.models, settings.bedrock_region,
                                                              self._account_id),
             target_group_arn=self.alb.target_group_arns["litellm"], needs=self.alb,
@@ -239,11 +252,19 @@ class Gateway(pulumi.ComponentResource):
             image=self.images["grafana"].image_ref, port=GRAFANA_PORT,
             health_check=http_health(GRAFANA_PORT, GRAFANA_HEALTH_PATH),
             environment={"GF_SERVER_ROOT_URL": pulumi.Output.concat(self.cdn.url, "/grafana/"),
+                         "GF_SECURITY_CSRF_TRUSTED_ORIGINS": self._viewer_hostnames(),
                          "GF_SERVER_SERVE_FROM_SUB_PATH": "true", "GF_AUTH_ANONYMOUS_ENABLED": "false",
                          "GF_SECURITY_ADMIN_USER": "admin", "VICTORIAMETRICS_HOST": self.victoriametrics.hostname},
             secrets={"GF_SECURITY_ADMIN_PASSWORD": self.secrets.arns["grafana-admin-password"]}),
             secret_arns=[self.secrets.arns["grafana-admin-password"]],
             target_group_arn=self.alb.target_group_arns["grafana"], needs=self.alb)
+
+    def _viewer_hostnames(self) -> pulumi.Output[str]:
+        """Grafana answers 403 "origin not allowed" to a logged-in browser's POST whose Origin hostname is neither
+        the request's Host (here the ALB's, as CloudFront does not forward Host) nor listed here: bare hostnames,
+        space-separated (pkg/middleware/csrf/csrf.go, `csrf_trusted_origins`; grafana/grafana#46321)."""
+        domain = self._settings.edge.domain
+        return self.cdn.domain_name.apply(lambda name: " ".join([name, *([domain.name] if domain else [])]))
 
     # --- who may talk to whom ---------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """Network: VPC, public and private subnets per AZ, and a self-healing NAT instance that only passes HTTPS.
 
-The NAT instance is an auto scaling group of one. Private routes point at a static ENI (source/dest check
-off, Elastic IP attached) that every new instance attaches at boot, so losing the instance never changes a
-route: the group replaces it and egress comes back on the same address.
+The NAT instance is an auto scaling group of one running fck-nat. Private routes point at a static ENI that every
+new instance attaches at boot, so losing the instance never changes a route. fck-nat's boot script
+(AndrewGuenther/fck-nat, service/fck-nat.sh) masquerades out of the instance's own *primary* interface: it turns
+that interface's source/dest check off and associates the Elastic IP with it, so the Elastic IP is the gateway's
+stable egress address and replaces the instance's launch-time public address.
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ from __future__ import annotations
 import base64
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from components.iam import allow, policy_document, trust_policy
+from components.naming import stack_unique
 
 HTTPS = 443
 ANYWHERE = "0.0.0.0/0"
 FCK_NAT_OWNER = "568608671756"
+# Tag on the NAT instance and its primary ENI; the instance's role may configure only resources carrying it.
+NAT_TAG = "NatInstance"
 # Blocks the VPC is cut into: public subnets take the first, private ones start halfway, the rest is growth.
 SUBNET_BLOCKS = 16
 
@@ -32,9 +37,11 @@ def plan_subnets(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
     return [str(b) for b in blocks[:az_count]], [str(b) for b in blocks[half:half + az_count]]
 
 
-def nat_user_data(eni_id: str) -> str:
-    """fck-nat reads its config at boot: attach the static ENI and masquerade through it."""
-    script = f"#!/bin/sh\necho 'eni_id={eni_id}' > /etc/fck-nat.conf\nservice fck-nat restart\n"
+def nat_user_data(eni_id: str, eip_allocation_id: str) -> str:
+    """fck-nat reads /etc/fck-nat.conf at boot: attach the static ENI (routes point at it), put the Elastic IP on
+    the primary interface it masquerades out of."""
+    config = f"eni_id={eni_id}\neip_id={eip_allocation_id}\n"
+    script = f"#!/bin/sh\nprintf '{config}' > /etc/fck-nat.conf\nservice fck-nat restart\n"
     return base64.b64encode(script.encode()).decode()
 
 
@@ -50,6 +57,8 @@ class NetworkArgs:
     log_retention_days: int
     # Provider default tags do not reach instances an auto scaling group launches; these are stamped on them.
     instance_tags: Mapping[str, str]
+    # Zone IDs the subnets must avoid -> why (e.g. a zone CloudFront VPC origins do not support).
+    excluded_zone_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 class Network(pulumi.ComponentResource):
@@ -61,6 +70,9 @@ class Network(pulumi.ComponentResource):
     nat_eni_id: pulumi.Output[str]
     nat_security_group_id: pulumi.Output[str]
     nat_group_name: pulumi.Output[str]
+    nat_egress_ip: pulumi.Output[str]
+    # What must exist before anything public is created (an internet-facing ALB, an Elastic IP, a VPC origin).
+    internet_access: list[pulumi.Resource]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:network:Network", name, None, opts)
@@ -76,27 +88,33 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = self._subnets("public", public_cidrs)
         self.private_subnet_ids = self._subnets("private", self.private_subnet_cidrs)
 
-        self._route_public_to_internet()
-        self.nat_security_group_id, self.nat_eni_id, self.nat_group_name = self._nat_instance()
+        self.internet_access = self._route_public_to_internet()
+        self._nat_instance()
         self._route_private_through_nat()
         self._flow_logs()
         self.register_outputs({
             "vpcId": self.vpc_id, "publicSubnetIds": self.public_subnet_ids,
             "privateSubnetIds": self.private_subnet_ids, "natEniId": self.nat_eni_id,
-            "natSecurityGroupId": self.nat_security_group_id,
+            "natSecurityGroupId": self.nat_security_group_id, "natEgressIp": self.nat_egress_ip,
         })
 
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def _pick_zones(self) -> list[str]:
-        zones = aws.get_availability_zones(
+        found = aws.get_availability_zones(
             state="available", filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
-            opts=pulumi.InvokeOptions(parent=self)).names
+            opts=pulumi.InvokeOptions(parent=self))
+        excluded = self._args.excluded_zone_ids
+        zones = sorted(name for name, zone_id in zip(found.names, found.zone_ids, strict=True)
+                       if zone_id not in excluded)
         if len(zones) < self._args.az_count:
+            why = "".join(f"; {zone_id} left out: {reason}" for zone_id, reason in excluded.items()
+                          if zone_id in found.zone_ids)
             raise ValueError(f"llm-gateway:network.azCount = {self._args.az_count}: region {self._args.region} "
-                             f"offers {len(zones)} availability zones ({', '.join(zones)}); allowed: 2 to {len(zones)}")
-        return sorted(zones)[: self._args.az_count]
+                             f"offers {len(zones)} usable availability zones ({', '.join(zones)}){why}; "
+                             f"allowed: 2 to {len(zones)}")
+        return zones[: self._args.az_count]
 
     def _subnets(self, tier: str, cidrs: list[str]) -> list[pulumi.Output[str]]:
         subnets = [
@@ -115,11 +133,12 @@ class Network(pulumi.ComponentResource):
                                           subnet_id=subnet_id, opts=self._child())
         return table
 
-    def _route_public_to_internet(self) -> None:
+    def _route_public_to_internet(self) -> list[pulumi.Resource]:
         igw = aws.ec2.InternetGateway(f"{self._name}-igw", vpc_id=self.vpc_id, opts=self._child())
         table = self._route_table("public", self.public_subnet_ids)
-        aws.ec2.Route(f"{self._name}-public-internet", route_table_id=table.id, destination_cidr_block=ANYWHERE,
-                      gateway_id=igw.id, opts=self._child())
+        route = aws.ec2.Route(f"{self._name}-public-internet", route_table_id=table.id,
+                              destination_cidr_block=ANYWHERE, gateway_id=igw.id, opts=self._child())
+        return [igw, route]
 
     def _route_private_through_nat(self) -> None:
         table = self._route_table("private", self.private_subnet_ids)
@@ -145,15 +164,21 @@ class Network(pulumi.ComponentResource):
             opts=self._child())
         return group
 
-    def _nat_instance_profile(self, eni: aws.ec2.NetworkInterface) -> aws.iam.InstanceProfile:
+    def _nat_instance_profile(self, eip: aws.ec2.Eip, tag_value: str) -> aws.iam.InstanceProfile:
+        """Exactly what fck-nat.sh calls at boot: AttachNetworkInterface (its instance + the static ENI),
+        ModifyNetworkInterfaceAttribute and AssociateAddress on its primary ENI. The instance and its primary ENI
+        have no id before launch, so they are matched by the tag the launch template stamps on them (and the static
+        ENI carries it too)."""
         role = aws.iam.Role(f"{self._name}-nat", assume_role_policy=trust_policy("ec2.amazonaws.com"),
-                            description="NAT instance: attach its static ENI", opts=self._child())
+                            description="NAT instance: attach its static ENI, configure its primary ENI",
+                            opts=self._child())
         ec2_arn = f"arn:aws:ec2:{self._args.region}:{self._args.account_id}"
         aws.iam.RolePolicy(f"{self._name}-nat-eni", role=role.name, policy=policy_document(
-            allow(["ec2:AttachNetworkInterface"], [eni.id.apply(lambda i: f"{ec2_arn}:network-interface/{i}"),
-                                                   f"{ec2_arn}:instance/*"], sid="AttachStaticEni"),
-            allow(["ec2:ModifyNetworkInterfaceAttribute"],
-                  [eni.id.apply(lambda i: f"{ec2_arn}:network-interface/{i}")], sid="ConfigureStaticEni"),
+            allow(["ec2:AttachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssociateAddress"],
+                  [f"{ec2_arn}:instance/*", f"{ec2_arn}:network-interface/*"], sid="OwnInstanceAndInterfaces",
+                  condition={"StringEquals": {f"aws:ResourceTag/{NAT_TAG}": tag_value}}),
+            allow(["ec2:AssociateAddress"], [eip.allocation_id.apply(lambda a: f"{ec2_arn}:elastic-ip/{a}")],
+                  sid="EgressAddress"),
         ), opts=self._child())
         # Session Manager instead of SSH: no inbound port, no key pair.
         aws.iam.RolePolicyAttachment(f"{self._name}-nat-ssm", role=role.name,
@@ -171,27 +196,33 @@ class Network(pulumi.ComponentResource):
                      {"name": "root-device-type", "values": ["ebs"]}],
             opts=pulumi.InvokeOptions(parent=self)).id
 
-    def _nat_instance(self) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
+    def _nat_instance(self) -> None:
         group = self._nat_security_group()
+        tag_value = stack_unique(f"{self._name}-nat")
         eni = aws.ec2.NetworkInterface(f"{self._name}-nat", subnet_id=self.public_subnet_ids[0],
                                        security_groups=[group.id], source_dest_check=False,
                                        description="NAT static ENI: private routes point here",
-                                       tags={"Name": f"{self._name}-nat"}, opts=self._child())
-        aws.ec2.Eip(f"{self._name}-nat", domain="vpc", network_interface=eni.id, opts=self._child())
-        profile = self._nat_instance_profile(eni)
+                                       tags={"Name": f"{self._name}-nat", NAT_TAG: tag_value}, opts=self._child())
+        # pulumi-aws's Eip docs: "EIP may require IGW to exist prior to association. Use depends_on".
+        eip = aws.ec2.Eip(f"{self._name}-nat", domain="vpc", tags={"Name": f"{self._name}-nat-egress"},
+                          opts=self._child(depends_on=self.internet_access))
+        profile = self._nat_instance_profile(eip, tag_value)
         template = aws.ec2.LaunchTemplate(
             f"{self._name}-nat", image_id=self._nat_ami(), instance_type=self._args.nat_instance_type,
             iam_instance_profile={"arn": profile.arn}, update_default_version=True,
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
                               "http_put_response_hop_limit": 1},
+            # A launch-time public address lets the boot script reach the EC2 API; the Elastic IP then replaces it.
             network_interfaces=[{"device_index": 0, "associate_public_ip_address": "true",
                                  "delete_on_termination": "true", "security_groups": [group.id]}],
             block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
                 "encrypted": "true", "volume_type": "gp3", "delete_on_termination": "true"}}],
             tag_specifications=[
-                {"resource_type": kind, "tags": {**self._args.instance_tags, "Name": f"{self._name}-nat"}}
+                {"resource_type": kind, "tags": {**self._args.instance_tags, "Name": f"{self._name}-nat",
+                                                 NAT_TAG: tag_value}}
                 for kind in ("instance", "volume", "network-interface")],
-            user_data=eni.id.apply(nat_user_data), opts=self._child())
+            user_data=pulumi.Output.all(eni.id, eip.allocation_id).apply(lambda ids: nat_user_data(*ids)),
+            opts=self._child())
         group_of_one = aws.autoscaling.Group(
             f"{self._name}-nat", min_size=1, max_size=1, desired_capacity=1,
             # The static ENI lives in one AZ, so the instance must too.
@@ -200,8 +231,9 @@ class Network(pulumi.ComponentResource):
             instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 0}},
             enabled_metrics=["GroupInServiceInstances"],
             tags=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in self._args.instance_tags.items()],
-            opts=self._child())
-        return group.id, eni.id, group_of_one.name
+            opts=self._child(depends_on=self.internet_access))
+        self.nat_security_group_id, self.nat_eni_id = group.id, eni.id
+        self.nat_group_name, self.nat_egress_ip = group_of_one.name, eip.public_ip
 
     def _flow_logs(self) -> None:
         logs = aws.cloudwatch.LogGroup(f"{self._name}-flow-logs", retention_in_days=self._args.log_retention_days,

@@ -15,7 +15,7 @@ def alarms(graph: Graph) -> dict[str, dict]:
 def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(stack: Graph) -> None:
     topic = stack.one("aws:sns/topic:Topic").outputs["arn"]
     assert set(alarms(stack)) == {"alb-5xx", "litellm-unhealthy", "litellm-5xx", "grafana-unhealthy", "grafana-5xx",
-                                  "db-cpu", "db-storage", "nat-down"}
+                                  "db-cpu", "db-storage", "db-connection-errors", "nat-down"}
     for inputs in alarms(stack).values():
         assert inputs["alarmActions"] == [topic] and inputs["okActions"] == [topic]
     assert stack.outputs["alarmTopicArn"] == topic

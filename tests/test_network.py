@@ -90,12 +90,17 @@ def test_private_subnets_route_only_through_the_nat_eni(stack: Graph) -> None:
         assert route.inputs.get("gatewayId") != igw_id
 
 
-def test_nat_eni_forwards_and_keeps_a_fixed_public_address(stack: Graph) -> None:
+def test_nat_eni_forwards_and_egress_keeps_a_fixed_public_address(stack: Graph) -> None:
+    """fck-nat masquerades out of the instance's primary interface and puts `eip_id` on it (service/fck-nat.sh):
+    the Elastic IP is the egress address only if fck-nat is given it, not if it sits on the static ENI."""
     eni = nat_eni(stack)
     assert eni.inputs["sourceDestCheck"] is False
     assert eni.inputs["subnetId"] in {stack.id_of(s) for s in subnets(stack, "public")}
     eip = stack.one("aws:ec2/eip:Eip")
-    assert eip.inputs["networkInterface"] == stack.id_of(eni) and eip.inputs["domain"] == "vpc"
+    assert eip.inputs["domain"] == "vpc" and "networkInterface" not in eip.inputs
+    config = base64.b64decode(stack.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["userData"]).decode()
+    assert f"eip_id={eip.outputs['allocationId']}" in config
+    assert stack.outputs["egressIp"] == eip.outputs["publicIp"]
 
 
 def test_nat_instance_heals_itself_next_to_its_eni(stack: Graph) -> None:
@@ -126,12 +131,13 @@ def test_nat_ami_is_looked_up_unless_given(dev: Graph) -> None:
     assert not [t for t, _ in pinned.invokes if t == "aws:ec2/getAmi:getAmi"]
 
 
-def test_nat_role_may_only_attach_its_own_eni(stack: Graph) -> None:
+def test_nat_role_touches_only_its_own_instance_interfaces_and_address(stack: Graph) -> None:
     policy = json.loads(stack.one("aws:iam/rolePolicy:RolePolicy", "nat-eni").inputs["policy"])
-    eni_arn = f"network-interface/{stack.id_of(nat_eni(stack))}"
+    eip = stack.one("aws:ec2/eip:Eip").outputs["allocationId"]
     for statement in policy["Statement"]:
         assert all("*" not in action for action in statement["Action"])
-        assert any(r.endswith(eni_arn) for r in statement["Resource"])
+        assert statement.get("Condition") or statement["Resource"] == [
+            f"arn:aws:ec2:us-west-1:123456789012:elastic-ip/{eip}"], f"{statement['Sid']} is not scoped"
 
 
 def test_nat_group_admits_https_from_private_subnets_only(stack: Graph) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -163,9 +165,9 @@ def test_litellm_secrets_arrive_as_ecs_secrets_never_as_plain_environment(stack:
     secrets = {s["name"]: s["valueFrom"] for s in definition["secrets"]}
     arns = {k: stack.one("aws:secretsmanager/secret:Secret", k).outputs["arn"]
             for k in ("litellm-master-key", "litellm-salt-key")}
-    rds_secret = stack.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]["secretArn"]
+    rds_secret = stack.one("aws:secretsmanager/secret:Secret", "database-password").outputs["arn"]
     assert secrets == {"LITELLM_MASTER_KEY": arns["litellm-master-key"], "LITELLM_SALT_KEY": arns["litellm-salt-key"],
-                       "DATABASE_PASSWORD": f"{rds_secret}:password::"}
+                       "DATABASE_PASSWORD": rds_secret}
     (reader,) = [s for s in statements(stack, "litellm-execution") if s["Sid"] == "Secrets"]
     assert reader["Action"] == ["secretsmanager:GetSecretValue"]
     assert sorted(reader["Resource"]) == sorted([*arns.values(), rds_secret])
@@ -188,12 +190,23 @@ def test_generated_keys_have_the_right_shape_and_the_salt_never_changes(stack: G
 
 # --- database -------------------------------------------------------------------------------------------------
 
+def test_database_password_is_the_one_litellm_reads_and_nothing_rotates_it(stack: Graph) -> None:
+    """RDS's managed password rotates every 7 days by default; ECS injects DATABASE_PASSWORD only at task start and
+    LiteLLM builds its URL once, so a managed password would lock LiteLLM out a week after each deploy."""
+    db = stack.one("aws:rds/instance:Instance")
+    assert not db.inputs.get("manageMasterUserPassword"), "RDS would rotate the password under running tasks"
+    assert "password" in db.secret_inputs
+    stored = stack.one("aws:secretsmanager/secretVersion:SecretVersion", "database-password").inputs["secretString"]
+    assert db.inputs["password"] == stored
+    assert not stack.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    assert 8 <= len(stored) <= 128 and not set(stored) & set('/"@ '), "RDS's password rules"
+
+
 def test_database_is_private_encrypted_and_backed_up(dev: Graph, prod: Graph) -> None:
     for graph, days, protected in ((dev, 1, False), (prod, 14, True)):
         db = graph.one("aws:rds/instance:Instance")
         assert db.inputs["engine"] == "postgres" and db.inputs["storageEncrypted"] is True
-        assert db.inputs["publiclyAccessible"] is False and db.inputs["manageMasterUserPassword"] is True
-        assert "password" not in db.inputs
+        assert db.inputs["publiclyAccessible"] is False
         assert db.inputs["backupRetentionPeriod"] == days
         assert db.inputs["deletionProtection"] is protected and db.protect is protected
         assert db.inputs["skipFinalSnapshot"] is (not protected)
@@ -329,9 +342,9 @@ def test_database_and_volume_admit_only_their_one_client(stack: Graph) -> None:
 # --- sizes, capacity, scaling, exposure ----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("stack_name", "sizes"), [
-    ("dev", {"litellm": ("512", "1024", "ARM64"), "grafana": ("256", "512", "X86_64"),
+    ("dev", {"litellm": ("512", "1024", "X86_64"), "grafana": ("256", "512", "X86_64"),
              "victoriametrics": ("256", "512", "X86_64")}),
-    ("prod", {"litellm": ("1024", "2048", "ARM64"), "grafana": ("256", "512", "ARM64"),
+    ("prod", {"litellm": ("1024", "2048", "X86_64"), "grafana": ("256", "512", "ARM64"),
               "victoriametrics": ("512", "1024", "ARM64")}),
 ])
 def test_sizes_and_architectures_per_stack(stack_name: str, sizes: dict, request: pytest.FixtureRequest) -> None:
@@ -400,14 +413,20 @@ def test_cluster_offers_fargate_and_spot_with_container_insights(stack: Graph) -
 
 # --- images ---------------------------------------------------------------------------------------------------
 
-def test_tasks_run_the_pushed_digest_from_a_scanned_immutable_repository(stack: Graph) -> None:
+def test_tasks_run_the_pushed_digest_from_a_scanned_repository(stack: Graph) -> None:
     for key in ("litellm", "grafana", "victoriametrics"):
         image = stack.one("docker:index/image:Image", f"{key}-image")
         assert container(stack, key)["image"] == image.outputs["repoDigest"]
         assert "@sha256:" in container(stack, key)["image"]
         assert image.inputs["buildOnPreview"] is False
         repo = stack.one("aws:ecr/repository:Repository", f"{key}-repo")
-        assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+        # Content tags may be pushed again (pulumi-docker re-pushes on any input change); every other tag is fixed.
+        assert repo.inputs["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+        excluded = [f["filter"] for f in repo.inputs["imageTagMutabilityExclusionFilters"]]
+        assert excluded == ["*-amd64", "*-arm64"]
+        assert fnmatch.fnmatch(image.inputs["imageName"].rsplit(":", 1)[1], excluded[0 if "amd64" in
+                               image.inputs["build"]["platform"] else 1])
+        assert not Path(image.inputs["build"]["context"]).is_absolute(), "another checkout path is no change"
         assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
         rules = json.loads(stack.one("aws:ecr/lifecyclePolicy:LifecyclePolicy", f"{key}-lifecycle").inputs["policy"])
         assert rules["rules"]
@@ -425,5 +444,6 @@ def test_outputs_give_the_caller_the_urls_and_the_secrets_to_log_in(dev: Graph) 
             for k in ("litellm-master-key", "grafana-admin-password")}
     assert dev.outputs["litellmMasterKeySecretArn"] == arns["litellm-master-key"]
     assert dev.outputs["grafanaAdminPasswordSecretArn"] == arns["grafana-admin-password"]
-    assert set(dev.outputs) == {"gatewayUrl", "grafanaUrl", "distributionId", "vpcId", "natEniId", "alarmTopicArn",
+    assert set(dev.outputs) == {"gatewayUrl", "grafanaUrl", "distributionId", "vpcId", "natEniId", "egressIp",
+                                "alarmTopicArn",
                                 "litellmMasterKeySecretArn", "grafanaAdminPasswordSecretArn"}
