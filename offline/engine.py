@@ -42,6 +42,8 @@ class Resource:
     secret_inputs: set[str] = field(default_factory=set)
     # Input key -> URNs of the resources whose outputs feed it (what policies follow across the graph).
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    # Resource options the engine acts on: ignoreChanges, replaceOnChanges, customTimeouts, deleteBeforeReplace.
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_provider(self) -> bool:
@@ -201,6 +203,14 @@ class RecordingEngine(mocks.Mocks):
         return answers[args.token]()
 
 
+def _options(request: Any) -> dict[str, Any]:
+    timeouts = request.customTimeouts
+    return {"ignoreChanges": list(request.ignoreChanges), "replaceOnChanges": list(request.replaceOnChanges),
+            "deleteBeforeReplace": request.deleteBeforeReplace, "retainOnDelete": request.retainOnDelete,
+            "customTimeouts": {k: v for k, v in (("create", timeouts.create), ("update", timeouts.update),
+                                                 ("delete", timeouts.delete)) if v}}
+
+
 class RecordingMonitor(mocks.MockMonitor):
     """The mock monitor, also keeping parent, provider, options and the stack's exported outputs."""
 
@@ -222,7 +232,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 provider=request.provider, custom=request.custom, protect=request.protect,
                 dependencies=list(request.dependencies),
                 secret_inputs={key for key, value in raw.items() if _holds_secret(value)},
-                property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()}))
+                property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
+                options=_options(request)))
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name

@@ -39,3 +39,19 @@ def test_alarms_are_emailed_only_when_an_address_is_set(dev: Graph) -> None:
     graph = run_with("dev", alertEmail="oncall@example.com")
     (subscription,) = graph.of_type("aws:sns/topicSubscription:TopicSubscription")
     assert (subscription.inputs["protocol"], subscription.inputs["endpoint"]) == ("email", "oncall@example.com")
+
+
+def test_database_connection_errors_in_litellms_log_raise_an_alarm(stack: Graph) -> None:
+    """A database LiteLLM cannot use (password refused, unreachable, closed) shows in its log as Prisma's P1000,
+    P1001 and P1017 messages; the tasks' health check stays database-free so a blip does not drain them."""
+    (log_filter,) = stack.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+    litellm_logs = stack.one("aws:cloudwatch/logGroup:LogGroup", "-litellm-logs").outputs["name"]
+    assert log_filter.inputs["logGroupName"] == litellm_logs
+    for message in ("Authentication failed against database server", "Can't reach database server",
+                    "Server has closed the connection"):
+        assert f'?"{message}"' in log_filter.inputs["pattern"]
+    metric = log_filter.inputs["metricTransformation"]
+    alarm = alarms(stack)["db-connection-errors"]
+    assert (alarm["namespace"], alarm["metricName"]) == (metric["namespace"], metric["name"])
+    assert metric["namespace"] == f"LLMGateway/{stack.stack}", "one namespace per stack"
+    assert alarm["treatMissingData"] == "notBreaching", "no error logged is no error"

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from components.gateway import CLOUDFRONT_ORIGIN_FACING, ORIGIN_VERIFY_HEADER
-from offline.engine import Graph, Resource
+from offline.engine import Graph, Resource, run, run_into, stack_config
+from settings import SettingsError
 from tests.stacks import run_with
 
 DOMAIN = {"name": "llm.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
@@ -247,3 +248,45 @@ def test_waf_guards_prod_in_us_east_1(prod: Graph) -> None:
 def test_no_waf_in_dev(dev: Graph) -> None:
     assert not dev.of_type("aws:wafv2/webAcl:WebAcl")
     assert not distribution(dev).inputs.get("webAclId")
+
+
+def test_vpc_origin_mode_avoids_the_zone_cloudfront_does_not_serve(prod: Graph) -> None:
+    """"Restrict access with VPC origins": us-west-1 supports VPC origins "except AZ usw1-az2". The mock region
+    maps us-west-1b to usw1-az2."""
+    zones = {s.inputs["availabilityZone"] for s in prod.of_type("aws:ec2/subnet:Subnet")}
+    assert zones == {"us-west-1a", "us-west-1c"}
+
+
+def test_vpc_origin_mode_is_refused_where_it_cannot_work() -> None:
+    """Only two zones, one of them without VPC origins: the ALB would need two; the error names the setting."""
+    graph = Graph(stack="prod", resources=[], invokes=[], outputs={})
+    with pytest.raises(ValueError, match=r"network.azCount = 2: .*usw1-az2 left out: .*edge.originMode: vpc-origin"):
+        run_into(graph, stack_config("prod"), availability_zones=2)
+    with pytest.raises(SettingsError, match=r"edge.originMode: CloudFront VPC origins are not offered in cn-north-1"):
+        run("prod", {**stack_config("prod"), "aws:region": "cn-north-1"})
+    with pytest.raises(SettingsError, match=r"edge.originReadTimeoutSeconds: 150 is over a VPC origin's maximum"):
+        run_with("prod", edge={"originReadTimeoutSeconds": 150})
+
+
+def test_a_changed_vpc_origin_is_replaced_not_updated_in_place(prod: Graph) -> None:
+    """AWS answers 409 to updating a VPC origin a distribution uses; a replacement created before the old one is
+    deleted needs a name of its own, and deploying one may take 15 minutes (the provider's default timeout)."""
+    origin = prod.one("aws:cloudfront/vpcOrigin:VpcOrigin")
+    assert origin.options["replaceOnChanges"] == ["vpcOriginEndpointConfig"]
+    assert origin.options["deleteBeforeReplace"] is False
+    assert all(int(v.rstrip("m")) >= 30 for v in origin.options["customTimeouts"].values())
+    with_domain = run_with("prod", edge={"domain": DOMAIN}).one("aws:cloudfront/vpcOrigin:VpcOrigin")
+    assert with_domain.inputs["vpcOriginEndpointConfig"]["name"] != origin.inputs["vpcOriginEndpointConfig"]["name"]
+
+
+# VPC User Guide, "AWS-managed prefix lists": com.amazonaws.global.cloudfront.origin-facing weighs 55 rules;
+# "Amazon VPC quotas": 60 inbound rules per security group.
+CLOUDFRONT_PREFIX_LIST_WEIGHT = 55
+INBOUND_RULES_PER_GROUP = 60
+
+
+def test_the_alb_group_stays_within_the_inbound_rule_quota(any_edge: Graph) -> None:
+    group = any_edge.id_of(any_edge.one("aws:ec2/securityGroup:SecurityGroup", "-alb-sg"))
+    inbound = [r for r in any_edge.of_type(INGRESS) if r.inputs["securityGroupId"] == group]
+    weight = sum(CLOUDFRONT_PREFIX_LIST_WEIGHT if r.inputs.get("prefixListId") else 1 for r in inbound)
+    assert weight <= INBOUND_RULES_PER_GROUP

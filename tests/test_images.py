@@ -8,6 +8,7 @@ and 8428 are the ones baked into the scrape config, so the tests use them.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ import pytest
 import yaml
 
 from components.bedrock import PROFILE_SCOPE
-from offline.engine import ROOT_DIR
+from offline.engine import ROOT_DIR, Graph
 from settings import MODEL_CATALOG
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
 
@@ -130,13 +131,20 @@ def bedrock() -> Iterator[FakeBedrock]:
     fake.close()
 
 
+def planned_keepalive(graph: Graph) -> str:
+    (definition,) = json.loads(graph.one("aws:ecs/taskDefinition:TaskDefinition", "-litellm-task")
+                               .inputs["containerDefinitions"])
+    return {e["name"]: e["value"] for e in definition["environment"]}["KEEPALIVE_TIMEOUT"]
+
+
 @pytest.fixture(scope="module")
-def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, float]]:
+def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, dev: Graph) -> Iterator[dict[str, Any]]:
     assert LITELLM.exists(), "run `make setup`: it installs the LiteLLM proxy into .venv-litellm"
     log = tmp_path_factory.mktemp("litellm") / "proxy.log"
     env = {**os.environ, "LITELLM_MASTER_KEY": MASTER_KEY, "AWS_REGION_NAME": BEDROCK_REGION,
            "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "fake-secret",
-           "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+           "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+           "KEEPALIVE_TIMEOUT": planned_keepalive(dev)}
     started = time.monotonic()
     with log.open("w") as output:
         process = subprocess.Popen([str(LITELLM), "--config", str(IMAGES / "litellm" / "config.yaml"),
@@ -144,8 +152,14 @@ def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory) -> Ite
                                    stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: call("/health/liveliness")[0] == 200, 60, f"LiteLLM to start (log: {log})")
-        yield {"start_seconds": time.monotonic() - started, "pid": process.pid}
+        # A connection the ALB would keep: used once now, again at the end of the module (see the keep-alive test).
+        idle = http.client.HTTPConnection("127.0.0.1", 4000, timeout=10)
+        idle.request("GET", "/health/liveliness")
+        idle.getresponse().read()
+        yield {"start_seconds": time.monotonic() - started, "pid": process.pid, "idle": idle,
+               "idle_since": time.monotonic()}
     finally:
+        idle.close()
         process.terminate()
         process.wait(timeout=20)
 
@@ -154,21 +168,21 @@ def rss_mb(pid: int) -> float:
     return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
 
 
-def test_proxy_is_alive_and_lists_exactly_the_three_models(proxy: dict[str, float]) -> None:
+def test_proxy_is_alive_and_lists_exactly_the_three_models(proxy: dict[str, Any]) -> None:
     assert call("/health/liveliness")[0] == 200
     status, body, _ = call("/v1/models", headers=BEARER)
     assert status == 200
     assert sorted(m["id"] for m in body["data"]) == sorted(MODEL_CATALOG)
 
 
-def test_no_key_is_401(proxy: dict[str, float]) -> None:
+def test_no_key_is_401(proxy: dict[str, Any]) -> None:
     status, _, _ = call("/v1/chat/completions", {"model": "claude-haiku-4-5", "messages": []})
     assert status == 401
 
 
 @pytest.mark.parametrize("model", list(MODEL_CATALOG))
 def test_chat_completion_reaches_bedrock_signed_and_answers_in_openai_format(
-        proxy: dict[str, float], bedrock: FakeBedrock, model: str) -> None:
+        proxy: dict[str, Any], bedrock: FakeBedrock, model: str) -> None:
     before = len(bedrock.requests)
     status, body, _ = call("/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "hi"}]},
                            BEARER)
@@ -182,7 +196,7 @@ def test_chat_completion_reaches_bedrock_signed_and_answers_in_openai_format(
     assert f"/{BEDROCK_REGION}/bedrock/aws4_request" in authorization
 
 
-def test_anthropic_messages_api_works_as_claude_code_calls_it(proxy: dict[str, float], bedrock: FakeBedrock) -> None:
+def test_anthropic_messages_api_works_as_claude_code_calls_it(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
     before = len(bedrock.requests)
     status, body, _ = call("/v1/messages", {
         "model": "claude-sonnet-4-5-20250929", "max_tokens": 256,
@@ -196,7 +210,7 @@ def test_anthropic_messages_api_works_as_claude_code_calls_it(proxy: dict[str, f
     assert sent["body"]["anthropic_beta"] == ["context-1m-2025-08-07"], "the beta header reaches Bedrock"
 
 
-def test_claude_code_streams_messages_and_counts_tokens(proxy: dict[str, float], bedrock: FakeBedrock) -> None:
+def test_claude_code_streams_messages_and_counts_tokens(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
     headers = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01",
                "anthropic-beta": "token-counting-2024-11-01"}
     before = len(bedrock.requests)
@@ -215,7 +229,7 @@ def test_claude_code_streams_messages_and_counts_tokens(proxy: dict[str, float],
     assert all(r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256") for r in (counted, streamed))
 
 
-def test_streaming_reaches_converse_stream(proxy: dict[str, float], bedrock: FakeBedrock) -> None:
+def test_streaming_reaches_converse_stream(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
     status, body, _ = call("/v1/chat/completions", {"model": "claude-opus-4-5", "stream": True,
                                                     "messages": [{"role": "user", "content": "hi"}]}, BEARER)
     assert status == 200 and "data: " in body and "[DONE]" in body
@@ -226,7 +240,7 @@ def scrape(headers: dict[str, str] | None = None, path: str = "/metrics/") -> tu
     return call(path, headers=headers)
 
 
-def test_metrics_need_the_bearer_token_and_redirect_to_the_slash_path(proxy: dict[str, float]) -> None:
+def test_metrics_need_the_bearer_token_and_redirect_to_the_slash_path(proxy: dict[str, Any]) -> None:
     assert scrape()[0] == 401
     assert scrape({"Authorization": "Bearer sk-wrong"})[0] in (400, 401)
     status, _, headers = scrape(BEARER, "/metrics")
@@ -244,7 +258,7 @@ def spend_by_model(text: str) -> dict[str, float]:
     return totals
 
 
-def test_recorded_spend_is_the_us_profile_price(proxy: dict[str, float]) -> None:
+def test_recorded_spend_is_the_us_profile_price(proxy: dict[str, Any]) -> None:
     """Budgets are enforced on this number: it must be list price x 1.1 for `us.` profiles."""
     before = spend_by_model(scrape(BEARER)[1])
     for model in MODEL_CATALOG:
@@ -258,7 +272,7 @@ def test_recorded_spend_is_the_us_profile_price(proxy: dict[str, float]) -> None
         assert after[bedrock_model] - before.get(bedrock_model, 0.0) == pytest.approx(expected, rel=1e-6)
 
 
-def test_proxy_start_time_and_memory_are_within_the_task_size(proxy: dict[str, float]) -> None:
+def test_proxy_start_time_and_memory_are_within_the_task_size(proxy: dict[str, Any]) -> None:
     assert proxy["start_seconds"] < 30
     assert rss_mb(int(proxy["pid"])) < 1024 * 0.8, "LiteLLM must fit the dev task's 1 GB with headroom"
 
@@ -304,7 +318,7 @@ def query(expr: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def victoriametrics(proxy: dict[str, float], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def victoriametrics(proxy: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The real scrape config, with only the interval shortened so the test sees several scrapes quickly."""
     assert VM_BINARY, "install Debian's victoria-metrics (make setup does)"
     workdir = tmp_path_factory.mktemp("victoriametrics")
@@ -344,6 +358,21 @@ def test_victoriametrics_scrapes_litellm_and_every_dashboard_query_has_data(vict
     empty = [q for q in queries if not query(q)]
     assert not empty
     assert [s["value"][1] for s in query('up{job="victoriametrics"}')] == ["1"]
+
+
+UVICORN_DEFAULT_KEEPALIVE_SECONDS = 5
+
+
+def test_an_idle_connection_survives_uvicorns_default_keepalive(proxy: dict[str, Any]) -> None:
+    """With the KEEPALIVE_TIMEOUT the task definition plans, the proxy keeps an idle connection open past uvicorn's
+    default 5 s (the ALB keeps its side for its whole idle timeout and would otherwise hit a closed one: 502).
+    Placed after the slow tests, so the idle time has mostly passed already."""
+    idle_for = time.monotonic() - proxy["idle_since"]
+    time.sleep(max(0.0, UVICORN_DEFAULT_KEEPALIVE_SECONDS + 1 - idle_for))
+    connection = proxy["idle"]
+    connection.request("GET", "/health/liveliness")
+    assert connection.getresponse().status == 200
+    assert connection.sock is not None
 
 
 def test_the_migration_entry_point_fails_loudly_when_it_cannot_migrate() -> None:
