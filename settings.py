@@ -298,6 +298,13 @@ class Settings(Section):
         return self
 
     @model_validator(mode="after")
+    def _protected_stacks_page_someone(self) -> Settings:
+        if self.deletion_protection and not self.alert_email:
+            raise ValueError("alertEmail: a stack with deletionProtection must send its alarms to someone; "
+                             "allowed: an e-mail address that confirms the SNS subscription")
+        return self
+
+    @model_validator(mode="after")
     def _vpc_origin_is_offered(self) -> Settings:
         edge = self.edge
         if edge.origin_mode != "vpc-origin":

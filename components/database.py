@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pulumi
 import pulumi_aws as aws
@@ -39,6 +40,12 @@ class DatabaseArgs:
     username: str = "litellm"
 
 
+def _final_snapshot_name(name: str) -> str:
+    """Unique per instance: a replaced instance's final snapshot must not collide with the one its predecessor
+    left (DeleteDBInstance fails with DBSnapshotAlreadyExists), so the name carries the instance's creation time."""
+    return stack_unique(f"{name}-final-{datetime.now(UTC):%Y%m%d%H%M%S}")
+
+
 class Database(pulumi.ComponentResource):
     address: pulumi.Output[str]
     identifier: pulumi.Output[str]
@@ -60,8 +67,10 @@ class Database(pulumi.ComponentResource):
             publicly_accessible=False, multi_az=args.multi_az, backup_retention_period=args.backup_retention_days,
             copy_tags_to_snapshot=True, auto_minor_version_upgrade=True, enabled_cloudwatch_logs_exports=["postgresql"],
             deletion_protection=args.protected, skip_final_snapshot=not args.protected,
-            final_snapshot_identifier=stack_unique(f"{name}-final") if args.protected else None,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protected))
+            final_snapshot_identifier=_final_snapshot_name(name) if args.protected else None,
+            # Read only when the instance is deleted: each instance keeps the name it was created with.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protected,
+                                        ignore_changes=["finalSnapshotIdentifier"]))
         self.address, self.identifier, self.port = instance.address, instance.identifier, POSTGRES_PORT
         self.database_name, self.username = args.database_name, args.username
         self.register_outputs({"address": self.address, "identifier": self.identifier})

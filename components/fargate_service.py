@@ -42,6 +42,8 @@ class PreDeployTask:
     """A one-off run of the same image (e.g. database migrations) that must succeed before the service rolls."""
 
     entry_point: Sequence[str]
+    # How long the deploy waits for it before stopping it and failing (the task's own limits, plus its start).
+    timeout_seconds: int
     environment: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -207,19 +209,25 @@ class FargateService(pulumi.ComponentResource):
                          environment=[{"name": k, "value": v} for k, v in sorted(overrides.items())])
         del container["healthCheck"]
         definition = self._task_definition("pre-deploy", container, execution_role, task_role)
+        # Pulumi's own limit comes after the script's, so the script can stop the task and say why.
+        pulumi_limit = f"{task.timeout_seconds // 60 + 10}m"
         return command.local.Command(
             f"{self._name}-pre-deploy-run", create=f"bash {RUN_TASK_SCRIPT}", triggers=[definition.arn],
             environment={"REGION": self._args.region, "CLUSTER": self._args.cluster_arn,
                          "TASK_DEFINITION": definition.arn, "SECURITY_GROUP": self._args.security_group_id,
-                         "SUBNETS": pulumi.Output.all(*self._args.subnet_ids).apply(",".join)},
-            opts=self._child(depends_on=list(self._args.ready_after)))
+                         "SUBNETS": pulumi.Output.all(*self._args.subnet_ids).apply(",".join),
+                         "TIMEOUT_SECONDS": str(task.timeout_seconds)},
+            opts=self._child(depends_on=list(self._args.ready_after),
+                             custom_timeouts=pulumi.CustomTimeouts(create=pulumi_limit, update=pulumi_limit)))
 
     def _discovery(self) -> aws.servicediscovery.Service:
         return aws.servicediscovery.Service(
             f"{self._name}-discovery", name=self._args.key,
             dns_config={"namespace_id": self._args.namespace_id, "routing_policy": "MULTIVALUE",
                         "dns_records": [{"type": "A", "ttl": 10}]},
-            opts=self._child())
+            # ECS deregisters its tasks as it stops them, but an instance left behind (a task killed mid-way)
+            # would make DeleteService fail and block `pulumi destroy`.
+            force_destroy=True, opts=self._child())
 
     def _service(self, task_definition: aws.ecs.TaskDefinition, discovery: aws.servicediscovery.Service,
                  ready: list[pulumi.Resource]) -> aws.ecs.Service:

@@ -43,6 +43,10 @@ LITELLM_HEALTH_PATH = "/health/liveliness"
 # (ELB User Guide: set the application's keep-alive timeout larger than the load balancer's idle timeout).
 # uvicorn's default is 5 s; LiteLLM 1.108.7 reads KEEPALIVE_TIMEOUT (proxy_cli.py, --keepalive_timeout).
 TARGET_KEEPALIVE_MARGIN_SECONDS = 30
+# LiteLLM 1.108.7's migration gives up after 4 `prisma migrate deploy` attempts of up to 600 s each and up to 600 s
+# waiting for the migration lock (litellm_proxy_extras: MAX_MIGRATE_DEPLOY_ATTEMPTS, prisma_toolchain.py); the
+# deploy waits that long plus 5 minutes for the task to be placed, pull its image and start.
+MIGRATION_TIMEOUT_SECONDS = 4 * 600 + 600 + 300
 GRAFANA_HEALTH_PATH = "/grafana/api/health"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 IMAGES_DIR = PROJECT_DIR / "images"
@@ -95,7 +99,7 @@ class Gateway(pulumi.ComponentResource):
             if settings.edge.origin_mode == "vpc-origin" else {},
         ), self._child())
         self.secrets = Secrets(f"{name}-secrets", SecretsArgs(
-            secrets=SECRETS, recovery_window_days=30 if protected else 7), self._child())
+            secrets=SECRETS, recovery_window_days=30 if protected else 7, protect_permanent=protected), self._child())
         self.images = {service: ContainerImage(f"{name}-{service}", ContainerImageArgs(
             context=IMAGES_DIR / service, project_dir=PROJECT_DIR, platform=self._platform(service),
             build_on_preview=settings.build_images_on_preview, force_delete=not protected,
@@ -230,6 +234,7 @@ class Gateway(pulumi.ComponentResource):
                     self.alb.arn_suffix, "/", self.alb.target_group_arn_suffixes["litellm"])),
             # Replicas never migrate (BerriAI/litellm#14400): one task runs the migrations before each rollout.
             pre_deploy=PreDeployTask(entry_point=["python", "-m", "litellm.proxy.prisma_migration"],
+                                     timeout_seconds=MIGRATION_TIMEOUT_SECONDS,
                                      environment={"DISABLE_SCHEMA_UPDATE": "false"}))
 
     def _victoriametrics(self) -> FargateService:

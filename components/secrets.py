@@ -16,7 +16,7 @@ class GeneratedSecret:
     description: str
     length: int = 48
     prefix: str = ""
-    # Never regenerated once created (e.g. a key that encrypts stored data): protected, inputs ignored.
+    # Never regenerated once created (e.g. a key that encrypts stored data): its inputs are ignored.
     permanent: bool = False
 
 
@@ -24,6 +24,9 @@ class GeneratedSecret:
 class SecretsArgs:
     secrets: Sequence[GeneratedSecret]
     recovery_window_days: int
+    # Pulumi `protect` on the permanent secrets: `pulumi destroy` refuses until it is lifted (stacks with
+    # deletion protection); elsewhere destroy removes them like everything else.
+    protect_permanent: bool
 
 
 class Secrets(pulumi.ComponentResource):
@@ -34,13 +37,14 @@ class Secrets(pulumi.ComponentResource):
         super().__init__("llm-gateway:secrets:Secrets", name, None, opts)
         self.arns, self.values = {}, {}
         for spec in args.secrets:
-            keep = pulumi.ResourceOptions(parent=self, protect=spec.permanent,
+            protect = spec.permanent and args.protect_permanent
+            keep = pulumi.ResourceOptions(parent=self, protect=protect,
                                           ignore_changes=["*"] if spec.permanent else None)
             generated = random.RandomPassword(f"{name}-{spec.key}", length=spec.length, special=False, opts=keep)
             value = pulumi.Output.secret(generated.result.apply(lambda r, p=spec.prefix: p + r))
             secret = aws.secretsmanager.Secret(f"{name}-{spec.key}", description=spec.description,
                                                recovery_window_in_days=args.recovery_window_days,
-                                               opts=pulumi.ResourceOptions(parent=self, protect=spec.permanent))
+                                               opts=pulumi.ResourceOptions(parent=self, protect=protect))
             aws.secretsmanager.SecretVersion(f"{name}-{spec.key}", secret_id=secret.id, secret_string=value,
                                              opts=keep)
             self.arns[spec.key], self.values[spec.key] = secret.arn, value

@@ -87,6 +87,14 @@ def _review(resource: Resource) -> dict[str, Any]:
     return shown
 
 
+def alarm_routes(graph: Graph) -> dict[str, Any]:
+    """How many alarms there are and who hears them: the subscribers of the topics they notify."""
+    topics = {r.outputs["arn"] for r in graph.of_type("aws:sns/topic:Topic")}
+    subscribers = [f"{s.inputs['protocol']}:{s.inputs['endpoint']}"
+                   for s in graph.of_type("aws:sns/topicSubscription:TopicSubscription") if s.inputs["topic"] in topics]
+    return {"alarms": len(graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")), "subscribers": subscribers}
+
+
 def summarize(graph: Graph, verdicts: list[Verdict]) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for resource in graph.resources:
@@ -102,6 +110,7 @@ def summarize(graph: Graph, verdicts: list[Verdict]) -> dict[str, Any]:
         "counts": dict(sorted(counts.items())),
         "total": sum(counts.values()),
         "outputs": graph.outputs,
+        "notifications": alarm_routes(graph),
         "policies": {
             "verdicts": [vars(v) for v in verdicts],
             "counts": dict(Counter(v.level for v in verdicts)),
@@ -125,6 +134,9 @@ def _print_text(summary: dict[str, Any], seconds: float) -> None:
     print("Outputs:")
     for key, value in summary["outputs"].items():
         print(f"  {key}: {json.dumps(value)}")
+    notifications = summary["notifications"]
+    print(f"\nAlarms: {notifications['alarms']}, " + (f"sent to {', '.join(notifications['subscribers'])}"
+          if notifications["subscribers"] else "sent to NOBODY (no subscriber: set llm-gateway:alertEmail)"))
     policies = summary["policies"]
     print(f"\nPolicy pack: {len(policies['verdicts'])} findings {policies['counts'] or ''}")
     for verdict in policies["verdicts"]:

@@ -1,23 +1,65 @@
 #!/usr/bin/env bash
-# Run one ECS task to completion; fail unless its container exits 0. Pulumi runs it on each deploy that
-# changes the task definition (LiteLLM's database migrations), before the service rolls.
+# Run one ECS task to completion; fail unless its container exits 0. Pulumi runs it (pulumi-command) on each deploy
+# that changes the task definition (LiteLLM's database migrations), before the service rolls.
+#
+# Credentials: the AWS CLI's default chain on the deploying machine (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, an
+# instance or CI role), not the Pulumi AWS provider's profile or assumed role. That identity needs ecs:RunTask on
+# the task definition, iam:PassRole on its execution and task roles, ecs:DescribeTasks and ecs:StopTask.
+#
+# It waits with its own deadline (TIMEOUT_SECONDS), not `aws ecs wait tasks-stopped` (100 polls of 6 s), and stops
+# the task when it gives up or is interrupted, so no migration keeps running behind a failed `pulumi up`.
 set -euo pipefail
 : "${REGION:?}" "${CLUSTER:?}" "${TASK_DEFINITION:?}" "${SUBNETS:?}" "${SECURITY_GROUP:?}"
+timeout_seconds="${TIMEOUT_SECONDS:-3300}"
+poll_seconds="${POLL_SECONDS:-10}"
+
+ecs() {
+  local command="$1"
+  shift
+  aws ecs "$command" --region "$REGION" --cluster "$CLUSTER" "$@"
+}
 
 network="awsvpcConfiguration={subnets=[${SUBNETS}],securityGroups=[${SECURITY_GROUP}],assignPublicIp=DISABLED}"
-task_arn=$(aws ecs run-task --region "$REGION" --cluster "$CLUSTER" --task-definition "$TASK_DEFINITION" \
-  --launch-type FARGATE --network-configuration "$network" --started-by pulumi-pre-deploy \
-  --query 'tasks[0].taskArn' --output text)
+started=$(ecs run-task --task-definition "$TASK_DEFINITION" --launch-type FARGATE \
+  --network-configuration "$network" --started-by pulumi-pre-deploy --propagate-tags TASK_DEFINITION \
+  --query '[tasks[0].taskArn, failures[0].arn, failures[0].reason, failures[0].detail]' --output text)
+IFS=$'\t' read -r task_arn failure_arn failure_reason failure_detail <<<"$started"
 if [ -z "$task_arn" ] || [ "$task_arn" = "None" ]; then
-  echo "run-task started no task for $TASK_DEFINITION" >&2
+  echo "run-task started no task for $TASK_DEFINITION: ${failure_reason} (${failure_detail}; ${failure_arn})" >&2
   exit 1
 fi
-echo "started $task_arn"
-aws ecs wait tasks-stopped --region "$REGION" --cluster "$CLUSTER" --tasks "$task_arn"
-exit_code=$(aws ecs describe-tasks --region "$REGION" --cluster "$CLUSTER" --tasks "$task_arn" \
-  --query 'tasks[0].containers[0].exitCode' --output text)
+echo "started $task_arn; waiting up to ${timeout_seconds} s"
+
+stop_task() {
+  ecs stop-task --task "$task_arn" --reason "$1" --query 'task.lastStatus' --output text >/dev/null || true
+  echo "stopped $task_arn: $1" >&2
+}
+trap 'stop_task "pulumi up was interrupted"; exit 130' INT TERM
+
+deadline=$((SECONDS + timeout_seconds))
+while :; do
+  status=$(ecs describe-tasks --tasks "$task_arn" \
+    --query '[tasks[0].lastStatus, tasks[0].containers[0].exitCode, tasks[0].stopCode, failures[0].reason]' \
+    --output text)
+  IFS=$'\t' read -r last_status exit_code stop_code missing <<<"$status"
+  if [ "$last_status" = "STOPPED" ]; then
+    break
+  fi
+  if [ "$last_status" = "None" ] && [ "$missing" != "None" ]; then
+    echo "task $task_arn cannot be described: $missing" >&2
+    exit 1
+  fi
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    stop_task "no result after ${timeout_seconds} s"
+    exit 1
+  fi
+  sleep "$poll_seconds"
+done
+
 if [ "$exit_code" != "0" ]; then
-  echo "task $task_arn exited with $exit_code; see its logs in CloudWatch" >&2
+  reasons=$(ecs describe-tasks --tasks "$task_arn" \
+    --query '[tasks[0].stoppedReason, tasks[0].containers[0].reason]' --output text)
+  echo "task $task_arn failed (exit code $exit_code, $stop_code): ${reasons//$'\t'/; }; see its logs in CloudWatch" >&2
   exit 1
 fi
 echo "task $task_arn succeeded"

@@ -5,57 +5,108 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
-
-import pytest
 
 from offline.engine import ROOT_DIR
 
 SCRIPT = ROOT_DIR / "scripts" / "run-ecs-task.sh"
+TASK = "arn:aws:ecs:us-west-1:123456789012:task/gw/abc"
+# A fake AWS CLI answering as `--output text` would; describe-tasks walks through $FAKE_STATES (one line per poll).
 FAKE_AWS = """#!/usr/bin/env bash
 echo "$*" >> "$AWS_CALLS"
 case "$2" in
-  run-task) echo "arn:aws:ecs:us-west-1:123456789012:task/gw/abc" ;;
-  wait) exit 0 ;;
-  describe-tasks) echo "$FAKE_EXIT_CODE" ;;
+  run-task) printf '%s\\n' "$FAKE_RUN" ;;
+  stop-task) echo STOPPING ;;
+  describe-tasks)
+    if [[ "$*" == *stoppedReason* ]]; then printf '%s\\n' "$FAKE_REASONS"; exit 0; fi
+    polls=$(grep -c describe-tasks "$AWS_CALLS")
+    line=$(sed -n "${polls}p" <<<"$FAKE_STATES")
+    [ -n "$line" ] || line=$(tail -n 1 <<<"$FAKE_STATES")
+    printf '%s\\n' "$line" ;;
 esac
 """
 ENV = {"REGION": "us-west-1", "CLUSTER": "arn:cluster", "TASK_DEFINITION": "arn:taskdef:7",
-       "SUBNETS": "subnet-a,subnet-b", "SECURITY_GROUP": "sg-1"}
+       "SUBNETS": "subnet-a,subnet-b", "SECURITY_GROUP": "sg-1", "POLL_SECONDS": "0.05"}
+STARTED = f"{TASK}\tNone\tNone\tNone"
+RUNNING = "RUNNING\tNone\tNone\tNone"
+STOPPED_OK = "STOPPED\t0\tEssentialContainerExited\tNone"
 
 
-def run_script(tmp_path: Path, exit_code: str, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def start_script(tmp_path: Path, states: list[str], run: str = STARTED, reasons: str = "None\tNone",
+                 **env: str) -> tuple[subprocess.Popen[str], Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "aws").write_text(FAKE_AWS)
     (bin_dir / "aws").chmod(0o755)
     calls = tmp_path / "calls"
-    environment = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "AWS_CALLS": str(calls), "FAKE_EXIT_CODE": exit_code,
-                   **env}
-    result = subprocess.run(["bash", str(SCRIPT)], env=environment, capture_output=True, text=True, check=False)
-    return result, calls.read_text().splitlines() if calls.exists() else []
+    environment = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "AWS_CALLS": str(calls), "FAKE_RUN": run,
+                   "FAKE_STATES": "\n".join(states), "FAKE_REASONS": reasons, **ENV, **env}
+    process = subprocess.Popen(["bash", str(SCRIPT)], env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    return process, calls
+
+
+def run_script(tmp_path: Path, states: list[str], **kwargs: str) -> tuple[int, str, list[str]]:
+    process, calls = start_script(tmp_path, states, **kwargs)
+    _, stderr = process.communicate(timeout=30)
+    return process.returncode, stderr, calls.read_text().splitlines() if calls.exists() else []
 
 
 def test_a_successful_migration_lets_the_deploy_go_on(tmp_path: Path) -> None:
-    result, calls = run_script(tmp_path, "0", **ENV)
-    assert result.returncode == 0, result.stderr
-    run_task, wait, describe = calls
+    code, stderr, calls = run_script(tmp_path, [RUNNING, RUNNING, STOPPED_OK])
+    assert code == 0, stderr
+    run_task, *polls = calls
     assert "ecs run-task" in run_task and "--launch-type FARGATE" in run_task
-    assert "--task-definition arn:taskdef:7" in run_task
+    assert "--task-definition arn:taskdef:7" in run_task and "--propagate-tags TASK_DEFINITION" in run_task
     assert "subnets=[subnet-a,subnet-b],securityGroups=[sg-1],assignPublicIp=DISABLED" in run_task
-    assert "tasks-stopped" in wait and "--tasks arn:aws:ecs:us-west-1:123456789012:task/gw/abc" in describe
+    assert len(polls) == 3 and all(f"describe-tasks --region us-west-1 --cluster arn:cluster --tasks {TASK}" in p
+                                   for p in polls)
+    assert not any("stop-task" in c for c in calls)
 
 
-@pytest.mark.parametrize("exit_code", ["1", "None"])
-def test_a_failed_or_killed_migration_fails_the_deploy(tmp_path: Path, exit_code: str) -> None:
-    result, _ = run_script(tmp_path, exit_code, **ENV)
-    assert result.returncode == 1 and f"exited with {exit_code}" in result.stderr
+def test_a_failed_migration_fails_the_deploy_and_says_why(tmp_path: Path) -> None:
+    code, stderr, _ = run_script(tmp_path, ["STOPPED\t1\tEssentialContainerExited\tNone"],
+                                 reasons="Essential container in task exited\tNone")
+    assert code == 1 and "exit code 1" in stderr and "Essential container in task exited" in stderr
+
+
+def test_a_task_that_never_started_says_why_not_exited_with_none(tmp_path: Path) -> None:
+    code, stderr, _ = run_script(tmp_path, ["STOPPED\tNone\tTaskFailedToStart\tNone"],
+                                 reasons="ResourceInitializationError: unable to pull secrets\t"
+                                         "CannotPullContainerError: pull access denied")
+    assert code == 1 and "TaskFailedToStart" in stderr
+    assert "unable to pull secrets" in stderr and "CannotPullContainerError" in stderr
+
+
+def test_run_task_failures_are_printed(tmp_path: Path) -> None:
+    code, stderr, calls = run_script(tmp_path, [], run="None\tarn:aws:ecs:us-west-1:1:container-instance/x\t"
+                                                       "RESOURCE:ENI\tno free address")
+    assert code == 1 and "RESOURCE:ENI" in stderr and "no free address" in stderr and len(calls) == 1
+
+
+def test_a_migration_past_the_deadline_is_stopped_and_fails(tmp_path: Path) -> None:
+    code, stderr, calls = run_script(tmp_path, [RUNNING], TIMEOUT_SECONDS="1")
+    assert code == 1 and "no result after 1 s" in stderr
+    assert any(c.startswith(f"ecs stop-task --region us-west-1 --cluster arn:cluster --task {TASK}") for c in calls)
+
+
+def test_an_interrupted_deploy_stops_the_task(tmp_path: Path) -> None:
+    process, calls = start_script(tmp_path, [RUNNING])
+    deadline = time.monotonic() + 10
+    while "describe-tasks" not in (calls.read_text() if calls.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130 and "interrupted" in stderr
+    assert any("stop-task" in c for c in calls.read_text().splitlines())
 
 
 def test_missing_settings_are_named(tmp_path: Path) -> None:
-    result, calls = run_script(tmp_path, "0", **{k: v for k, v in ENV.items() if k != "CLUSTER"})
-    assert result.returncode != 0 and "CLUSTER" in result.stderr and calls == []
+    code, stderr, calls = run_script(tmp_path, [STOPPED_OK], CLUSTER="")
+    assert code != 0 and "CLUSTER" in stderr and calls == []
 
 
 def test_shell_scripts_pass_shellcheck() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -184,8 +185,17 @@ def test_no_secret_looking_name_in_any_plain_environment(stack: Graph) -> None:
 def test_generated_keys_have_the_right_shape_and_the_salt_never_changes(stack: Graph) -> None:
     master = stack.one("aws:secretsmanager/secretVersion:SecretVersion", "litellm-master-key")
     assert master.inputs["secretString"].startswith("sk-")
-    salt = stack.one("random:index/randomPassword:RandomPassword", "litellm-salt-key")
-    assert salt.protect and stack.one("aws:secretsmanager/secret:Secret", "litellm-salt-key").protect
+    for kind in ("random:index/randomPassword:RandomPassword", "aws:secretsmanager/secretVersion:SecretVersion"):
+        assert stack.one(kind, "litellm-salt-key").options["ignoreChanges"] == ["*"], "never rotated"
+
+
+def test_the_salt_key_blocks_destroy_only_where_deletion_protection_is_on(dev: Graph, prod: Graph) -> None:
+    """Pulumi.dev.yaml promises that nothing in dev is protected, so `pulumi destroy -s dev` must go through."""
+    for graph, protected in ((dev, False), (prod, True)):
+        for kind in ("random:index/randomPassword:RandomPassword", "aws:secretsmanager/secret:Secret",
+                     "aws:secretsmanager/secretVersion:SecretVersion"):
+            assert graph.one(kind, "litellm-salt-key").protect is protected
+    assert not [r.name for r in dev.resources if r.protect]
 
 
 # --- database -------------------------------------------------------------------------------------------------
@@ -213,6 +223,20 @@ def test_database_is_private_encrypted_and_backed_up(dev: Graph, prod: Graph) ->
         assert bool(db.inputs.get("finalSnapshotIdentifier")) is protected
     assert dev.one("aws:rds/instance:Instance").inputs["instanceClass"] == "db.t4g.micro"
     assert prod.one("aws:rds/instance:Instance").inputs["multiAz"] is True
+
+
+def test_a_replaced_database_leaves_a_final_snapshot_of_its_own(prod: Graph) -> None:
+    """DeleteDBInstance fails with DBSnapshotAlreadyExists when the final snapshot's name is taken, as it would be
+    by the snapshot a previous replacement left: the name carries the creation time, fixed per instance."""
+    db = prod.one("aws:rds/instance:Instance")
+    assert re.fullmatch(r"llm-gateway-prod-gw-db-final-\d{14}",
+                        db.inputs["finalSnapshotIdentifier"])
+    assert db.options["ignoreChanges"] == ["finalSnapshotIdentifier"], "an update never renames it"
+
+
+def test_cloud_map_services_can_be_destroyed_with_instances_left(stack: Graph) -> None:
+    for discovery in stack.of_type("aws:servicediscovery/service:Service"):
+        assert discovery.inputs["forceDestroy"] is True
 
 
 def test_litellm_finds_its_database(stack: Graph) -> None:

@@ -39,3 +39,21 @@ def test_every_stack_is_previewed_with_the_pack_and_its_config() -> None:
     assert step["with"]["command"] == "preview" and step["with"]["comment-on-pr"] is True
     assert step["with"]["policyPacks"] == "policies"
     assert all((ROOT_DIR / "policies" / f"config.{stack}.json").exists() for stack in stacks)
+
+
+SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository"
+NOT_A_BOT = "github.actor != 'dependabot[bot]'"
+
+
+def test_forks_and_bots_skip_the_preview_with_a_message() -> None:
+    """GitHub passes no secrets (but GITHUB_TOKEN), no configuration variables and no OIDC token to pull requests
+    from forks, nor repository secrets to Dependabot's: the preview would fail red with an empty role and a stack
+    named `/dev`. It runs only for branches of this repository; the others get a notice instead."""
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    needs_credentials = [name for name, job in jobs.items() if "secrets." in str(job) or "vars." in str(job)]
+    assert needs_credentials == ["preview"]
+    assert jobs["preview"]["if"] == f"{SAME_REPOSITORY} && {NOT_A_BOT}"
+    skipped = jobs["preview-skipped"]
+    assert skipped["if"] == "github.event.pull_request.head.repo.full_name != github.repository || " \
+                            "github.actor == 'dependabot[bot]'"
+    assert "::notice" in skipped["steps"][0]["run"]
