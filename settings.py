@@ -241,10 +241,22 @@ class DomainSettings(Section):
     hosted_zone_id: str = Field(pattern=r"^Z[A-Z0-9]{4,31}$")
 
 
+# Anthropic's Claude Code docs ("Manage costs", rate limit recommendations) provision 5-7 requests per minute per
+# user for small teams; one prompt can make several calls in a burst, so a person is allowed 60 per 5 minutes.
+REQUESTS_PER_PERSON_PER_5_MINUTES = 60
+
+
 class WafSettings(Section):
     enabled: bool = False
-    rate_limit_per_5_minutes: int = Field(2000, ge=10, le=2_000_000_000,
-                                          description="Requests per client IP per 5 minutes before blocking.")
+    people_per_address: int = Field(
+        100, ge=1, le=100_000, description="People who may share one public address (an office NAT or VPN).")
+    rate_limit_per_5_minutes: int | None = Field(
+        None, ge=10, le=2_000_000_000, description="Requests per client IP per 5 minutes before blocking; "
+        "default: peoplePerAddress x 60.")
+
+    @property
+    def rate_limit(self) -> int:
+        return self.rate_limit_per_5_minutes or self.people_per_address * REQUESTS_PER_PERSON_PER_5_MINUTES
 
 
 class EdgeSettings(Section):

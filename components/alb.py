@@ -88,7 +88,7 @@ class Alb(pulumi.ComponentResource):
             drop_invalid_header_fields=True, desync_mitigation_mode="defensive",
             enable_deletion_protection=args.deletion_protection, opts=self._child(depends_on=list(args.ready_after)))
         self.arn, self.dns_name, self.arn_suffix = balancer.arn, balancer.dns_name, balancer.arn_suffix
-        groups = {t.key: self._target_group(t) for t in args.targets}
+        groups = {t.key: self._target_group(t, balancer) for t in args.targets}
         self.target_group_arns = {k: g.arn for k, g in groups.items()}
         self.target_group_arn_suffixes = {k: g.arn_suffix for k, g in groups.items()}
         self._route(self._listener(balancer), groups)
@@ -98,7 +98,7 @@ class Alb(pulumi.ComponentResource):
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
-    def _target_group(self, target: AlbTarget) -> aws.lb.TargetGroup:
+    def _target_group(self, target: AlbTarget, balancer: aws.lb.LoadBalancer) -> aws.lb.TargetGroup:
         return aws.lb.TargetGroup(
             f"{self._name}-tg-{target.key}", target_type="ip", protocol="HTTP", port=target.port,
             vpc_id=self._args.vpc_id, deregistration_delay=self._args.deregistration_delay_seconds,
@@ -106,7 +106,8 @@ class Alb(pulumi.ComponentResource):
             else "round_robin",
             health_check={"path": target.health_check_path, "matcher": "200", "interval": 15, "timeout": 5,
                           "healthy_threshold": 2, "unhealthy_threshold": 3},
-            opts=self._child())
+            # A target group serves one load balancer: a replaced ALB (e.g. another edge.originMode) needs new ones.
+            opts=self._child(replace_with=[balancer]))
 
     def _listener(self, balancer: aws.lb.LoadBalancer) -> aws.lb.Listener:
         tls = ({"protocol": "HTTPS", "ssl_policy": TLS_POLICY, "certificate_arn": self._args.origin_dns.certificate_arn}

@@ -22,6 +22,11 @@ TASK_TRUST = "ecs-tasks.amazonaws.com"
 RUN_TASK_SCRIPT = "scripts/run-ecs-task.sh"
 EXEC_ACTIONS = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
                 "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+# Placing a Fargate task, pulling its image and reading its secrets, before its container starts.
+TASK_START_SECONDS = 300
+# What a deployment that fails takes beyond a healthy one: the circuit breaker needs several failed tasks (at least 3)
+# before it rolls back, and the rollback is a deployment of its own.
+FAILED_ROLLOUT_MARGIN_SECONDS = 900
 ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 
 
@@ -94,6 +99,8 @@ class FargateServiceArgs:
     task_policy_statements: Sequence[dict[str, Any]] = ()
     target_group_arn: pulumi.Input[str] | None = None
     health_check_grace_seconds: int = 120
+    # The target group's deregistration delay: old tasks drain this long before a deployment completes.
+    deregistration_delay_seconds: int = 0
     # Never two tasks at once (a single writer on one volume): stop the old task before starting the new.
     single_writer: bool = False
     volume: EfsVolume | None = None
@@ -229,6 +236,15 @@ class FargateService(pulumi.ComponentResource):
             # would make DeleteService fail and block `pulumi destroy`.
             force_destroy=True, opts=self._child())
 
+    def _rollout_timeout(self) -> str:
+        """How long `pulumi up` waits for the service to reach a steady state: a new task starting and passing its
+        checks, the old ones draining, twice over (a failed deployment and ECS's rollback), plus the circuit
+        breaker's failed attempts. pulumi-aws's own default is 20 minutes."""
+        args = self._args
+        one = (TASK_START_SECONDS + args.container.health_check_start_seconds + args.health_check_grace_seconds
+               + args.deregistration_delay_seconds)
+        return f"{-(-(2 * one + FAILED_ROLLOUT_MARGIN_SECONDS) // 60)}m"
+
     def _service(self, task_definition: aws.ecs.TaskDefinition, discovery: aws.servicediscovery.Service,
                  ready: list[pulumi.Resource]) -> aws.ecs.Service:
         args = self._args
@@ -241,15 +257,18 @@ class FargateService(pulumi.ComponentResource):
                                            "weight": 1}],
             network_configuration={"subnets": list(args.subnet_ids), "security_groups": [args.security_group_id],
                                    "assign_public_ip": False},
-            deployment_circuit_breaker={"enable": True, "rollback": True},
+            # `pulumi up` fails when a deployment does not complete: terraform-provider-aws 6.x waits for the service
+            # deployment and reports ROLLBACK_SUCCESSFUL (the circuit breaker's rollback) as an error.
+            deployment_circuit_breaker={"enable": True, "rollback": True}, wait_for_steady_state=True,
             deployment_minimum_healthy_percent=0 if args.single_writer else 100,
             deployment_maximum_percent=100 if args.single_writer else 200,
             health_check_grace_period_seconds=args.health_check_grace_seconds if load_balancers else None,
             load_balancers=load_balancers,
             service_registries={"registry_arn": discovery.arn},
             enable_execute_command=args.exec_enabled, enable_ecs_managed_tags=True, propagate_tags="SERVICE",
-            opts=self._child(depends_on=ready,
-                             ignore_changes=["desiredCount"] if args.autoscaling else None))
+            opts=self._child(depends_on=ready, ignore_changes=["desiredCount"] if args.autoscaling else None,
+                             custom_timeouts=pulumi.CustomTimeouts(create=self._rollout_timeout(),
+                                                                   update=self._rollout_timeout())))
 
     def _autoscale(self, service: aws.ecs.Service, scaling: Autoscaling) -> None:
         target = aws.appautoscaling.Target(

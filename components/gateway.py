@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import Alarms, AlarmsArgs
+from components.alarms import Alarms, AlarmsArgs, EdgeAlarms
 from components.alb import Alb, AlbArgs, AlbTarget
 from components.bedrock import bedrock_invoke_statements
 from components.cdn import Cdn, CdnArgs
@@ -16,6 +16,7 @@ from components.certificate import Certificate, CertificateArgs, CertifiedHostna
 from components.cluster import Cluster, ClusterArgs
 from components.container_image import ContainerImage, ContainerImageArgs
 from components.database import Database, DatabaseArgs
+from components.egress_probe import EgressProbe, EgressProbeArgs
 from components.fargate_service import (
     Autoscaling,
     Container,
@@ -57,8 +58,9 @@ SECRETS = (
     GeneratedSecret(key="litellm-salt-key", description="LiteLLM's key for credentials it stores; never rotate",
                     permanent=True),
     GeneratedSecret(key="grafana-admin-password", description="Grafana admin password", length=32),
+    # Permanent: a new value would reach RDS at once but running tasks only when they restart.
     GeneratedSecret(key="database-password", description="LiteLLM's PostgreSQL password (never rotated by AWS)",
-                    length=40),
+                    length=40, permanent=True),
 )
 
 
@@ -123,12 +125,25 @@ class Gateway(pulumi.ComponentResource):
         self.litellm = self._litellm()
         self.victoriametrics = self._victoriametrics()
         self.grafana = self._grafana()
-        self.alarms = Alarms(f"{name}-alarms", AlarmsArgs(
-            alb_arn_suffix=self.alb.arn_suffix, target_group_arn_suffixes=self.alb.target_group_arn_suffixes,
-            database_identifier=self.database.identifier, nat_group_name=self.network.nat_group_name,
-            litellm_log_group_name=self.litellm.log_group_name, metric_namespace=f"LLMGateway/{settings.stack}",
-            email=settings.alert_email), self._child())
+        self.egress_probe = EgressProbe(f"{name}-egress-probe", EgressProbeArgs(
+            subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["egress-probe"],
+            log_retention_days=settings.log_retention_days), self._child(depends_on=self._rules))
+        self.alarms = self._alarms()
         self.register_outputs({"url": self.cdn.url, "vpcId": self.network.vpc_id})
+
+    def _alarms(self) -> Alarms:
+        settings, services = self._settings, {"litellm": self.litellm, "grafana": self.grafana,
+                                              "victoriametrics": self.victoriametrics}
+        edge = EdgeAlarms(provider=self._edge_provider, web_acl_metric=self.waf.web_acl_metric,
+                          rate_rule_metric=self.waf.rate_rule_metric) if self.waf else None
+        return Alarms(f"{self._name}-alarms", AlarmsArgs(
+            alb_arn_suffix=self.alb.arn_suffix, target_group_arn_suffixes=self.alb.target_group_arn_suffixes,
+            cluster_name=self.cluster.name, service_names={k: s.service_name for k, s in services.items()},
+            database_identifier=self.database.identifier, nat_group_name=self.network.nat_group_name,
+            egress_probe_function=self.egress_probe.function_name,
+            egress_probe_every_seconds=self.egress_probe.every_seconds,
+            litellm_log_group_name=self.litellm.log_group_name, metric_namespace=f"LLMGateway/{settings.stack}",
+            email=settings.alert_email, edge=edge), self._child())
 
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
@@ -176,10 +191,10 @@ class Gateway(pulumi.ComponentResource):
             certificate = self._certificate("viewer", domain.name, domain.hosted_zone_id, in_edge_region=True)
             viewer = CertifiedHostname(hostname=domain.name, hosted_zone_id=domain.hosted_zone_id,
                                   certificate_arn=certificate.arn)
-        waf = None
+        self.waf = None
         if edge.waf.enabled:
-            waf = Waf(f"{self._name}-waf", WafArgs(rate_limit_per_5_minutes=edge.waf.rate_limit_per_5_minutes),
-                      self._child(providers=[self._edge_provider]))
+            self.waf = Waf(f"{self._name}-waf", WafArgs(rate_limit_per_5_minutes=edge.waf.rate_limit),
+                           self._child(providers=[self._edge_provider]))
         return Cdn(f"{self._name}-cdn", CdnArgs(
             origin_domain=self.alb.origin_domain, origin_https=domain is not None,
             vpc_origin_alb_arn=self.alb.arn if edge.origin_mode == "vpc-origin" else None,
@@ -187,7 +202,7 @@ class Gateway(pulumi.ComponentResource):
             origin_read_timeout_seconds=edge.origin_read_timeout_seconds,
             cached_paths=["/grafana/public/*"], uncached_paths=["/grafana/*"],
             price_class=edge.price_class, http_version=edge.http_version, viewer_domain=viewer,
-            web_acl_arn=waf.arn if waf else None,
+            web_acl_arn=self.waf.arn if self.waf else None,
         ), self._child())
 
     # --- services ---------------------------------------------------------------------------------------
@@ -226,6 +241,7 @@ class Gateway(pulumi.ComponentResource):
             task_policy_statements=bedrock_invoke_statements(settings.models, settings.bedrock_region,
                                                              self._account_id),
             target_group_arn=self.alb.target_group_arns["litellm"], needs=self.alb,
+            deregistration_delay_seconds=settings.edge.deregistration_delay_seconds,
             autoscaling=Autoscaling(
                 min_count=scaling.desired_count, max_count=scaling.max_count,
                 cpu_target_percent=scaling.cpu_target_percent,
@@ -262,7 +278,8 @@ class Gateway(pulumi.ComponentResource):
                          "GF_SECURITY_ADMIN_USER": "admin", "VICTORIAMETRICS_HOST": self.victoriametrics.hostname},
             secrets={"GF_SECURITY_ADMIN_PASSWORD": self.secrets.arns["grafana-admin-password"]}),
             secret_arns=[self.secrets.arns["grafana-admin-password"]],
-            target_group_arn=self.alb.target_group_arns["grafana"], needs=self.alb)
+            target_group_arn=self.alb.target_group_arns["grafana"], needs=self.alb,
+            deregistration_delay_seconds=self._settings.edge.deregistration_delay_seconds)
 
     def _viewer_hostnames(self) -> pulumi.Output[str]:
         """Grafana answers 403 "origin not allowed" to a logged-in browser's POST whose Origin hostname is neither
@@ -277,7 +294,7 @@ class Gateway(pulumi.ComponentResource):
         """One empty group per unit; `_wire` alone decides what they admit and reach."""
         units = {"alb": "Gateway ALB", "litellm": "LiteLLM tasks", "grafana": "Grafana tasks",
                  "victoriametrics": "VictoriaMetrics tasks", "postgres": "LiteLLM database",
-                 "efs": "Metrics volume (NFS)"}
+                 "efs": "Metrics volume (NFS)", "egress-probe": "Egress probe (HTTPS through the NAT)"}
         return {key: aws.ec2.SecurityGroup(f"{self._name}-{key}-sg", vpc_id=self.network.vpc_id,
                                            description=description, opts=self._child()).id
                 for key, description in units.items()}
@@ -318,5 +335,5 @@ class Gateway(pulumi.ComponentResource):
             *self._allow("victoriametrics", "litellm", LITELLM_PORT),
             *self._allow("litellm", "postgres", self.database.port),
             *self._allow("victoriametrics", "efs", NFS_PORT),
-            *(self._allow_https_out(service) for service in SERVICES),
+            *(self._allow_https_out(unit) for unit in (*SERVICES, "egress-probe")),
         ]

@@ -164,7 +164,8 @@ class Network(pulumi.ComponentResource):
             opts=self._child())
         return group
 
-    def _nat_instance_profile(self, eip: aws.ec2.Eip, tag_value: str) -> aws.iam.InstanceProfile:
+    def _nat_instance_profile(self, eip: aws.ec2.Eip, tag_value: str) -> tuple[aws.iam.InstanceProfile,
+                                                                                list[pulumi.Resource]]:
         """Exactly what fck-nat.sh calls at boot: AttachNetworkInterface (its instance + the static ENI),
         ModifyNetworkInterfaceAttribute and AssociateAddress on its primary ENI. The instance and its primary ENI
         have no id before launch, so they are matched by the tag the launch template stamps on them (and the static
@@ -173,18 +174,21 @@ class Network(pulumi.ComponentResource):
                             description="NAT instance: attach its static ENI, configure its primary ENI",
                             opts=self._child())
         ec2_arn = f"arn:aws:ec2:{self._args.region}:{self._args.account_id}"
-        aws.iam.RolePolicy(f"{self._name}-nat-eni", role=role.name, policy=policy_document(
-            allow(["ec2:AttachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssociateAddress"],
+        # fck-nat's docs (docs/configuration.md) also list DisassociateAddress for `eip_id`; today's script passes
+        # --allow-reassociation instead, but a later one may call it.
+        policy = aws.iam.RolePolicy(f"{self._name}-nat-eni", role=role.name, policy=policy_document(
+            allow(["ec2:AttachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute", "ec2:AssociateAddress",
+                   "ec2:DisassociateAddress"],
                   [f"{ec2_arn}:instance/*", f"{ec2_arn}:network-interface/*"], sid="OwnInstanceAndInterfaces",
                   condition={"StringEquals": {f"aws:ResourceTag/{NAT_TAG}": tag_value}}),
-            allow(["ec2:AssociateAddress"], [eip.allocation_id.apply(lambda a: f"{ec2_arn}:elastic-ip/{a}")],
-                  sid="EgressAddress"),
+            allow(["ec2:AssociateAddress", "ec2:DisassociateAddress"],
+                  [eip.allocation_id.apply(lambda a: f"{ec2_arn}:elastic-ip/{a}")], sid="EgressAddress"),
         ), opts=self._child())
         # Session Manager instead of SSH: no inbound port, no key pair.
-        aws.iam.RolePolicyAttachment(f"{self._name}-nat-ssm", role=role.name,
-                                     policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-                                     opts=self._child())
-        return aws.iam.InstanceProfile(f"{self._name}-nat", role=role.name, opts=self._child())
+        ssm = aws.iam.RolePolicyAttachment(f"{self._name}-nat-ssm", role=role.name,
+                                           policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+                                           opts=self._child())
+        return aws.iam.InstanceProfile(f"{self._name}-nat", role=role.name, opts=self._child()), [policy, ssm]
 
     def _nat_ami(self) -> str:
         if self._args.nat_ami_id:
@@ -206,7 +210,7 @@ class Network(pulumi.ComponentResource):
         # pulumi-aws's Eip docs: "EIP may require IGW to exist prior to association. Use depends_on".
         eip = aws.ec2.Eip(f"{self._name}-nat", domain="vpc", tags={"Name": f"{self._name}-nat-egress"},
                           opts=self._child(depends_on=self.internet_access))
-        profile = self._nat_instance_profile(eip, tag_value)
+        profile, grants = self._nat_instance_profile(eip, tag_value)
         template = aws.ec2.LaunchTemplate(
             f"{self._name}-nat", image_id=self._nat_ami(), instance_type=self._args.nat_instance_type,
             iam_instance_profile={"arn": profile.arn}, update_default_version=True,
@@ -231,7 +235,8 @@ class Network(pulumi.ComponentResource):
             instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 0}},
             enabled_metrics=["GroupInServiceInstances"],
             tags=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in self._args.instance_tags.items()],
-            opts=self._child(depends_on=self.internet_access))
+            # The boot script calls the EC2 API once, without retrying: its permissions must exist before it runs.
+            opts=self._child(depends_on=[*self.internet_access, *grants]))
         self.nat_security_group_id, self.nat_eni_id = group.id, eni.id
         self.nat_group_name, self.nat_egress_ip = group_of_one.name, eip.public_ip
 

@@ -207,6 +207,7 @@ def _options(request: Any) -> dict[str, Any]:
     timeouts = request.customTimeouts
     return {"ignoreChanges": list(request.ignoreChanges), "replaceOnChanges": list(request.replaceOnChanges),
             "deleteBeforeReplace": request.deleteBeforeReplace, "retainOnDelete": request.retainOnDelete,
+            "replaceWith": list(request.replace_with),
             "customTimeouts": {k: v for k, v in (("create", timeouts.create), ("update", timeouts.update),
                                                  ("delete", timeouts.delete)) if v}}
 

@@ -90,8 +90,9 @@ def _review(resource: Resource) -> dict[str, Any]:
 def alarm_routes(graph: Graph) -> dict[str, Any]:
     """How many alarms there are and who hears them: the subscribers of the topics they notify."""
     topics = {r.outputs["arn"] for r in graph.of_type("aws:sns/topic:Topic")}
-    subscribers = [f"{s.inputs['protocol']}:{s.inputs['endpoint']}"
-                   for s in graph.of_type("aws:sns/topicSubscription:TopicSubscription") if s.inputs["topic"] in topics]
+    subscriptions = graph.of_type("aws:sns/topicSubscription:TopicSubscription")
+    subscribers = sorted({f"{s.inputs['protocol']}:{s.inputs['endpoint']}" for s in subscriptions
+                          if s.inputs["topic"] in topics})
     return {"alarms": len(graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")), "subscribers": subscribers}
 
 

@@ -39,6 +39,8 @@ AUTONAMING: dict[str, AutoName | None] = {
     "aws:sns/topic:Topic": AutoName(max_length=80),
     "aws:rds/instance:Instance": AutoName(prop="identifier", separator=""),
     "aws:efs/fileSystem:FileSystem": AutoName(prop="creationToken"),
+    "aws:lambda/function:Function": AutoName(max_length=64),
+    "aws:cloudwatch/eventRule:EventRule": AutoName(max_length=64),
 }
 
 
@@ -106,6 +108,9 @@ RULES: dict[str, dict[str, Rule]] = {
         "is the AWS CDK's generated maximum, no documented limit", max_length=64)},
     "aws:efs/fileSystem:FileSystem": {"creationToken": Rule(r".+", "EFS CreationToken", max_length=64)},
     "aws:appautoscaling/policy:Policy": {"name": Rule(r"[ -~]+", "Application Auto Scaling PolicyName", 256)},
+    "aws:lambda/function:Function": {"name": Rule(r"[a-zA-Z0-9_-]+", "Lambda CreateFunction.FunctionName (a bare "
+                                                  "name: 64 characters)", max_length=64)},
+    "aws:cloudwatch/eventRule:EventRule": {"name": Rule(r"[.\-_A-Za-z0-9]+", "EventBridge RuleName", 64)},
 }
 
 # AWS types in the plan that carry no name AWS restricts (ids are assigned by AWS; tags are checked by settings).
@@ -122,6 +127,7 @@ UNNAMED = {
     "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule", "aws:cloudfront/distribution:Distribution",
     "aws:acm/certificate:Certificate", "aws:acm/certificateValidation:CertificateValidation",
     "aws:route53/record:Record", "aws:sns/topicSubscription:TopicSubscription",
+    "aws:lambda/permission:Permission", "aws:cloudwatch/eventTarget:EventTarget",
 }
 
 

@@ -83,3 +83,11 @@ def test_litellm_rolls_only_after_its_migration_ran(stack: Graph) -> None:
 def test_the_order_check_sees_a_missing_dependency(dev: Graph) -> None:
     nat = dev.one("aws:ec2/securityGroup:SecurityGroup", "-net-nat")
     assert not waits_for(dev, nat, internet_gateway(dev))
+
+
+def test_the_nat_instance_boots_only_once_its_boot_script_may_call_ec2(stack: Graph) -> None:
+    """fck-nat.sh calls associate-address and modify-network-interface-attribute once, without retrying: its role's
+    policy must exist before the first instance launches."""
+    group = stack.one("aws:autoscaling/group:Group")
+    assert waits_for(stack, group, stack.one("aws:iam/rolePolicy:RolePolicy", "-nat-eni"))
+    assert waits_for(stack, group, stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "-nat-ssm"))

@@ -239,7 +239,8 @@ def test_waf_guards_prod_in_us_east_1(prod: Graph) -> None:
     assert prod.provider_of(acl).inputs["region"] == "us-east-1"
     assert distribution(prod).inputs["webAclId"] == acl.outputs["arn"]
     rules = {r["name"]: r for r in acl.inputs["rules"]}
-    assert rules["rate-limit-per-ip"]["statement"]["rateBasedStatement"] == {"limit": 2000, "aggregateKeyType": "IP"}
+    # 100 people behind one address (Pulumi.prod.yaml) x 60 requests per person per 5 minutes.
+    assert rules["rate-limit-per-ip"]["statement"]["rateBasedStatement"] == {"limit": 6000, "aggregateKeyType": "IP"}
     common = rules["AWSManagedRulesCommonRuleSet"]["statement"]["managedRuleGroupStatement"]
     counted = {o["name"] for o in common["ruleActionOverrides"]}
     assert "SizeRestrictions_BODY" in counted, "prompts are larger than the rule set's 8 KB body limit"
@@ -290,3 +291,11 @@ def test_the_alb_group_stays_within_the_inbound_rule_quota(any_edge: Graph) -> N
     inbound = [r for r in any_edge.of_type(INGRESS) if r.inputs["securityGroupId"] == group]
     weight = sum(CLOUDFRONT_PREFIX_LIST_WEIGHT if r.inputs.get("prefixListId") else 1 for r in inbound)
     assert weight <= INBOUND_RULES_PER_GROUP
+
+
+def test_target_groups_are_replaced_with_their_load_balancer(any_edge: Graph) -> None:
+    """A target group serves one load balancer: switching edge.originMode replaces the ALB (`internal` forces it),
+    and its new listener rules could not forward to target groups the old one still uses."""
+    balancer = any_edge.one("aws:lb/loadBalancer:LoadBalancer")
+    for group in any_edge.of_type("aws:lb/targetGroup:TargetGroup"):
+        assert group.options["replaceWith"] == [balancer.urn]

@@ -76,3 +76,9 @@ def test_plan_prints_policy_verdicts_and_fails_on_a_mandatory_one(tmp_path: Path
     assert "[mandatory] required-tags: gw-net-vpc: " in result.stdout
     summary = json.loads(plan("dev", "--json", "--policy-config", str(config)).stdout)
     assert summary["policies"]["mandatory"] > 10
+
+
+def test_plan_says_where_the_alarms_go() -> None:
+    assert "sent to NOBODY (no subscriber: set llm-gateway:alertEmail)" in plan("dev").stdout
+    assert "sent to email:platform-oncall@example.com" in plan("prod").stdout
+    assert json.loads(plan("dev", "--json").stdout)["notifications"]["subscribers"] == []

@@ -210,6 +210,8 @@ def test_database_password_is_the_one_litellm_reads_and_nothing_rotates_it(stack
     assert db.inputs["password"] == stored
     assert not stack.of_type("aws:secretsmanager/secretRotation:SecretRotation")
     assert 8 <= len(stored) <= 128 and not set(stored) & set('/"@ '), "RDS's password rules"
+    generated = stack.one("random:index/randomPassword:RandomPassword", "database-password")
+    assert generated.options["ignoreChanges"] == ["*"], "a new value would reach RDS at once, the tasks only later"
 
 
 def test_database_is_private_encrypted_and_backed_up(dev: Graph, prod: Graph) -> None:
@@ -332,7 +334,8 @@ INSIDE = {("alb", "litellm", 4000), ("alb", "grafana", 3000), ("grafana", "victo
 def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
     egress, ingress = flows(stack)
     assert egress == INSIDE | {("litellm", "internet", 443), ("grafana", "internet", 443),
-                               ("victoriametrics", "internet", 443), ("nat", "internet", 443)}
+                               ("victoriametrics", "internet", 443), ("egress-probe", "internet", 443),
+                               ("nat", "internet", 443)}
     listener_port = stack.one("aws:lb/listener:Listener").inputs["port"]
     assert ingress == INSIDE | {("cloudfront", "alb", listener_port), ("private-subnets", "nat", 443)}
     for rule in stack.of_type(EGRESS) + stack.of_type(INGRESS):
@@ -342,7 +345,7 @@ def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
 def test_tasks_and_migrations_start_only_once_their_rules_exist(stack: Graph) -> None:
     rules = {r.urn for r in stack.of_type(EGRESS) + stack.of_type(INGRESS) if r.name.startswith("gw-")
              and not r.name.startswith("gw-net-")}
-    assert len(rules) == 16
+    assert len(rules) == 17
     migration = stack.one("command:local:Command", "litellm-pre-deploy-run")
     assert rules <= set(migration.dependencies), "the migration task needs 5432 and 443 open"
     for key in ("litellm", "grafana", "victoriametrics"):

@@ -1,0 +1,68 @@
+"""A heartbeat for egress: every 5 minutes a small Lambda function in the private subnets calls an AWS API over HTTPS
+through the NAT instance, as the tasks do. When the NAT runs but does not forward, the call times out and the
+invocation fails; Lambda's Errors metric (published by Lambda itself, not through the NAT) raises the alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import trust_policy
+
+PROBE_CODE = '''"""Fail unless an AWS API answers over HTTPS through the NAT within a few seconds."""
+import boto3
+from botocore.config import Config
+
+CLIENT = boto3.client("sts", config=Config(connect_timeout=5, read_timeout=5, retries={"max_attempts": 1}))
+
+
+def handler(event, context):
+    return CLIENT.get_caller_identity()["Account"]
+'''
+RUNTIME = "python3.13"
+# ENIs in the VPC for the function (AWS managed policy; CreateNetworkInterface takes no resource-level scoping).
+VPC_ACCESS_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EgressProbeArgs:
+    subnet_ids: Sequence[pulumi.Input[str]]
+    # Its own group; the gateway lets it out on 443, like the tasks.
+    security_group_id: pulumi.Input[str]
+    log_retention_days: int
+    every_minutes: int = 5
+
+
+class EgressProbe(pulumi.ComponentResource):
+    function_name: pulumi.Output[str]
+    every_seconds: int
+
+    def __init__(self, name: str, args: EgressProbeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-gateway:network:EgressProbe", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=trust_policy("lambda.amazonaws.com"),
+                            description="Egress probe: network interfaces in the VPC and its own logs", opts=child)
+        attachment = aws.iam.RolePolicyAttachment(f"{name}-vpc-access", role=role.name, policy_arn=VPC_ACCESS_POLICY,
+                                                  opts=child)
+        function = aws.lambda_.Function(
+            f"{name}-function", runtime=RUNTIME, handler="index.handler", role=role.arn, timeout=15, memory_size=128,
+            code=pulumi.AssetArchive({"index.py": pulumi.StringAsset(PROBE_CODE)}),
+            vpc_config={"subnet_ids": list(args.subnet_ids), "security_group_ids": [args.security_group_id]},
+            description="Calls STS through the NAT instance; failures mean no egress",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]))
+        # The function's log group, made here so it has a retention (Lambda writes it through its own service).
+        logs = aws.cloudwatch.LogGroup(f"{name}-logs", name=function.name.apply(lambda n: f"/aws/lambda/{n}"),
+                                       retention_in_days=args.log_retention_days, opts=child)
+        schedule = aws.cloudwatch.EventRule(f"{name}-schedule", schedule_expression=f"rate({args.every_minutes} "
+                                            "minutes)", description="Egress probe heartbeat", opts=child)
+        aws.lambda_.Permission(f"{name}-invoke", action="lambda:InvokeFunction", function=function.name,
+                               principal="events.amazonaws.com", source_arn=schedule.arn, opts=child)
+        # Invoked only once its log group exists, or Lambda would create the group first (without a retention).
+        aws.cloudwatch.EventTarget(f"{name}-target", rule=schedule.name, arn=function.arn,
+                                   opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]))
+        self.function_name, self.every_seconds = function.name, args.every_minutes * 60
+        self.register_outputs({"functionName": self.function_name})
