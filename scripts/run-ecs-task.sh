@@ -4,7 +4,8 @@
 #
 # Credentials: the AWS CLI's default chain on the deploying machine (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, an
 # instance or CI role), not the Pulumi AWS provider's profile or assumed role. That identity needs ecs:RunTask on
-# the task definition, iam:PassRole on its execution and task roles, ecs:DescribeTasks and ecs:StopTask.
+# the task definition, iam:PassRole on its execution and task roles, ecs:TagResource (the task takes the task
+# definition's tags), ecs:DescribeTasks and ecs:StopTask.
 #
 # It waits with its own deadline (TIMEOUT_SECONDS), not `aws ecs wait tasks-stopped` (100 polls of 6 s), and stops
 # the task when it gives up or is interrupted, so no migration keeps running behind a failed `pulumi up`.

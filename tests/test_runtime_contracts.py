@@ -292,23 +292,44 @@ def test_cloudfront_reaches_the_alb_listener(stack: Graph) -> None:
     assert admits(stack, group_id(stack, "-alb-sg"), "in", _listener_port(stack), Peer(prefix_list_id="pl-82a045da"))
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_each_task_reaches_aws_apis_through_the_nat(stack: Graph, service: str) -> None:
-    """Image pull, secrets, logs and Bedrock are public AWS endpoints: HTTPS out of the task's group, the private
-    route to the NAT's static ENI, the NAT's group in and out on 443, and its public route to the gateway."""
-    task_group = group_id(stack, f"-{service}-sg")
+def subnets_of(graph: Graph, unit: str) -> list[str]:
+    if unit == "egress-probe":
+        return graph.one("aws:lambda/function:Function").inputs["vpcConfig"]["subnetIds"]
+    return service_of(graph, unit).inputs["networkConfiguration"]["subnets"]
+
+
+@pytest.mark.parametrize("unit", [*SERVICES, "egress-probe"])
+def test_each_task_reaches_aws_apis_through_the_nat(stack: Graph, unit: str) -> None:
+    """Image pull, secrets, logs and Bedrock are public AWS endpoints: HTTPS out of the unit's group, the private
+    route to the NAT's static ENI, the NAT's group in and out on 443, and its public route to the gateway. The
+    egress probe takes the same way, so its failures mean the tasks' way is broken."""
+    task_group = group_id(stack, f"-{unit}-sg")
     nat_group = group_id(stack, "-net-nat")
     eni = stack.id_of(stack.one("aws:ec2/networkInterface:NetworkInterface", "-nat"))
     igw = stack.id_of(stack.one("aws:ec2/internetGateway:InternetGateway"))
     endpoint = Peer(address=AWS_PUBLIC_ENDPOINT)
     assert admits(stack, task_group, "out", 443, endpoint)
-    for subnet in service_of(stack, service).inputs["networkConfiguration"]["subnets"]:
+    for subnet in subnets_of(stack, unit):
         assert route_target(stack, subnet, AWS_PUBLIC_ENDPOINT) == eni
         cidr = next(s.inputs["cidrBlock"] for s in stack.of_type("aws:ec2/subnet:Subnet") if stack.id_of(s) == subnet)
         assert admits(stack, nat_group, "in", 443, Peer(address=cidr.split("/")[0]))
     assert admits(stack, nat_group, "out", 443, endpoint)
     nat_subnet = stack.one("aws:ec2/networkInterface:NetworkInterface", "-nat").inputs["subnetId"]
     assert route_target(stack, nat_subnet, AWS_PUBLIC_ENDPOINT) == igw
+
+
+def test_eventbridge_may_invoke_the_egress_probe_on_its_schedule(stack: Graph) -> None:
+    """Lambda's resource policy must let events.amazonaws.com invoke the function for exactly this rule; the
+    function's role needs ENIs in the VPC (AWSLambdaVPCAccessExecutionRole, whose actions take no resource)."""
+    probe = stack.one("aws:lambda/function:Function")
+    rule = stack.one("aws:cloudwatch/eventRule:EventRule")
+    permission = stack.one("aws:lambda/permission:Permission").inputs
+    assert (permission["action"], permission["principal"]) == ("lambda:InvokeFunction", "events.amazonaws.com")
+    assert permission["function"] == probe.outputs["name"] and permission["sourceArn"] == rule.outputs["arn"]
+    role = role_of(stack, probe.inputs["role"])
+    attached = [a.inputs["policyArn"] for a in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                if a.inputs["role"] == role.outputs["name"]]
+    assert attached == ["arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
 
 
 def test_image_layers_come_from_s3_through_the_gateway_endpoint(stack: Graph) -> None:
@@ -382,9 +403,9 @@ def test_grafana_accepts_posts_from_every_viewer_hostname(domain: dict | None, d
 # --- the deploy-time migration script ------------------------------------------------------------------------------
 
 RUN_TASK_SCRIPT = ROOT_DIR / "scripts" / "run-ecs-task.sh"
-# AWS CLI command -> the IAM actions it needs (botocore operation names; `ecs wait tasks-stopped` polls DescribeTasks;
-# RunTask passes the task definition's roles, so iam:PassRole on both).
-CLI_ACTIONS = {"run-task": ("ecs:RunTask", "iam:PassRole"), "wait": ("ecs:DescribeTasks",),
+# AWS CLI command -> the IAM actions it needs (botocore operation names; RunTask passes the task definition's roles,
+# so iam:PassRole on both, and tags the task it starts with --propagate-tags, so ecs:TagResource).
+CLI_ACTIONS = {"run-task": ("ecs:RunTask", "iam:PassRole", "ecs:TagResource"),
                "describe-tasks": ("ecs:DescribeTasks",), "stop-task": ("ecs:StopTask",)}
 
 
