@@ -212,6 +212,8 @@ class DatabaseSettings(Section):
     max_allocated_storage_gb: int = Field(100, ge=20, le=65536)
     backup_retention_days: int = Field(7, ge=1, le=35, description="Backups are always kept; 1 to 35 days.")
     multi_az: bool = False
+    final_snapshot: bool = Field(True, description="Snapshot the database when it is deleted or replaced "
+                                 "(independent of deletionProtection, so tearing a stack down keeps one).")
 
     @model_validator(mode="after")
     def _storage_can_grow(self) -> DatabaseSettings:

@@ -34,6 +34,7 @@ class DatabaseArgs:
     backup_retention_days: int
     multi_az: bool
     protected: bool
+    final_snapshot: bool
     # A Pulumi secret; RDS allows 8-128 printable ASCII characters except / " @ and space.
     password: pulumi.Input[str]
     database_name: str = "litellm"
@@ -66,8 +67,9 @@ class Database(pulumi.ComponentResource):
             port=POSTGRES_PORT, db_subnet_group_name=subnets.name, vpc_security_group_ids=[args.security_group_id],
             publicly_accessible=False, multi_az=args.multi_az, backup_retention_period=args.backup_retention_days,
             copy_tags_to_snapshot=True, auto_minor_version_upgrade=True, enabled_cloudwatch_logs_exports=["postgresql"],
-            deletion_protection=args.protected, skip_final_snapshot=not args.protected,
-            final_snapshot_identifier=_final_snapshot_name(name) if args.protected else None,
+            deletion_protection=args.protected, skip_final_snapshot=not args.final_snapshot,
+            # Always named, so turning final_snapshot on later finds a name (ignore_changes keeps the first one).
+            final_snapshot_identifier=_final_snapshot_name(name),
             # Read only when the instance is deleted: each instance keeps the name it was created with.
             opts=pulumi.ResourceOptions(parent=self, protect=args.protected,
                                         ignore_changes=["finalSnapshotIdentifier"]))

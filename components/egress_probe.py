@@ -34,7 +34,11 @@ class EgressProbeArgs:
     # Its own group; the gateway lets it out on 443, like the tasks.
     security_group_id: pulumi.Input[str]
     log_retention_days: int
+    # Lambda's interfaces move here when the probe's own group is deleted, so destroy need not wait for them.
+    default_security_group_id: pulumi.Input[str]
     every_minutes: int = 5
+    # The NAT and the route to it, and the group's rules: before that, the probe would fail for nothing.
+    ready_after: Sequence[pulumi.Resource] = ()
 
 
 class EgressProbe(pulumi.ComponentResource):
@@ -52,11 +56,16 @@ class EgressProbe(pulumi.ComponentResource):
             f"{name}-function", runtime=RUNTIME, handler="index.handler", role=role.arn, timeout=15, memory_size=128,
             code=pulumi.AssetArchive({"index.py": pulumi.StringAsset(PROBE_CODE)}),
             vpc_config={"subnet_ids": list(args.subnet_ids), "security_group_ids": [args.security_group_id]},
+            replace_security_groups_on_destroy=True, replacement_security_group_ids=[args.default_security_group_id],
             description="Calls STS through the NAT instance; failures mean no egress",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment, *args.ready_after]))
         # The function's log group, made here so it has a retention (Lambda writes it through its own service).
         logs = aws.cloudwatch.LogGroup(f"{name}-logs", name=function.name.apply(lambda n: f"/aws/lambda/{n}"),
                                        retention_in_days=args.log_retention_days, opts=child)
+        # One try per beat: Lambda would retry a failed asynchronous invocation twice, smearing one failure over
+        # three alarm periods.
+        aws.lambda_.FunctionEventInvokeConfig(f"{name}-no-retries", function_name=function.name,
+                                              maximum_retry_attempts=0, opts=child)
         schedule = aws.cloudwatch.EventRule(f"{name}-schedule", schedule_expression=f"rate({args.every_minutes} "
                                             "minutes)", description="Egress probe heartbeat", opts=child)
         aws.lambda_.Permission(f"{name}-invoke", action="lambda:InvokeFunction", function=function.name,

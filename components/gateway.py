@@ -115,7 +115,8 @@ class Gateway(pulumi.ComponentResource):
             allocated_storage_gb=settings.database.allocated_storage_gb,
             max_allocated_storage_gb=settings.database.max_allocated_storage_gb,
             backup_retention_days=settings.database.backup_retention_days, multi_az=settings.database.multi_az,
-            protected=protected, password=self.secrets.values["database-password"]), self._child())
+            protected=protected, final_snapshot=settings.database.final_snapshot,
+            password=self.secrets.values["database-password"]), self._child())
         self.metrics_volume = MetricsVolume(f"{name}-metrics-volume", MetricsVolumeArgs(
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["efs"], protected=protected),
             self._child())
@@ -127,7 +128,9 @@ class Gateway(pulumi.ComponentResource):
         self.grafana = self._grafana()
         self.egress_probe = EgressProbe(f"{name}-egress-probe", EgressProbeArgs(
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["egress-probe"],
-            log_retention_days=settings.log_retention_days), self._child(depends_on=self._rules))
+            log_retention_days=settings.log_retention_days,
+            default_security_group_id=self.network.default_security_group_id,
+            ready_after=[*self._rules, *self.network.egress_ready]), self._child())
         self.alarms = self._alarms()
         self.register_outputs({"url": self.cdn.url, "vpcId": self.network.vpc_id})
 
@@ -214,7 +217,7 @@ class Gateway(pulumi.ComponentResource):
             region=settings.region, account_id=self._account_id, cluster_arn=self.cluster.arn,
             cluster_name=self.cluster.name, namespace_id=self.cluster.namespace_id,
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups[key],
-            ready_after=[*self._rules, self.cluster.capacity_providers, needs],
+            ready_after=[*self._rules, *self.network.egress_ready, self.cluster.capacity_providers, needs],
             key=key, namespace_name=self.cluster.namespace,
             container=container, repository_arn=self.images[key].repository_arn, cpu=service.cpu,
             memory=service.memory, architecture=settings.architecture_of(key), desired_count=service.desired_count,

@@ -73,6 +73,10 @@ class Network(pulumi.ComponentResource):
     nat_egress_ip: pulumi.Output[str]
     # What must exist before anything public is created (an internet-facing ALB, an Elastic IP, a VPC origin).
     internet_access: list[pulumi.Resource]
+    # What must exist before anything in the private subnets calls out (image pulls, secrets, logs, Bedrock).
+    egress_ready: list[pulumi.Resource]
+    # The VPC's emptied default group: a place to park interfaces whose own group is being deleted.
+    default_security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:network:Network", name, None, opts)
@@ -84,13 +88,14 @@ class Network(pulumi.ComponentResource):
                           enable_dns_hostnames=True, tags={"Name": f"{name}-vpc"}, opts=self._child())
         self.vpc_id = vpc.id
         # Strip the default group's allow-all rules so nothing can use it by accident.
-        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, opts=self._child())
+        self.default_security_group_id = aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id,
+                                                                      opts=self._child()).id
         self.public_subnet_ids = self._subnets("public", public_cidrs)
         self.private_subnet_ids = self._subnets("private", self.private_subnet_cidrs)
 
         self.internet_access = self._route_public_to_internet()
-        self._nat_instance()
-        self._route_private_through_nat()
+        nat = self._nat_instance()
+        self.egress_ready = [nat, self._route_private_through_nat()]
         self._flow_logs()
         self.register_outputs({
             "vpcId": self.vpc_id, "publicSubnetIds": self.public_subnet_ids,
@@ -140,14 +145,15 @@ class Network(pulumi.ComponentResource):
                               destination_cidr_block=ANYWHERE, gateway_id=igw.id, opts=self._child())
         return [igw, route]
 
-    def _route_private_through_nat(self) -> None:
+    def _route_private_through_nat(self) -> pulumi.Resource:
         table = self._route_table("private", self.private_subnet_ids)
-        aws.ec2.Route(f"{self._name}-private-egress", route_table_id=table.id, destination_cidr_block=ANYWHERE,
+        route = aws.ec2.Route(f"{self._name}-private-egress", route_table_id=table.id, destination_cidr_block=ANYWHERE,
                       network_interface_id=self.nat_eni_id, opts=self._child())
         # ECR image layers come from S3: a gateway endpoint keeps them off the NAT instance, free of charge.
         aws.ec2.VpcEndpoint(f"{self._name}-s3", vpc_id=self.vpc_id, vpc_endpoint_type="Gateway",
                             service_name=f"com.amazonaws.{self._args.region}.s3", route_table_ids=[table.id],
                             opts=self._child())
+        return route
 
     def _nat_security_group(self) -> aws.ec2.SecurityGroup:
         group = aws.ec2.SecurityGroup(f"{self._name}-nat", vpc_id=self.vpc_id,
@@ -200,7 +206,7 @@ class Network(pulumi.ComponentResource):
                      {"name": "root-device-type", "values": ["ebs"]}],
             opts=pulumi.InvokeOptions(parent=self)).id
 
-    def _nat_instance(self) -> None:
+    def _nat_instance(self) -> aws.autoscaling.Group:
         group = self._nat_security_group()
         tag_value = stack_unique(f"{self._name}-nat")
         eni = aws.ec2.NetworkInterface(f"{self._name}-nat", subnet_id=self.public_subnet_ids[0],
@@ -239,6 +245,7 @@ class Network(pulumi.ComponentResource):
             opts=self._child(depends_on=[*self.internet_access, *grants]))
         self.nat_security_group_id, self.nat_eni_id = group.id, eni.id
         self.nat_group_name, self.nat_egress_ip = group_of_one.name, eip.public_ip
+        return group_of_one
 
     def _flow_logs(self) -> None:
         logs = aws.cloudwatch.LogGroup(f"{self._name}-flow-logs", retention_in_days=self._args.log_retention_days,

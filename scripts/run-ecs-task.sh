@@ -8,7 +8,8 @@
 # definition's tags), ecs:DescribeTasks and ecs:StopTask.
 #
 # It waits with its own deadline (TIMEOUT_SECONDS), not `aws ecs wait tasks-stopped` (100 polls of 6 s), and stops
-# the task when it gives up or is interrupted, so no migration keeps running behind a failed `pulumi up`.
+# the task whenever it ends before the task did (deadline, error, interrupt, kill), so no migration keeps running
+# behind a failed `pulumi up`.
 set -euo pipefail
 : "${REGION:?}" "${CLUSTER:?}" "${TASK_DEFINITION:?}" "${SUBNETS:?}" "${SECURITY_GROUP:?}"
 timeout_seconds="${TIMEOUT_SECONDS:-3300}"
@@ -35,10 +36,30 @@ stop_task() {
   ecs stop-task --task "$task_arn" --reason "$1" --query 'task.lastStatus' --output text >/dev/null || true
   echo "stopped $task_arn: $1" >&2
 }
-trap 'stop_task "pulumi up was interrupted"; exit 130' INT TERM
 
+# Pulumi ends this script with SIGKILL when `pulumi up` is interrupted or times out (pulumi-command cancels its
+# process context), which no trap sees: a detached watchdog stops the task once this script is gone unfinished.
+finished=$(mktemp)
+(
+  trap '' INT TERM HUP
+  while kill -0 "$$" 2>/dev/null; do sleep "${WATCHDOG_SECONDS:-5}"; done
+  [ -s "$finished" ] || stop_task "pulumi up ended before the task did"
+  rm -f "$finished"
+) </dev/null >/dev/null 2>&1 &
+disown
+finish() { echo finished >"$finished"; }
+stop_unless_finished() {
+  [ -s "$finished" ] || stop_task "$1"
+  finish
+}
+trap 'stop_unless_finished "the deploy script stopped early"' EXIT
+trap 'stop_unless_finished "pulumi up was interrupted"; exit 130' INT TERM
+
+# ECS is eventually consistent: a task just started may be MISSING for a moment.
 deadline=$((SECONDS + timeout_seconds))
+missing_until=$((SECONDS + ${MISSING_GRACE_SECONDS:-120}))
 while :; do
+  sleep "$poll_seconds"
   status=$(ecs describe-tasks --tasks "$task_arn" \
     --query '[tasks[0].lastStatus, tasks[0].containers[0].exitCode, tasks[0].stopCode, failures[0].reason]' \
     --output text)
@@ -46,16 +67,16 @@ while :; do
   if [ "$last_status" = "STOPPED" ]; then
     break
   fi
-  if [ "$last_status" = "None" ] && [ "$missing" != "None" ]; then
+  if [ "$last_status" = "None" ] && [ "$missing" != "None" ] && [ "$SECONDS" -ge "$missing_until" ]; then
     echo "task $task_arn cannot be described: $missing" >&2
     exit 1
   fi
   if [ "$SECONDS" -ge "$deadline" ]; then
-    stop_task "no result after ${timeout_seconds} s"
+    echo "no result after ${timeout_seconds} s" >&2
     exit 1
   fi
-  sleep "$poll_seconds"
 done
+trap finish EXIT
 
 if [ "$exit_code" != "0" ]; then
   reasons=$(ecs describe-tasks --tasks "$task_arn" \

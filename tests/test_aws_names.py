@@ -128,6 +128,7 @@ UNNAMED = {
     "aws:acm/certificate:Certificate", "aws:acm/certificateValidation:CertificateValidation",
     "aws:route53/record:Record", "aws:sns/topicSubscription:TopicSubscription",
     "aws:lambda/permission:Permission", "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
 }
 
 

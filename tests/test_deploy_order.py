@@ -91,3 +91,14 @@ def test_the_nat_instance_boots_only_once_its_boot_script_may_call_ec2(stack: Gr
     group = stack.one("aws:autoscaling/group:Group")
     assert waits_for(stack, group, stack.one("aws:iam/rolePolicy:RolePolicy", "-nat-eni"))
     assert waits_for(stack, group, stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "-nat-ssm"))
+
+
+def test_nothing_in_the_private_subnets_calls_out_before_the_nat_forwards(stack: Graph) -> None:
+    """Tasks pull images and secrets through the NAT (only S3 has an endpoint): started earlier they fail, and
+    enough failed tasks trip the circuit breaker on a first deploy."""
+    nat = stack.one("aws:autoscaling/group:Group")
+    route = stack.one("aws:ec2/route:Route", "-private-egress")
+    callers = [*stack.of_type("aws:ecs/service:Service"), stack.one("command:local:Command"),
+               stack.one("aws:lambda/function:Function")]
+    for caller in callers:
+        assert waits_for(stack, caller, nat) and waits_for(stack, caller, route), caller.name

@@ -7,8 +7,9 @@ import json
 import re
 
 import pytest
+import yaml
 
-from offline.engine import ROOT_DIR, Graph
+from offline.engine import ROOT_DIR, Graph, run, stack_config
 
 LITELLM_EXTRAS = next((ROOT_DIR / ".venv-litellm" / "lib").glob("python3*/site-packages/litellm_proxy_extras"))
 
@@ -62,3 +63,27 @@ def test_dev_protects_nothing_so_destroy_goes_through(dev: Graph) -> None:
     assert [r.name for r in dev.resources if r.protect] == []
     assert all(r.inputs.get("forceDelete") for r in dev.of_type("aws:ecr/repository:Repository"))
     assert dev.one("aws:rds/instance:Instance").inputs["skipFinalSnapshot"] is True
+
+
+def test_every_operation_reads_the_real_state_first() -> None:
+    """After a failed update Pulumi's state holds the new task definition while ECS runs the old one; without a
+    refresh the next `pulumi up` clears the error and rolls nothing (Pulumi's step generator makes an empty
+    update for a resource with initialization errors)."""
+    project = yaml.safe_load((ROOT_DIR / "Pulumi.yaml").read_text())
+    assert project["options"]["refresh"] == "always"
+
+
+def test_the_egress_probe_tries_once_per_beat_and_leaves_destroy_unblocked(stack: Graph) -> None:
+    probe = stack.one("aws:lambda/function:Function")
+    (config,) = stack.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+    assert config.inputs["functionName"] == probe.outputs["name"] and config.inputs["maximumRetryAttempts"] == 0
+    default_group = stack.id_of(stack.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"))
+    assert probe.inputs["replaceSecurityGroupsOnDestroy"] is True
+    assert probe.inputs["replacementSecurityGroupIds"] == [default_group]
+
+
+def test_a_database_torn_down_after_protection_is_lifted_still_leaves_a_snapshot(prod: Graph) -> None:
+    """Lifting deletionProtection (the documented way to destroy prod) must not also skip the final snapshot."""
+    config = {**stack_config("prod"), "llm-gateway:deletionProtection": "false"}
+    db = run("prod", config).one("aws:rds/instance:Instance")
+    assert db.inputs["skipFinalSnapshot"] is False and db.inputs["finalSnapshotIdentifier"]

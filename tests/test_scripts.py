@@ -104,6 +104,30 @@ def test_an_interrupted_deploy_stops_the_task(tmp_path: Path) -> None:
     assert any("stop-task" in c for c in calls.read_text().splitlines())
 
 
+def test_a_killed_deploy_script_still_stops_its_task(tmp_path: Path) -> None:
+    """Pulumi ends a cancelled or timed-out command with SIGKILL, which no trap sees: the watchdog does."""
+    process, calls = start_script(tmp_path, [RUNNING], WATCHDOG_SECONDS="0.1")
+    deadline = time.monotonic() + 10
+    while "describe-tasks" not in (calls.read_text() if calls.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.communicate(timeout=10)
+    while "stop-task" not in calls.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(c.startswith(f"ecs stop-task --region us-west-1 --cluster arn:cluster --task {TASK}")
+               for c in calls.read_text().splitlines())
+
+
+def test_a_task_briefly_missing_after_start_is_waited_for(tmp_path: Path) -> None:
+    """RunTask: the ECS API is eventually consistent; a new task can be MISSING for a moment."""
+    missing = "None\tNone\tNone\tMISSING"
+    code, stderr, _ = run_script(tmp_path, [missing, missing, STOPPED_OK])
+    assert code == 0, stderr
+    (tmp_path / "gone").mkdir()
+    code, stderr, calls = run_script(tmp_path / "gone", [missing], MISSING_GRACE_SECONDS="0")
+    assert code == 1 and "MISSING" in stderr and any("stop-task" in c for c in calls)
+
+
 def test_missing_settings_are_named(tmp_path: Path) -> None:
     code, stderr, calls = run_script(tmp_path, [STOPPED_OK], CLUSTER="")
     assert code != 0 and "CLUSTER" in stderr and calls == []
