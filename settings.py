@@ -140,7 +140,20 @@ def _stack_name(value: str) -> str:
     return value
 
 
+def _viewer_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value))
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a CIDR such as 203.0.113.0/24 or 2001:db8::/48 ({error})") from None
+    if any(n.prefixlen == 0 for n in networks):
+        raise ValueError("an allow list for everyone is no allow list; allowed: specific ranges")
+    return tuple(str(n) for n in networks)
+
+
 PrivateCidr = Annotated[str, AfterValidator(_private_cidr)]
+ViewerCidrs = Annotated[tuple[str, ...], AfterValidator(_viewer_cidrs)]
 StackName = Annotated[str, AfterValidator(_stack_name)]
 RetentionDays = Annotated[int, AfterValidator(_log_retention)]
 StackTags = Annotated[dict[str, str], AfterValidator(_tags)]
@@ -273,6 +286,24 @@ class EdgeSettings(Section):
     http_version: Literal["http1.1", "http2", "http3", "http2and3"] = "http2and3"
     domain: DomainSettings | None = None
     waf: WafSettings = WafSettings()
+    allow_plaintext_origin: bool = Field(
+        False, description="Allow public-alb without a domain: CloudFront -> ALB in plain HTTP over the internet.")
+    admin_cidrs: ViewerCidrs = Field((), description="Viewer ranges that reach the whole proxy (admin API, UI); "
+                                     "empty: only the inference API is public.")
+    grafana_cidrs: ViewerCidrs | None = Field(None, description="Viewer ranges that reach /grafana; default: "
+                                              "adminCidrs.")
+
+    @property
+    def grafana_viewers(self) -> tuple[str, ...]:
+        return self.admin_cidrs if self.grafana_cidrs is None else self.grafana_cidrs
+
+    @model_validator(mode="after")
+    def _no_plaintext_internet_leg(self) -> EdgeSettings:
+        if self.origin_mode == "public-alb" and self.domain is None and not self.allow_plaintext_origin:
+            raise ValueError("edge.originMode: public-alb without edge.domain sends keys and prompts from CloudFront "
+                             "to the ALB in plain HTTP across the internet; allowed: vpc-origin, a domain, or "
+                             "edge.allowPlaintextOrigin: true")
+        return self
 
 
 class Settings(Section):

@@ -8,8 +8,10 @@ are cached; the rest of Grafana is not. The origin-verify header rides on every 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -18,6 +20,7 @@ from components.certificate import CertifiedHostname
 from components.naming import stack_unique
 
 ORIGIN_ID = "alb"
+VIEWER_REQUEST_JS = Path(__file__).resolve().parent / "edge" / "viewer_request.js"
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
 READ_METHODS = ["GET", "HEAD"]
 QUOTA_READ_TIMEOUT_SECONDS = 60
@@ -38,9 +41,18 @@ class CdnArgs:
     uncached_paths: Sequence[str]
     price_class: str
     http_version: str
+    # Viewer ranges that reach everything, and those that reach Grafana (the edge function's allow lists).
+    admin_cidrs: Sequence[str] = ()
+    grafana_cidrs: Sequence[str] = ()
     # The viewers' hostname, with a certificate in us-east-1.
     viewer_domain: CertifiedHostname | None = None
     web_acl_arn: pulumi.Input[str] | None = None
+
+
+def viewer_request_code(admin_cidrs: Sequence[str], grafana_cidrs: Sequence[str]) -> str:
+    code = VIEWER_REQUEST_JS.read_text()
+    return code.replace("__ADMIN_CIDRS__", json.dumps(list(admin_cidrs))).replace(
+        "__GRAFANA_CIDRS__", json.dumps(list(grafana_cidrs)))
 
 
 class Cdn(pulumi.ComponentResource):
@@ -55,6 +67,7 @@ class Cdn(pulumi.ComponentResource):
             pulumi.log.warn(f"origin read timeout {args.origin_read_timeout_seconds} s needs the CloudFront quota "
                             f"'Response timeout per origin' raised above {QUOTA_READ_TIMEOUT_SECONDS} s", self)
         self._policies = self._managed_policies()
+        self._guard = self._viewer_request_function()
         distribution = aws.cloudfront.Distribution(
             f"{name}-distribution", enabled=True, is_ipv6_enabled=True, comment="LLM gateway",
             http_version=args.http_version, price_class=args.price_class,
@@ -124,7 +137,16 @@ class Cdn(pulumi.ComponentResource):
         }
         if methods is None:
             behavior["origin_request_policy_id"] = self._policies["all_viewer"]
+        behavior["function_associations"] = [{"event_type": "viewer-request", "function_arn": self._guard.arn}]
         return behavior if path is None else {"path_pattern": path, **behavior}
+
+    def _viewer_request_function(self) -> aws.cloudfront.Function:
+        """Every behaviour runs it before anything reaches the origin: where the true viewer address is known."""
+        return aws.cloudfront.Function(
+            f"{self._name}-viewer-request", runtime="cloudfront-js-2.0", publish=True,
+            comment="Inference API for everyone; admin plane and Grafana for listed addresses",
+            code=viewer_request_code(self._args.admin_cidrs, self._args.grafana_cidrs),
+            opts=pulumi.ResourceOptions(parent=self))
 
     def _viewer_certificate(self) -> dict:
         domain = self._args.viewer_domain

@@ -205,6 +205,7 @@ class Gateway(pulumi.ComponentResource):
             origin_read_timeout_seconds=edge.origin_read_timeout_seconds,
             cached_paths=["/grafana/public/*"], uncached_paths=["/grafana/*"],
             price_class=edge.price_class, http_version=edge.http_version, viewer_domain=viewer,
+            admin_cidrs=edge.admin_cidrs, grafana_cidrs=edge.grafana_viewers,
             web_acl_arn=self.waf.arn if self.waf else None,
         ), self._child())
 

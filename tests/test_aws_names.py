@@ -40,6 +40,7 @@ AUTONAMING: dict[str, AutoName | None] = {
     "aws:rds/instance:Instance": AutoName(prop="identifier", separator=""),
     "aws:efs/fileSystem:FileSystem": AutoName(prop="creationToken"),
     "aws:lambda/function:Function": AutoName(max_length=64),
+    "aws:cloudfront/function:Function": AutoName(max_length=64),
     "aws:cloudwatch/eventRule:EventRule": AutoName(max_length=64),
 }
 
@@ -111,6 +112,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "aws:lambda/function:Function": {"name": Rule(r"[a-zA-Z0-9_-]+", "Lambda CreateFunction.FunctionName (a bare "
                                                   "name: 64 characters)", max_length=64)},
     "aws:cloudwatch/eventRule:EventRule": {"name": Rule(r"[.\-_A-Za-z0-9]+", "EventBridge RuleName", 64)},
+    "aws:cloudfront/function:Function": {"name": Rule(r"[a-zA-Z0-9-_]+", "CloudFront FunctionName", 64)},
 }
 
 # AWS types in the plan that carry no name AWS restricts (ids are assigned by AWS; tags are checked by settings).

@@ -18,8 +18,14 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 
 @pytest.fixture(scope="module")
-def dev_with_domain() -> Graph:
-    return run_with("dev", edge={"domain": DOMAIN})
+def public_with_domain() -> Graph:
+    """An internet-facing ALB behind HTTPS (a domain), the one public-alb shape without an opt-in."""
+    return run_with("dev", edge={"originMode": "public-alb", "domain": DOMAIN})
+
+
+@pytest.fixture(scope="module")
+def public_plaintext() -> Graph:
+    return run_with("dev", edge={"originMode": "public-alb", "allowPlaintextOrigin": True})
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +33,7 @@ def prod_with_domain() -> Graph:
     return run_with("prod", edge={"domain": DOMAIN})
 
 
-@pytest.fixture(params=["dev", "prod", "dev_with_domain", "prod_with_domain"], scope="module")
+@pytest.fixture(params=["dev", "prod", "public_with_domain", "prod_with_domain"], scope="module")
 def any_edge(request: pytest.FixtureRequest) -> Graph:
     return request.getfixturevalue(request.param)
 
@@ -174,19 +180,31 @@ def test_origin_waits_for_slow_first_tokens(any_edge: Graph) -> None:
 
 
 def test_read_timeout_is_configurable_to_the_quota_maximum() -> None:
-    graph = run_with("dev", edge={"originReadTimeoutSeconds": 180})
+    graph = run_with("dev", edge={"originMode": "public-alb", "domain": DOMAIN, "originReadTimeoutSeconds": 180})
     (origin,) = distribution(graph).inputs["origins"]
     assert origin["customOriginConfig"]["originReadTimeout"] == 180
 
 
-def test_public_alb_mode_faces_the_internet_only_through_its_group(dev: Graph) -> None:
-    balancer = dev.one("aws:lb/loadBalancer:LoadBalancer")
-    public = {dev.id_of(s) for s in dev.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["Tier"] == "public"}
+def test_public_alb_mode_faces_the_internet_only_through_its_group(public_plaintext: Graph) -> None:
+    graph = public_plaintext
+    balancer = graph.one("aws:lb/loadBalancer:LoadBalancer")
+    public = {graph.id_of(s) for s in graph.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["Tier"] == "public"}
     assert balancer.inputs["internal"] is False and set(balancer.inputs["subnets"]) == public
-    assert not dev.of_type("aws:cloudfront/vpcOrigin:VpcOrigin")
-    (origin,) = distribution(dev).inputs["origins"]
+    assert not graph.of_type("aws:cloudfront/vpcOrigin:VpcOrigin")
+    (origin,) = distribution(graph).inputs["origins"]
     assert origin["domainName"] == balancer.outputs["dnsName"]
     assert origin["customOriginConfig"]["originProtocolPolicy"] == "http-only"
+
+
+def test_no_stack_has_a_plaintext_internet_leg_unless_opted_in(dev: Graph, prod: Graph) -> None:
+    """Without a domain, public-alb means CloudFront -> ALB in plain HTTP across the internet: bearer keys,
+    prompts and the origin secret readable on the way. Every stack defaults to the VPC origin instead."""
+    for graph in (dev, prod):
+        assert graph.one("aws:lb/loadBalancer:LoadBalancer").inputs["internal"] is True
+        (origin,) = distribution(graph).inputs["origins"]
+        assert "vpcOriginConfig" in origin
+    with pytest.raises(SettingsError, match=r"edge.originMode: public-alb without edge.domain .* plain HTTP"):
+        run_with("dev", edge={"originMode": "public-alb"})
 
 
 def test_vpc_origin_mode_keeps_the_alb_off_the_internet(prod: Graph) -> None:
@@ -208,7 +226,7 @@ def test_without_a_domain_viewers_use_the_cloudfront_certificate(dev: Graph) -> 
     assert dev.outputs["gatewayUrl"] == "https://d111111abcdef8.cloudfront.net"
 
 
-@pytest.mark.parametrize("variant", ["dev_with_domain", "prod_with_domain"])
+@pytest.mark.parametrize("variant", ["public_with_domain", "prod_with_domain"])
 def test_a_custom_domain_encrypts_both_legs(variant: str, request: pytest.FixtureRequest) -> None:
     graph: Graph = request.getfixturevalue(variant)
     certificates = {c.inputs["domainName"]: c for c in graph.of_type("aws:acm/certificate:Certificate")}

@@ -64,7 +64,7 @@ def test_each_tier_spreads_over_distinct_zones(stack: Graph) -> None:
 
 
 def test_three_zones_when_asked() -> None:
-    graph = run_with("dev", network={"azCount": 3})
+    graph = run_with("dev", network={"azCount": 3}, edge={"originMode": "public-alb", "allowPlaintextOrigin": True})
     assert sorted(s.inputs["availabilityZone"] for s in subnets(graph, "private")) == [
         "us-west-1a", "us-west-1b", "us-west-1c"]
 

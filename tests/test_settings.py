@@ -137,6 +137,6 @@ def test_bad_input_stops_the_program_before_any_resource() -> None:
 def test_more_zones_than_the_region_offers_is_named() -> None:
     graph = Graph(stack="dev", resources=[], invokes=[], outputs={})
     config = {**stack_config("dev"), f"{PROJECT}:network": json.dumps({"azCount": 3})}
-    with pytest.raises(ValueError, match=r"llm-gateway:network.azCount = 3: region us-west-1 offers 2"):
+    with pytest.raises(ValueError, match=r"llm-gateway:network.azCount = 3: region us-west-1 offers 1 usable"):
         run_into(graph, config, availability_zones=2)
     assert not [r for r in graph.resources if r.custom and not r.is_provider]
