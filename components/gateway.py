@@ -44,6 +44,9 @@ LITELLM_HEALTH_PATH = "/health/liveliness"
 # (ELB User Guide: set the application's keep-alive timeout larger than the load balancer's idle timeout).
 # uvicorn's default is 5 s; LiteLLM 1.108.7 reads KEEPALIVE_TIMEOUT (proxy_cli.py, --keepalive_timeout).
 TARGET_KEEPALIVE_MARGIN_SECONDS = 30
+# LiteLLM 1.108.7 switches (litellm/proxy/utils.py get_docs_url/get_redoc_url/get_openapi_url, common_utils/
+# admin_ui_utils.py): no Swagger, ReDoc or OpenAPI document, no admin UI or UI sign-in.
+LITELLM_HARDENING = {"NO_DOCS": "True", "NO_REDOC": "True", "NO_OPENAPI": "True", "DISABLE_ADMIN_UI": "True"}
 # LiteLLM 1.108.7's migration gives up after 4 `prisma migrate deploy` attempts of up to 600 s each and up to 600 s
 # waiting for the migration lock (litellm_proxy_extras: MAX_MIGRATE_DEPLOY_ATTEMPTS, prisma_toolchain.py); the
 # deploy waits that long plus 5 minutes for the task to be placed, pull its image and start.
@@ -53,8 +56,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 IMAGES_DIR = PROJECT_DIR / "images"
 SECRETS = (
     GeneratedSecret(key="origin-verify", description="Header CloudFront sends; the ALB requires it"),
-    GeneratedSecret(key="litellm-master-key", description="LiteLLM admin key (also VictoriaMetrics' scrape token)",
-                    prefix="sk-"),
+    GeneratedSecret(key="litellm-master-key", description="LiteLLM admin key", prefix="sk-"),
     GeneratedSecret(key="litellm-salt-key", description="LiteLLM's key for credentials it stores; never rotate",
                     permanent=True),
     GeneratedSecret(key="grafana-admin-password", description="Grafana admin password", length=32),
@@ -234,6 +236,7 @@ class Gateway(pulumi.ComponentResource):
             "DATABASE_NAME": db.database_name, "DATABASE_USERNAME": db.username,
             "DISABLE_SCHEMA_UPDATE": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MODE": "PRODUCTION",
             "KEEPALIVE_TIMEOUT": str(settings.edge.alb_idle_timeout_seconds + TARGET_KEEPALIVE_MARGIN_SECONDS),
+            **LITELLM_HARDENING,
         }
         return self._service("litellm", Container(
             image=self.images["litellm"].image_ref, port=LITELLM_PORT, health_check=LITELLM_HEALTH,
@@ -265,9 +268,8 @@ class Gateway(pulumi.ComponentResource):
             command=["-storageDataPath=/storage", "-promscrape.config=/etc/victoriametrics/scrape.yml",
                      "-promscrape.dnsSDCheckInterval=30s", f"-retentionPeriod={settings.retention_period}",
                      f"-httpListenAddr=:{VICTORIAMETRICS_PORT}"],
-            environment={"LITELLM_HOST": self.litellm.hostname},
-            secrets={"LITELLM_METRICS_TOKEN": self.secrets.arns["litellm-master-key"]}),
-            secret_arns=[self.secrets.arns["litellm-master-key"]], single_writer=True, needs=self.metrics_volume,
+            environment={"LITELLM_HOST": self.litellm.hostname}),
+            single_writer=True, needs=self.metrics_volume,
             volume=EfsVolume(file_system_id=volume.file_system_id, file_system_arn=volume.file_system_arn,
                              access_point_id=volume.access_point_id, access_point_arn=volume.access_point_arn,
                              container_path="/storage"))

@@ -29,6 +29,8 @@ from components.bedrock import PROFILE_SCOPE
 from offline.engine import ROOT_DIR, Graph
 from settings import MODEL_CATALOG
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
+from tests.routes import ADMIN_PLANE, INFERENCE
+from tests.test_edge_function import answers as edge_answers
 
 IMAGES = ROOT_DIR / "images"
 LITELLM = ROOT_DIR / ".venv-litellm" / "bin" / "litellm"
@@ -131,20 +133,20 @@ def bedrock() -> Iterator[FakeBedrock]:
     fake.close()
 
 
-def planned_keepalive(graph: Graph) -> str:
+def planned_environment(graph: Graph) -> dict[str, str]:
+    """The environment the task definition plans for LiteLLM, but the database (none runs here)."""
     (definition,) = json.loads(graph.one("aws:ecs/taskDefinition:TaskDefinition", "-litellm-task")
                                .inputs["containerDefinitions"])
-    return {e["name"]: e["value"] for e in definition["environment"]}["KEEPALIVE_TIMEOUT"]
+    return {e["name"]: e["value"] for e in definition["environment"] if not e["name"].startswith("DATABASE_")}
 
 
 @pytest.fixture(scope="module")
 def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, dev: Graph) -> Iterator[dict[str, Any]]:
     assert LITELLM.exists(), "run `make setup`: it installs the LiteLLM proxy into .venv-litellm"
     log = tmp_path_factory.mktemp("litellm") / "proxy.log"
-    env = {**os.environ, "LITELLM_MASTER_KEY": MASTER_KEY, "AWS_REGION_NAME": BEDROCK_REGION,
-           "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "fake-secret",
-           "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-           "KEEPALIVE_TIMEOUT": planned_keepalive(dev)}
+    env = {**os.environ, **planned_environment(dev), "LITELLM_MASTER_KEY": MASTER_KEY,
+           "AWS_REGION_NAME": BEDROCK_REGION, "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+           "AWS_SECRET_ACCESS_KEY": "fake-secret", "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url}
     started = time.monotonic()
     with log.open("w") as output:
         process = subprocess.Popen([str(LITELLM), "--config", str(IMAGES / "litellm" / "config.yaml"),
@@ -240,13 +242,50 @@ def scrape(headers: dict[str, str] | None = None, path: str = "/metrics/") -> tu
     return call(path, headers=headers)
 
 
-def test_metrics_need_the_bearer_token_and_redirect_to_the_slash_path(proxy: dict[str, Any]) -> None:
-    assert scrape()[0] == 401
-    assert scrape({"Authorization": "Bearer sk-wrong"})[0] in (400, 401)
-    status, _, headers = scrape(BEARER, "/metrics")
+def test_metrics_are_served_to_the_network_that_may_reach_them(proxy: dict[str, Any]) -> None:
+    """No token: the scraper would need the master key otherwise. The ALB and the edge keep /metrics inside."""
+    status, _, headers = scrape(path="/metrics")
     assert status == 307 and headers["location"].endswith("/metrics/")
-    status, text, _ = scrape(BEARER)
+    status, text, _ = scrape()
     assert status == 200 and "litellm_requests_metric_total" in text
+
+
+# Closed by the hardening in the task's environment (NO_DOCS, NO_REDOC, NO_OPENAPI): open on a default 1.108.7.
+HARDENED = ["/docs", "/redoc", "/openapi.json"]
+# Still answered without a key by LiteLLM 1.108.7 itself whatever the configuration, so reachable only inside the
+# VPC or from adminCidrs: the health checks, the scrape, the route list, the version ("model hub info"), the root's
+# "RUNNING", and the admin UI's static pages, whose sign-in is off (DISABLE_ADMIN_UI, disable_env_credential_login).
+OPEN_INSIDE = {"/", "/health/liveliness", "/health/readiness", "/metrics", "/metrics/", "/routes",
+               "/public/model_hub/info", "/fallback/login", "/sso/key/generate", "/ui", "/ui/", "/ui/login"}
+
+
+def unauthenticated_answers(paths: list[str]) -> dict[str, int]:
+    return {path: call(path)[0] for path in paths}
+
+
+def test_hardening_closes_docs_ui_and_sign_in_on_the_proxy_itself(proxy: dict[str, Any]) -> None:
+    answers = unauthenticated_answers(HARDENED)
+    assert all(status >= 400 for status in answers.values()), answers
+    # The UI's sign-in form with the master key: refused as a credential (401), not merely for want of a database
+    # (a default 1.108.7 takes the master key as the UI password and answers 400 "Not connected to DB").
+    form = urllib.parse.urlencode({"username": "admin", "password": MASTER_KEY}).encode()
+    request = urllib.request.Request(PROXY + "/login", data=form,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401 and "Invalid credentials" in refused.value.read().decode()
+    assert call("/v1/models")[0] == 401, "the API needs a key"
+
+
+def test_an_unauthenticated_scan_finds_only_what_is_meant_and_the_edge_closes_it(proxy: dict[str, Any],
+                                                                                 dev: Graph) -> None:
+    """Every path of the admin plane and the API, without a key, against the proxy with the planned environment:
+    what LiteLLM still answers is the listed set, and the planned edge function answers each 403 to outsiders."""
+    answers = unauthenticated_answers(sorted(set(ADMIN_PLANE) - set(INFERENCE)))
+    served = {path for path, status in answers.items() if status < 400}
+    assert served == OPEN_INSIDE, answers
+    code = dev.one("aws:cloudfront/function:Function").inputs["code"]
+    assert set(edge_answers(code, [("192.0.2.1", path) for path in served]).values()) == {403}
 
 
 def spend_by_model(text: str) -> dict[str, float]:
@@ -280,7 +319,7 @@ def test_proxy_start_time_and_memory_are_within_the_task_size(proxy: dict[str, A
 # --- VictoriaMetrics ---------------------------------------------------------------------------------------------
 
 VM_BINARY = shutil.which("victoria-metrics")
-SCRAPE_ENV = {"LITELLM_HOST": "localhost", "LITELLM_METRICS_TOKEN": MASTER_KEY}
+SCRAPE_ENV = {"LITELLM_HOST": "localhost"}
 
 
 def test_victoriametrics_accepts_the_scrape_config() -> None:

@@ -169,7 +169,6 @@ def test_ecs_agent_may_write_each_log_stream(stack: Graph) -> None:
 def test_ecs_agent_may_read_exactly_the_secrets_each_task_names(stack: Graph) -> None:
     for definition in _definitions(stack):
         secrets = container_of(definition)["secrets"]
-        assert secrets, f"{definition.name} gets no secrets?"
         for secret in secrets:
             arn = bare_secret_arn(secret["valueFrom"])
             assert allowed(stack, definition.inputs["executionRoleArn"], "secretsmanager:GetSecretValue", (arn, {}))

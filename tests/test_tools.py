@@ -32,7 +32,10 @@ def test_a_developer_gets_ten_dollars_a_month_on_haiku_and_sonnet() -> None:
 
 def test_an_admin_is_unlimited_and_a_tester_gets_a_dollar_on_haiku() -> None:
     admin = users.user_request(dev_settings(), "root", "admin")
-    assert "max_budget" not in admin and admin["user_role"] == "proxy_admin"
+    assert "max_budget" not in admin
+    # No tier's key is an admin credential: the key in someone's Claude Code must not manage the proxy.
+    assert {users.user_request(dev_settings(), "x", tier)["user_role"] for tier in ("admin", "developer", "test")} \
+        == {"internal_user"}
     assert len(admin["models"]) == 2 * len(MODEL_CATALOG)
     tester = users.user_request(dev_settings(), "ci", "test")
     assert tester["max_budget"] == 1 and set(tester["models"]) == {"claude-haiku-4-5", "claude-haiku-4-5-20251001"}

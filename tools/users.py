@@ -34,8 +34,8 @@ def user_request(settings: Settings, user_id: str, tier: str) -> dict[str, Any]:
                                "metadata": {"tier": tier}, "auto_create_key": True}
     if budget.max_budget_usd is not None:
         request |= {"max_budget": budget.max_budget_usd, "budget_duration": budget.period}
-    if tier == "admin":
-        request["user_role"] = "proxy_admin"
+    # Every tier's key is an everyday key: admin work is done with the master key, from inside (README).
+    request["user_role"] = "internal_user"
     return request
 
 
