@@ -6,7 +6,7 @@ Read as the container diagram: stack settings in, tagged AWS providers, the gate
 import pulumi
 import pulumi_aws as aws
 
-from components.gateway import Gateway, GatewayArgs
+from components.gateway import GRAFANA_PORT, LITELLM_PORT, Gateway, GatewayArgs
 from settings import load_settings, pulumi_stack_config
 
 settings = load_settings(pulumi.get_project(), pulumi.get_stack(), pulumi_stack_config())
@@ -25,6 +25,10 @@ pulumi.export("distributionId", gateway.cdn.distribution_id)
 pulumi.export("vpcId", gateway.network.vpc_id)
 pulumi.export("natEniId", gateway.network.nat_eni_id)
 pulumi.export("egressIp", gateway.network.nat_egress_ip)
+# The operators' way in (python -m tools.tunnel): Session Manager on the NAT instance, forwarding to these.
+pulumi.export("natGroupName", gateway.network.nat_group_name)
+pulumi.export("adminEndpoints", {"litellm": f"{gateway.litellm.hostname}:{LITELLM_PORT}",
+                                 "grafana": f"{gateway.grafana.hostname}:{GRAFANA_PORT}"})
 pulumi.export("litellmMasterKeySecretArn", gateway.secrets.arns["litellm-master-key"])
 pulumi.export("alarmTopicArn", gateway.alarms.topic_arn)
 pulumi.export("grafanaAdminPasswordSecretArn", gateway.secrets.arns["grafana-admin-password"])

@@ -301,9 +301,11 @@ class Gateway(pulumi.ComponentResource):
         units = {"alb": "Gateway ALB", "litellm": "LiteLLM tasks", "grafana": "Grafana tasks",
                  "victoriametrics": "VictoriaMetrics tasks", "postgres": "LiteLLM database",
                  "efs": "Metrics volume (NFS)", "egress-probe": "Egress probe (HTTPS through the NAT)"}
-        return {key: aws.ec2.SecurityGroup(f"{self._name}-{key}-sg", vpc_id=self.network.vpc_id,
-                                           description=description, opts=self._child()).id
-                for key, description in units.items()}
+        groups = {key: aws.ec2.SecurityGroup(f"{self._name}-{key}-sg", vpc_id=self.network.vpc_id,
+                                             description=description, opts=self._child()).id
+                  for key, description in units.items()}
+        # The NAT instance doubles as the operators' way in: Session Manager port forwarding from it.
+        return {**groups, "nat": self.network.nat_security_group_id}
 
     def _allow(self, source: str, target: str, port: int) -> list[pulumi.Resource]:
         """One permitted flow: egress on the source's group and ingress on the target's, naming each other."""
@@ -340,6 +342,9 @@ class Gateway(pulumi.ComponentResource):
             *self._allow("grafana", "victoriametrics", VICTORIAMETRICS_PORT),
             *self._allow("victoriametrics", "litellm", LITELLM_PORT),
             *self._allow("litellm", "postgres", self.database.port),
+            # Operators, through Session Manager on the NAT instance (no inbound port, IAM-authorized).
+            *self._allow("nat", "litellm", LITELLM_PORT),
+            *self._allow("nat", "grafana", GRAFANA_PORT),
             *self._allow("victoriametrics", "efs", NFS_PORT),
             *(self._allow_https_out(unit) for unit in (*SERVICES, "egress-probe")),
         ]

@@ -274,12 +274,18 @@ FLOWS = [
     Flow("grafana", "victoriametrics", _port(8428), "datasource: http://%{VICTORIAMETRICS_HOST}:8428"),
     Flow("litellm", "postgres", _port(5432), "LiteLLM and its migration task: DATABASE_HOST:5432"),
     Flow("victoriametrics", "efs", _port(2049), "the EFS volume: NFS with TLS on 2049"),
+    Flow("nat", "litellm", _port(4000), "operators: Session Manager port forwarding on the NAT (tools.tunnel)"),
+    Flow("nat", "grafana", _port(3000), "operators: Session Manager port forwarding on the NAT (tools.tunnel)"),
 ]
+
+
+def unit_group(graph: Graph, unit: str) -> str:
+    return group_id(graph, "-net-nat" if unit == "nat" else f"-{unit}-sg")
 
 
 @pytest.mark.parametrize("flow", FLOWS, ids=[f"{f.caller}->{f.target}" for f in FLOWS])
 def test_security_groups_admit_each_runtime_flow(stack: Graph, flow: Flow) -> None:
-    assert flow_allowed(stack, group_id(stack, f"-{flow.caller}-sg"), group_id(stack, f"-{flow.target}-sg"),
+    assert flow_allowed(stack, unit_group(stack, flow.caller), unit_group(stack, flow.target),
                         flow.port(stack)), flow.why
 
 
@@ -428,3 +434,17 @@ def test_readme_names_every_permission_the_deploy_script_uses() -> None:
     readme = Path(ROOT_DIR / "README.md").read_text()
     missing = [action for command in sorted(used) for action in CLI_ACTIONS[command] if action not in readme]
     assert not missing, f"README does not name {missing}"
+
+
+def test_operators_tunnel_lands_on_the_services_it_names(stack: Graph) -> None:
+    """tools.tunnel forwards through Session Manager on the NAT instance (its role has AmazonSSMManagedInstanceCore)
+    to the Cloud Map names it exports; the instance resolves them with the VPC resolver."""
+    attached = {a.inputs["policyArn"] for a in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                if a.name.endswith("-nat-ssm")}
+    assert attached == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+    endpoints = stack.outputs["adminEndpoints"]
+    namespace = stack.one("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace").inputs["name"]
+    for service, port in (("litellm", 4000), ("grafana", 3000)):
+        name = stack.one("aws:servicediscovery/service:Service", f"-{service}-discovery").inputs["name"]
+        assert endpoints[service] == f"{name}.{namespace}:{port}"
+    assert stack.outputs["natGroupName"] == stack.one("aws:autoscaling/group:Group").outputs["name"]

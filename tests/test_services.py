@@ -328,7 +328,8 @@ def flows(graph: Graph) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, 
 
 
 INSIDE = {("alb", "litellm", 4000), ("alb", "grafana", 3000), ("grafana", "victoriametrics", 8428),
-          ("victoriametrics", "litellm", 4000), ("litellm", "postgres", 5432), ("victoriametrics", "efs", 2049)}
+          ("victoriametrics", "litellm", 4000), ("litellm", "postgres", 5432), ("victoriametrics", "efs", 2049),
+          ("nat", "litellm", 4000), ("nat", "grafana", 3000)}
 
 
 def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
@@ -345,7 +346,7 @@ def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
 def test_tasks_and_migrations_start_only_once_their_rules_exist(stack: Graph) -> None:
     rules = {r.urn for r in stack.of_type(EGRESS) + stack.of_type(INGRESS) if r.name.startswith("gw-")
              and not r.name.startswith("gw-net-")}
-    assert len(rules) == 17
+    assert len(rules) == 21
     migration = stack.one("command:local:Command", "litellm-pre-deploy-run")
     assert rules <= set(migration.dependencies), "the migration task needs 5432 and 443 open"
     for key in ("litellm", "grafana", "victoriametrics"):
@@ -472,5 +473,5 @@ def test_outputs_give_the_caller_the_urls_and_the_secrets_to_log_in(dev: Graph) 
     assert dev.outputs["litellmMasterKeySecretArn"] == arns["litellm-master-key"]
     assert dev.outputs["grafanaAdminPasswordSecretArn"] == arns["grafana-admin-password"]
     assert set(dev.outputs) == {"gatewayUrl", "grafanaUrl", "distributionId", "vpcId", "natEniId", "egressIp",
-                                "alarmTopicArn",
+                                "natGroupName", "adminEndpoints", "alarmTopicArn",
                                 "litellmMasterKeySecretArn", "grafanaAdminPasswordSecretArn"}

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.engine import ROOT_DIR, project_name, stack_config
+from offline.engine import ROOT_DIR, Graph, project_name, stack_config
 from settings import MODEL_CATALOG, load_settings
-from tools import automation, users
+from tools import automation, tunnel, users
 
 LITELLM_PYTHON = ROOT_DIR / ".venv-litellm" / "bin" / "python"
 
@@ -114,3 +114,28 @@ def test_automation_applies_the_pack_and_the_stacks_policy_config(monkeypatch: p
 def test_automation_refuses_a_stack_without_a_file() -> None:
     with pytest.raises(ValueError, match=r"no Pulumi\.staging\.yaml"):
         automation.select("staging")
+
+
+def test_the_tunnel_forwards_through_the_nat_instance_in_service(dev: Graph) -> None:
+    calls: list[list[str]] = []
+
+    def fake(command: list[str]) -> str:
+        calls.append(command)
+        return "i-0123456789abcdef0\n"
+
+    command = tunnel.tunnel_command(dev.outputs, "litellm", None, "us-west-1", fake)
+    (lookup,) = calls
+    assert lookup[:3] == ["aws", "autoscaling", "describe-auto-scaling-groups"]
+    assert dev.outputs["natGroupName"] in lookup and "InService" in " ".join(lookup)
+    assert command[:5] == ["aws", "ssm", "start-session", "--target", "i-0123456789abcdef0"]
+    assert command[command.index("--document-name") + 1] == "AWS-StartPortForwardingSessionToRemoteHost"
+    parameters = json.loads(command[command.index("--parameters") + 1])
+    assert parameters == {"host": ["litellm.dev.llm-gateway.internal"], "portNumber": ["4000"],
+                          "localPortNumber": ["4000"]}
+
+
+def test_the_tunnel_says_when_no_nat_instance_is_in_service(dev: Graph) -> None:
+    with pytest.raises(RuntimeError, match="no NAT instance in service"):
+        tunnel.tunnel_command(dev.outputs, "grafana", 3300, None, lambda command: "None\n")
+    with pytest.raises(ValueError, match="unknown service 'ui'"):
+        tunnel.tunnel_command(dev.outputs, "ui", None, None, lambda command: "i-1\n")
