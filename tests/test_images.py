@@ -101,6 +101,17 @@ def base_image(service: str) -> str:
     return base
 
 
+# Grafana releases that fix CVE-2025-4123, CVE-2025-6023 (grafana.com advisories, CVE records) and CVE-2026-76154
+# (affects 12.4.x up to 12.4.10 and 13.2.0-13.2.1): the lowest acceptable release of each line still maintained.
+GRAFANA_FIXED = {(12, 4): (12, 4, 11), (13, 2): (13, 2, 2)}
+
+
+def test_grafana_is_a_release_with_the_known_vulnerabilities_fixed() -> None:
+    version = tuple(int(part) for part in base_image("grafana").split(":")[1].split("@")[0].split("."))
+    assert base_image("grafana").startswith("grafana/grafana:")
+    assert version[:2] in GRAFANA_FIXED and version >= GRAFANA_FIXED[version[:2]], version
+
+
 def test_base_images_are_pinned_and_never_a_pulled_litellm_release() -> None:
     for service in ("litellm", "grafana", "victoriametrics"):
         assert ":" in base_image(service) and not base_image(service).endswith(":latest")
