@@ -286,6 +286,8 @@ class EdgeSettings(Section):
     http_version: Literal["http1.1", "http2", "http3", "http2and3"] = "http2and3"
     domain: DomainSettings | None = None
     waf: WafSettings = WafSettings()
+    origin_secret_version: int = Field(
+        1, ge=1, description="Bump to rotate the header CloudFront sends the ALB; the previous value stays valid.")
     allow_plaintext_origin: bool = Field(
         False, description="Allow public-alb without a domain: CloudFront -> ALB in plain HTTP over the internet.")
     admin_cidrs: ViewerCidrs = Field((), description="Viewer ranges that reach the whole proxy (admin API, UI); "

@@ -40,7 +40,8 @@ class AlbArgs:
     internal: bool
     security_group_id: pulumi.Input[str]
     origin_verify_header: str
-    origin_verify_value: pulumi.Input[str]
+    # The values accepted: the current one and, while CloudFront switches after a rotation, the previous one.
+    origin_verify_values: Sequence[pulumi.Input[str]]
     targets: Sequence[AlbTarget]
     blocked_paths: tuple[str, ...]
     idle_timeout_seconds: int
@@ -53,10 +54,11 @@ class AlbArgs:
 
 
 # ELB User Guide, "Listener rules for your Application Load Balancer" (condition types): "You can specify up to
-# three match evaluations per condition" and "up to five match evaluations per rule"; the header takes one.
+# three match evaluations per condition" and "up to five match evaluations per rule".
 MAX_VALUES_PER_CONDITION = 3
 MAX_VALUES_PER_RULE = 5
-MAX_PATHS_PER_RULE = min(MAX_VALUES_PER_CONDITION, MAX_VALUES_PER_RULE - 1)
+# The origin-verify header takes two values (current and previous secret).
+MAX_PATHS_PER_RULE = min(MAX_VALUES_PER_CONDITION, MAX_VALUES_PER_RULE - 2)
 
 
 def _check_routes(args: AlbArgs) -> None:
@@ -76,6 +78,7 @@ class Alb(pulumi.ComponentResource):
     target_group_arns: dict[str, pulumi.Output[str]]
     target_group_arn_suffixes: dict[str, pulumi.Output[str]]
     arn_suffix: pulumi.Output[str]
+    rules: list[pulumi.Resource]
 
     def __init__(self, name: str, args: AlbArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:edge:Alb", name, None, opts)
@@ -89,6 +92,7 @@ class Alb(pulumi.ComponentResource):
             enable_deletion_protection=args.deletion_protection, opts=self._child(depends_on=list(args.ready_after)))
         self.arn, self.dns_name, self.arn_suffix = balancer.arn, balancer.dns_name, balancer.arn_suffix
         groups = {t.key: self._target_group(t, balancer) for t in args.targets}
+        self.rules = []
         self.target_group_arns = {k: g.arn for k, g in groups.items()}
         self.target_group_arn_suffixes = {k: g.arn_suffix for k, g in groups.items()}
         self._route(self._listener(balancer), groups)
@@ -121,11 +125,12 @@ class Alb(pulumi.ComponentResource):
     def _rule(self, key: str, listener: aws.lb.Listener, priority: int, action: dict,
               paths: tuple[str, ...]) -> None:
         conditions: list[dict] = [{"http_header": {"http_header_name": self._args.origin_verify_header,
-                                                   "values": [self._args.origin_verify_value]}}]
+                                                   "values": list(self._args.origin_verify_values)}}]
         if paths:
             conditions.append({"path_pattern": {"values": list(paths)}})
-        aws.lb.ListenerRule(f"{self._name}-rule-{key}", listener_arn=listener.arn, priority=priority, actions=[action],
-                            conditions=conditions, opts=self._child())
+        self.rules.append(aws.lb.ListenerRule(
+            f"{self._name}-rule-{key}", listener_arn=listener.arn, priority=priority, actions=[action],
+            conditions=conditions, opts=self._child()))
 
     def _route(self, listener: aws.lb.Listener, groups: dict[str, aws.lb.TargetGroup]) -> None:
         self._rule("blocked", listener, BLOCKED_PRIORITY, {"type": "fixed-response", "fixed_response": {

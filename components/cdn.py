@@ -47,6 +47,8 @@ class CdnArgs:
     # The viewers' hostname, with a certificate in us-east-1.
     viewer_domain: CertifiedHostname | None = None
     web_acl_arn: pulumi.Input[str] | None = None
+    # The ALB's rules: after a secret rotation they must accept the new value before CloudFront sends it.
+    ready_after: Sequence[pulumi.Resource] = ()
 
 
 def viewer_request_code(admin_cidrs: Sequence[str], grafana_cidrs: Sequence[str]) -> str:
@@ -81,7 +83,7 @@ class Cdn(pulumi.ComponentResource):
             viewer_certificate=self._viewer_certificate(),
             aliases=[args.viewer_domain.hostname] if args.viewer_domain else [],
             web_acl_id=args.web_acl_arn,
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.ready_after)))
         self.domain_name, self.distribution_id = distribution.domain_name, distribution.id
         if args.viewer_domain:
             self._alias_records(distribution, args.viewer_domain)

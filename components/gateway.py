@@ -55,7 +55,6 @@ GRAFANA_HEALTH_PATH = "/grafana/api/health"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 IMAGES_DIR = PROJECT_DIR / "images"
 SECRETS = (
-    GeneratedSecret(key="origin-verify", description="Header CloudFront sends; the ALB requires it"),
     GeneratedSecret(key="litellm-master-key", description="LiteLLM admin key", prefix="sk-"),
     GeneratedSecret(key="litellm-salt-key", description="LiteLLM's key for credentials it stores; never rotate",
                     permanent=True),
@@ -103,7 +102,9 @@ class Gateway(pulumi.ComponentResource):
             if settings.edge.origin_mode == "vpc-origin" else {},
         ), self._child())
         self.secrets = Secrets(f"{name}-secrets", SecretsArgs(
-            secrets=SECRETS, recovery_window_days=30 if protected else 7, protect_permanent=protected), self._child())
+            secrets=(*SECRETS, GeneratedSecret(key="origin-verify", description="Header CloudFront sends; the ALB "
+                                               "requires it", rotation=settings.edge.origin_secret_version)),
+            recovery_window_days=30 if protected else 7, protect_permanent=protected), self._child())
         self.images = {service: ContainerImage(f"{name}-{service}", ContainerImageArgs(
             context=IMAGES_DIR / service, project_dir=PROJECT_DIR, platform=self._platform(service),
             build_on_preview=settings.build_images_on_preview, force_delete=not protected,
@@ -176,7 +177,8 @@ class Gateway(pulumi.ComponentResource):
             vpc_id=self.network.vpc_id,
             subnet_ids=self.network.private_subnet_ids if internal else self.network.public_subnet_ids,
             internal=internal, security_group_id=self.groups["alb"],
-            origin_verify_header=ORIGIN_VERIFY_HEADER, origin_verify_value=self.secrets.values["origin-verify"],
+            origin_verify_header=ORIGIN_VERIFY_HEADER,
+            origin_verify_values=[self.secrets.values["origin-verify"], self.secrets.previous_values["origin-verify"]],
             targets=[
                 AlbTarget(key="grafana", port=GRAFANA_PORT, health_check_path=GRAFANA_HEALTH_PATH,
                           path_patterns=GRAFANA_PATHS),
@@ -207,6 +209,7 @@ class Gateway(pulumi.ComponentResource):
             origin_read_timeout_seconds=edge.origin_read_timeout_seconds,
             cached_paths=["/grafana/public/*"], uncached_paths=["/grafana/*"],
             price_class=edge.price_class, http_version=edge.http_version, viewer_domain=viewer,
+            ready_after=self.alb.rules,
             admin_cidrs=edge.admin_cidrs, grafana_cidrs=edge.grafana_viewers,
             web_acl_arn=self.waf.arn if self.waf else None,
         ), self._child())

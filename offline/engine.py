@@ -8,6 +8,7 @@ camelCase keys. Runs with preview=False so every `.apply` runs and assertions ca
 
 from __future__ import annotations
 
+import hashlib
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -132,6 +133,12 @@ ARN_PATHS: dict[str, str] = {
 }
 
 
+def _mock_password(name: str, inputs: dict[str, Any]) -> str:
+    """Distinct per resource and keepers (as a real one would be), of the requested length, alphanumeric."""
+    seed = hashlib.sha256(f"{name} {json.dumps(inputs.get('keepers'), sort_keys=True)}".encode()).hexdigest()
+    return ("mock" + seed * 4)[: int(inputs.get("length", 32))]
+
+
 def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     """Outputs a real provider would return that the program reads (ids, ARNs, DNS names)."""
     service = type_.split(":")[1].split("/", maxsplit=1)[0] if ":" in type_ else "mock"
@@ -155,7 +162,7 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
                                       "masterUserSecrets": [{"secretArn": _arn("secretsmanager", region,
                                                                                f"secret:rds!{name}")}]},
         "aws:efs/fileSystem:FileSystem": {"dnsName": f"fs-{name}.efs.{region}.amazonaws.com"},
-        "random:index/randomPassword:RandomPassword": {"result": "mock-" + "x" * int(inputs.get("length", 32))},
+        "random:index/randomPassword:RandomPassword": {"result": _mock_password(name, inputs)},
         "aws:acm/certificate:Certificate": {"domainValidationOptions": [{
             "domainName": inputs.get("domainName"), "resourceRecordName": f"_x1.{inputs.get('domainName')}.",
             "resourceRecordType": "CNAME", "resourceRecordValue": "_x2.acm-validations.aws."}]},

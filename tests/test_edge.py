@@ -103,23 +103,45 @@ def test_grafana_paths_reach_grafana(any_edge: Graph) -> None:
     assert via_cloudfront(any_edge, "/grafanax") == "forward:4000"
 
 
+def slot_values(graph: Graph) -> dict[str, str]:
+    return {slot: graph.one("random:index/randomPassword:RandomPassword", f"origin-verify-{slot}").outputs["result"]
+            for slot in ("even", "odd")}
+
+
 def test_every_forward_rule_requires_the_origin_secret(any_edge: Graph) -> None:
-    secret = origin_header(any_edge)
+    """The current value and the previous one (still accepted while CloudFront switches after a rotation)."""
+    accepted = sorted(slot_values(any_edge).values())
     for rule in any_edge.of_type(RULE):
         headers = [c["httpHeader"] for c in rule.inputs["conditions"] if "httpHeader" in c]
-        assert headers == [{"httpHeaderName": ORIGIN_VERIFY_HEADER, "values": [secret]}], rule.name
+        assert [(h["httpHeaderName"], sorted(h["values"])) for h in headers] == [(ORIGIN_VERIFY_HEADER, accepted)]
         assert "conditions" in rule.secret_inputs, "the header value must stay a Pulumi secret"
     for path in LITELLM_PATHS + GRAFANA_PATHS:
         assert alb_answer(any_edge, path, {ORIGIN_VERIFY_HEADER: "guess"}) == "fixed:403"
 
 
 def test_origin_secret_is_generated_and_kept_in_secrets_manager(dev: Graph) -> None:
-    generated = dev.one("random:index/randomPassword:RandomPassword", "origin-verify")
-    assert generated.inputs["length"] >= 32
+    current = slot_values(dev)["odd"]  # version 1 is odd
+    assert len(current) >= 32
     version = dev.one("aws:secretsmanager/secretVersion:SecretVersion", "origin-verify")
-    assert version.inputs["secretString"] == origin_header(dev) == generated.outputs["result"]
+    assert version.inputs["secretString"] == origin_header(dev) == current
     assert "secretString" in version.secret_inputs
     assert "origins" in distribution(dev).secret_inputs
+
+
+def test_one_setting_bump_rotates_the_origin_secret_without_downtime(dev: Graph) -> None:
+    """Version 2: the even slot gets a new value and CloudFront sends it; the odd slot, the value CloudFront sent
+    until now, is untouched and the ALB still accepts it while the distribution deploys; the rules are updated
+    before the distribution."""
+    before = slot_values(dev)
+    rotated = run_with("dev", edge={"originSecretVersion": 2})
+    after = slot_values(rotated)
+    assert after["odd"] == before["odd"] and after["even"] != before["even"]
+    assert origin_header(rotated) == after["even"]
+    for rule in rotated.of_type(RULE):
+        (header,) = [c["httpHeader"] for c in rule.inputs["conditions"] if "httpHeader" in c]
+        assert sorted(header["values"]) == sorted([after["even"], before["odd"]])
+        assert rule.urn in distribution(rotated).dependencies
+    assert slot_values(run_with("dev", edge={"originSecretVersion": 3}))["even"] == after["even"]
 
 
 def test_alb_admits_only_cloudfront_on_the_listener_port(any_edge: Graph) -> None:
