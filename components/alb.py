@@ -49,7 +49,11 @@ class AlbArgs:
     deletion_protection: bool
     # The hostname CloudFront uses for this origin over HTTPS, with a certificate in the ALB's region.
     origin_dns: CertifiedHostname | None = None
-    # The internet gateway and its route: an internet-facing ALB needs them, and so does a CloudFront VPC origin.
+    # Where access logs go (an S3 bucket whose policy admits ELB's log delivery, and a key prefix).
+    access_logs_bucket: pulumi.Input[str]
+    access_logs_prefix: str
+    # The internet gateway and its route (an internet-facing ALB needs them, and so does a CloudFront VPC origin),
+    # and the log bucket's policy (the ALB checks it may write there).
     ready_after: Sequence[pulumi.Resource] = ()
 
 
@@ -89,7 +93,9 @@ class Alb(pulumi.ComponentResource):
             f"{name}-lb", load_balancer_type="application", internal=args.internal, subnets=list(args.subnet_ids),
             security_groups=[args.security_group_id], idle_timeout=args.idle_timeout_seconds,
             drop_invalid_header_fields=True, desync_mitigation_mode="defensive",
-            enable_deletion_protection=args.deletion_protection, opts=self._child(depends_on=list(args.ready_after)))
+            enable_deletion_protection=args.deletion_protection,
+            access_logs={"bucket": args.access_logs_bucket, "prefix": args.access_logs_prefix, "enabled": True},
+            opts=self._child(depends_on=list(args.ready_after)))
         self.arn, self.dns_name, self.arn_suffix = balancer.arn, balancer.dns_name, balancer.arn_suffix
         groups = {t.key: self._target_group(t, balancer) for t in args.targets}
         self.rules = []

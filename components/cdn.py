@@ -61,6 +61,7 @@ class Cdn(pulumi.ComponentResource):
     url: pulumi.Output[str]
     domain_name: pulumi.Output[str]
     distribution_id: pulumi.Output[str]
+    distribution_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: CdnArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:edge:Cdn", name, None, opts)
@@ -85,6 +86,7 @@ class Cdn(pulumi.ComponentResource):
             web_acl_id=args.web_acl_arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.ready_after)))
         self.domain_name, self.distribution_id = distribution.domain_name, distribution.id
+        self.distribution_arn = distribution.arn
         if args.viewer_domain:
             self._alias_records(distribution, args.viewer_domain)
             self.url = pulumi.Output.from_input(f"https://{args.viewer_domain.hostname}")

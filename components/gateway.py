@@ -8,6 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components.access_logs import AlbLogBucket, AlbLogBucketArgs, EdgeLogs, EdgeLogsArgs
 from components.alarms import Alarms, AlarmsArgs, EdgeAlarms
 from components.alb import Alb, AlbArgs, AlbTarget
 from components.bedrock import bedrock_invoke_statements
@@ -123,8 +124,14 @@ class Gateway(pulumi.ComponentResource):
         self.metrics_volume = MetricsVolume(f"{name}-metrics-volume", MetricsVolumeArgs(
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["efs"], protected=protected),
             self._child())
+        self.alb_logs = AlbLogBucket(f"{name}-alb-logs", AlbLogBucketArgs(
+            region=settings.region, account_id=self._account_id, retention_days=settings.log_retention_days,
+            force_destroy=not protected), self._child())
         self.alb = self._alb()
         self.cdn = self._cdn()
+        EdgeLogs(f"{name}-edge-logs", EdgeLogsArgs(
+            retention_days=settings.log_retention_days, distribution_arn=self.cdn.distribution_arn,
+            web_acl_arn=self.waf.arn if self.waf else None), self._child(providers=[self._edge_provider]))
         self._rules = self._wire()
         self.litellm = self._litellm()
         self.victoriametrics = self._victoriametrics()
@@ -188,7 +195,8 @@ class Gateway(pulumi.ComponentResource):
             blocked_paths=METRICS_PATHS, idle_timeout_seconds=edge.alb_idle_timeout_seconds,
             deregistration_delay_seconds=edge.deregistration_delay_seconds,
             deletion_protection=self._settings.deletion_protection, origin_dns=origin_dns,
-            ready_after=self.network.internet_access,
+            access_logs_bucket=self.alb_logs.bucket, access_logs_prefix=self.alb_logs.prefix,
+            ready_after=[*self.network.internet_access, self.alb_logs.ready],
         ), self._child())
 
     def _cdn(self) -> Cdn:

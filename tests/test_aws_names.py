@@ -41,6 +41,7 @@ AUTONAMING: dict[str, AutoName | None] = {
     "aws:efs/fileSystem:FileSystem": AutoName(prop="creationToken"),
     "aws:lambda/function:Function": AutoName(max_length=64),
     "aws:cloudfront/function:Function": AutoName(max_length=64),
+    "aws:s3/bucket:Bucket": AutoName(prop="bucket", max_length=63),
     "aws:cloudwatch/eventRule:EventRule": AutoName(max_length=64),
 }
 
@@ -113,6 +114,11 @@ RULES: dict[str, dict[str, Rule]] = {
                                                   "name: 64 characters)", max_length=64)},
     "aws:cloudwatch/eventRule:EventRule": {"name": Rule(r"[.\-_A-Za-z0-9]+", "EventBridge RuleName", 64)},
     "aws:cloudfront/function:Function": {"name": Rule(r"[a-zA-Z0-9-_]+", "CloudFront FunctionName", 64)},
+    "aws:s3/bucket:Bucket": {"bucket": Rule(r"[a-z0-9][a-z0-9.-]*[a-z0-9]", "S3 bucket naming rules: 3-63 lowercase "
+                                             "letters, digits, dots, hyphens", max_length=63, min_length=3)},
+    "aws:cloudwatch/logDeliverySource:LogDeliverySource": {"name": Rule(r"[\w-]+", "Logs PutDeliverySource", 60)},
+    "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination": {
+        "name": Rule(r"[\w-]+", "Logs PutDeliveryDestination", 60)},
 }
 
 # AWS types in the plan that carry no name AWS restricts (ids are assigned by AWS; tags are checked by settings).
@@ -131,6 +137,11 @@ UNNAMED = {
     "aws:route53/record:Record", "aws:sns/topicSubscription:TopicSubscription",
     "aws:lambda/permission:Permission", "aws:cloudwatch/eventTarget:EventTarget",
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "aws:cloudwatch/logDelivery:LogDelivery",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
 }
 
 
