@@ -31,6 +31,15 @@ ELB_ACCOUNT_BY_REGION = {
     "sa-east-1": "507241528517",
 }
 WAF_LOG_PREFIX = "aws-waf-logs-"
+# Headers that carry credentials: LiteLLM takes keys from all of these (proxy/auth/user_api_key_auth.py), and the
+# cookie carries Grafana's session.
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-litellm-api-key", "x-goog-api-key",
+                      "ocp-apim-subscription-key", "cookie")
+# CloudFront standard log fields (v2) kept: no cookie, no query string.
+CLOUDFRONT_FIELDS = ("date", "time", "x-edge-location", "c-ip", "c-port", "x-forwarded-for", "cs-method",
+                     "cs-uri-stem", "sc-status", "sc-bytes", "cs-bytes", "time-taken", "time-to-first-byte",
+                     "cs(User-Agent)", "cs-protocol", "cs-protocol-version", "ssl-protocol", "x-edge-result-type",
+                     "x-edge-detailed-result-type", "x-edge-request-id", "sc-content-type")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +128,8 @@ class EdgeLogs(pulumi.ComponentResource):
         """CloudFront standard logging v2 (CloudWatch vended logs): a delivery source for the distribution, a
         destination log group, the delivery between them; all in us-east-1."""
         edge = self._child()
-        group = self._group("cloudfront")
+        # Under /aws/vendedlogs/, CloudWatch Logs does not add the group to the account's shared delivery policy.
+        group = self._group("cloudfront", name=f"/aws/vendedlogs/cloudfront/{stack_unique('access')}")
         source = aws.cloudwatch.LogDeliverySource(
             f"{self._name}-cloudfront", name=stack_unique("cloudfront"), log_type="ACCESS_LOGS",
             resource_arn=self._args.distribution_arn, opts=edge)
@@ -127,12 +137,13 @@ class EdgeLogs(pulumi.ComponentResource):
             f"{self._name}-cloudfront", name=stack_unique("cloudfront-logs"), output_format="json",
             delivery_destination_configuration={"destination_resource_arn": group.arn}, opts=edge)
         aws.cloudwatch.LogDelivery(f"{self._name}-cloudfront", delivery_source_name=source.name,
-                                   delivery_destination_arn=destination.arn, opts=edge)
+                                   delivery_destination_arn=destination.arn, record_fields=list(CLOUDFRONT_FIELDS),
+                                   opts=edge)
 
     def _waf_logs(self, web_acl_arn: pulumi.Input[str]) -> None:
         group = self._group("waf", name=f"{WAF_LOG_PREFIX}{stack_unique('edge')}")
         aws.wafv2.WebAclLoggingConfiguration(
             f"{self._name}-waf", resource_arn=web_acl_arn, log_destination_configs=[group.arn],
             # Prompts and keys travel in headers and bodies: keep the credentials out of the log.
-            redacted_fields=[{"single_header": {"name": "authorization"}}, {"single_header": {"name": "x-api-key"}}],
+            redacted_fields=[{"single_header": {"name": header}} for header in CREDENTIAL_HEADERS],
             opts=self._child())

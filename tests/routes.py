@@ -7,6 +7,9 @@ INFERENCE = [
     "/v1/models/anthropic.claude-haiku-4-5-20251001-v1%3A0", "/v1/responses", "/responses",
     "/v1/responses/resp_0123", "/v1/responses/resp_0123/input_items", "/v1/responses/resp_0123/cancel",
     "/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions/", "/v1/messages/",
+    # Response ids as LiteLLM 1.108.7 makes them: resp_ + base64, padding included, as the OpenAI SDK sends them.
+    "/v1/responses/resp_YmVkcm9jazpjbGF1ZGU6bXNnXzAx==", "/v1/responses/resp_bXNn+Zm9v=/input_items",
+    "/v1/responses/resp_bXNnXzAxMg%3D%3D/cancel", "/api/event_logging/batch",
 ]
 # The admin plane and everything else LiteLLM answers: docs, UI, login/SSO, keys, users, teams, spend, config,
 # health, metrics, model management, routes listing, and tricks to reach them.

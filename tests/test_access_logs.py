@@ -68,6 +68,8 @@ def test_cloudfront_standard_logs_reach_a_log_group(stack: Graph) -> None:
     (delivery,) = in_us_east_1(stack, "aws:cloudwatch/logDelivery:LogDelivery")
     assert (delivery.inputs["deliverySourceName"], delivery.inputs["deliveryDestinationArn"]) == (
         source.outputs["name"], destination.outputs["arn"])
+    assert not {"cs(Cookie)", "cs-uri-query"} & set(delivery.inputs["recordFields"]), "no sessions or queries"
+    assert group.inputs["name"].startswith("/aws/vendedlogs/"), "kept out of the account's shared log policy"
 
 
 def test_waf_logs_where_waf_is_on(prod: Graph, dev: Graph) -> None:
@@ -77,5 +79,8 @@ def test_waf_logs_where_waf_is_on(prod: Graph, dev: Graph) -> None:
     (destination,) = logging.inputs["logDestinationConfigs"]
     group = next(g for g in prod.of_type(LOG_GROUP) if g.outputs["arn"] == destination)
     assert group.inputs["name"].startswith("aws-waf-logs-")
-    assert {f["singleHeader"]["name"] for f in logging.inputs["redactedFields"]} == {"authorization", "x-api-key"}
+    # Every header LiteLLM takes a key from (proxy/auth/user_api_key_auth.py), and Grafana's session cookie.
+    assert {f["singleHeader"]["name"] for f in logging.inputs["redactedFields"]} == {
+        "authorization", "x-api-key", "api-key", "x-litellm-api-key", "x-goog-api-key", "ocp-apim-subscription-key",
+        "cookie"}
     assert not dev.of_type("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     command = tunnel_command(stack_outputs(options.stack), options.service, options.local_port, options.region)
     if options.print:
-        print(" ".join(command))
+        print(shlex.join(command))
         return 0
     return subprocess.run(command, check=False).returncode
 

@@ -1,9 +1,10 @@
 """Give a person a LiteLLM user with the budget of a tier from the stack's settings (the seed's budget model:
 admin unlimited, developer $10/month on Haiku and Sonnet, test $1/month on Haiku) and a virtual key.
 
+    python -m tools.tunnel --stack dev litellm &      # the admin API is closed at the edge
     export LITELLM_MASTER_KEY=$(aws secretsmanager get-secret-value --secret-id <litellm-master-key arn> \\
         --query SecretString --output text)
-    python -m tools.users --stack dev --url https://<gateway> add alice@example.com --tier developer
+    python -m tools.users --stack dev --url http://localhost:4000 add alice@example.com --tier developer
 
 LiteLLM enforces the budget on the spend it records (list price + 10% for `us.` profiles); a request that
 starts under budget can overshoot it once, since spend is recorded after the response.
@@ -55,7 +56,8 @@ def add_user(url: str, master_key: str, settings: Settings, user_id: str, tier: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", required=True)
-    parser.add_argument("--url", required=True, help="the gateway URL (stack output gatewayUrl)")
+    parser.add_argument("--url", required=True, help="LiteLLM through the tunnel (http://localhost:4000), or the "
+                        "gateway URL from an address in edge.adminCidrs")
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="create a user with a tier's budget and print its key")
     add.add_argument("user_id")

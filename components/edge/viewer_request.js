@@ -3,9 +3,12 @@
 // by components/cdn.py. Paths are judged as the origin will route them: percent-decoded, case-sensitive.
 var ADMIN_CIDRS = __ADMIN_CIDRS__;
 var GRAFANA_CIDRS = __GRAFANA_CIDRS__;
-var ID = '[A-Za-z0-9._:-]+';
+// Model ids carry dots and colons; LiteLLM's response ids are resp_ + base64 (with + and = padding).
+var ID = '[A-Za-z0-9._:+=-]+';
+// Claude Code also posts its telemetry to /api/event_logging/batch, which LiteLLM answers with a stub.
 var INFERENCE = new RegExp('^(/v1)?/(chat/completions|completions|embeddings|models(/' + ID + ')?' +
-    '|responses(/' + ID + '(/input_items|/cancel)?)?)/?$|^/v1/messages(/count_tokens)?/?$');
+    '|responses(/' + ID + '(/input_items|/cancel)?)?)/?$|^/v1/messages(/count_tokens)?/?$' +
+    '|^/api/event_logging/batch$');
 var GRAFANA = /^\/grafana(\/.*)?$/;
 
 function ipv4(text) {
