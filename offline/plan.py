@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from offline.engine import Graph, Resource, run
-from offline.policy_check import Verdict, evaluate, mandatory
+from offline.policy_check import PolicyConfigError, Verdict, evaluate, mandatory, stack_policy_config, waivers
 from settings import SettingsError
 
 # Per resource type, the inputs a reviewer reads in a pull request.
@@ -96,7 +96,7 @@ def alarm_routes(graph: Graph) -> dict[str, Any]:
     return {"alarms": len(graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")), "subscribers": subscribers}
 
 
-def summarize(graph: Graph, verdicts: list[Verdict]) -> dict[str, Any]:
+def summarize(graph: Graph, verdicts: list[Verdict], waived: dict[str, str] | None = None) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for resource in graph.resources:
         if not resource.custom and not resource.is_provider:
@@ -116,6 +116,7 @@ def summarize(graph: Graph, verdicts: list[Verdict]) -> dict[str, Any]:
             "verdicts": [vars(v) for v in verdicts],
             "counts": dict(Counter(v.level for v in verdicts)),
             "mandatory": len(mandatory(verdicts)),
+            "waivers": waived or {},
         },
     }
 
@@ -142,7 +143,9 @@ def _print_text(summary: dict[str, Any], seconds: float) -> None:
     print(f"\nPolicy pack: {len(policies['verdicts'])} findings {policies['counts'] or ''}")
     for verdict in policies["verdicts"]:
         print(f"  [{verdict['level']}] {verdict['policy']}: {verdict['resource'].rsplit('::', 1)[-1]}: "
-              f"{verdict['message']}")
+              f"{verdict['message']}\n      fix: {verdict['fix']}")
+    for name, reason in policies["waivers"].items():
+        print(f"  waived: {name}: {reason}")
     print(f"\nPlanned in {seconds:.1f} s")
 
 
@@ -156,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         graph = run(options.stack)
-        config = json.loads(options.policy_config.read_text()) if options.policy_config else None
-        summary = summarize(graph, evaluate(graph, config))
-    except SettingsError as error:
+        config = json.loads(options.policy_config.read_text()) if options.policy_config else \
+            stack_policy_config(options.stack)
+        summary = summarize(graph, evaluate(graph, config), waivers(config))
+    except (SettingsError, PolicyConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:

@@ -14,7 +14,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from offline.engine import ROOT_DIR, Graph, Resource
+from offline.engine import ACCOUNT_ID, ROOT_DIR, Graph, Resource
 
 sys.path.insert(0, str(ROOT_DIR / "policies"))
 
@@ -34,6 +34,8 @@ from aws_tags import effective_tags, receives_default_tags
 from pack_policies import ALL_POLICIES
 
 POLICY_DIR = ROOT_DIR / "policies"
+RANK = {EnforcementLevel.DISABLED: 0, EnforcementLevel.ADVISORY: 1, EnforcementLevel.REMEDIATE: 2,
+        EnforcementLevel.MANDATORY: 3}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Verdict:
     level: str
     resource: str
     message: str
+    fix: str = ""
+
+
+class PolicyConfigError(ValueError):
+    """A stack's policy config lowers a policy without saying why."""
 
 
 def stack_policy_config(stack: str) -> dict[str, Any]:
@@ -54,6 +61,9 @@ def _level_and_config(policy: Any, config: dict[str, Any]) -> tuple[EnforcementL
     if isinstance(entry, str):
         entry = {"enforcementLevel": entry}
     level = EnforcementLevel(entry.get("enforcementLevel", policy.enforcement_level.value))
+    if RANK[level] < RANK[policy.enforcement_level] and not str(entry.get("waiver", "")).strip():
+        raise PolicyConfigError(f"policy config lowers {policy.name} to {level.value} without a reason; allowed: "
+                                f'{{"{policy.name}": {{"enforcementLevel": "{level.value}", "waiver": "<why>"}}}}')
     schema = policy.config_schema.properties if policy.config_schema else {}
     settings = {key: spec["default"] for key, spec in schema.items() if "default" in spec}
     settings.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
@@ -91,7 +101,8 @@ def _apply(policy: Any, level: EnforcementLevel, settings: dict[str, Any],
     found: list[Verdict] = []
 
     def report_on(urn: str) -> Any:
-        return lambda message, reported=None: found.append(Verdict(policy.name, level.value, reported or urn, message))
+        return lambda message, reported=None: found.append(
+            Verdict(policy.name, level.value, reported or urn, message, policy.remediation_steps or ""))
 
     if isinstance(policy, StackValidationPolicy):
         with suppress(_NotApplicableError):
@@ -110,9 +121,21 @@ def _apply(policy: Any, level: EnforcementLevel, settings: dict[str, Any],
     return found
 
 
+def waivers(config: dict[str, Any]) -> dict[str, str]:
+    """Policy -> the reason its stack runs it below mandatory."""
+    return {name: entry["waiver"] for name, entry in config.items() if isinstance(entry, dict) and "waiver" in entry}
+
+
+def with_account(config: dict[str, Any]) -> dict[str, Any]:
+    """The mock account is the stack's account offline (a real stack sets accountId in its policy config)."""
+    entry = config.get("bedrock-invoke-only", {})
+    entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry)
+    return {**config, "bedrock-invoke-only": {"accountId": ACCOUNT_ID, **entry}}
+
+
 def evaluate(graph: Graph, config: dict[str, Any] | None = None) -> list[Verdict]:
     """Every verdict of the pack on the graph (remediations applied first, as the engine does)."""
-    config = stack_policy_config(graph.stack) if config is None else config
+    config = with_account(stack_policy_config(graph.stack) if config is None else config)
     resources = _policy_resources(graph)
     verdicts: list[Verdict] = []
     for policy in ALL_POLICIES:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy.proxy import UnknownValueError
@@ -55,3 +56,65 @@ def as_list(value: Any) -> list[Any]:
 def config_value(args: Any, key: str, default: Any) -> Any:
     config = args.get_config() if hasattr(args, "get_config") else {}
     return (config or {}).get(key, default)
+
+
+PRIVATE_V6 = ipaddress.ip_network("fc00::/7")
+SECURITY_GROUP_TYPES = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+VPC_RULE = {"ingress": "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "egress": "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"}
+LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+
+
+@dataclass(frozen=True)
+class NetworkRule:
+    """One security group rule in any of the provider's shapes: protocol, ports, and what it names."""
+
+    protocol: str
+    from_port: int
+    to_port: int
+    cidrs: tuple[str, ...]
+    prefix_lists: tuple[str, ...]
+
+    @property
+    def https_only(self) -> bool:
+        return self.protocol == "tcp" and self.from_port == self.to_port == 443
+
+
+def network_rules(resource_type: str, props: dict[str, Any], direction: str) -> list[NetworkRule]:
+    """Every `direction` ("ingress"/"egress") rule a resource declares: inline on a (default) security group,
+    a vpc/SecurityGroup{Ingress,Egress}Rule, or a legacy ec2/SecurityGroupRule."""
+    if resource_type in SECURITY_GROUP_TYPES:
+        return [NetworkRule(str(r.get("protocol")), r.get("fromPort", 0), r.get("toPort", 0),
+                            tuple(as_list(r.get("cidrBlocks")) + as_list(r.get("ipv6CidrBlocks"))),
+                            tuple(as_list(r.get("prefixListIds")))) for r in as_list(props.get(direction))]
+    if resource_type == VPC_RULE[direction]:
+        return [NetworkRule(str(props.get("ipProtocol")), props.get("fromPort", 0), props.get("toPort", 0),
+                            tuple(as_list(props.get("cidrIpv4")) + as_list(props.get("cidrIpv6"))),
+                            tuple(as_list(props.get("prefixListId"))))]
+    if resource_type == LEGACY_RULE and props.get("type") == direction:
+        return [NetworkRule(str(props.get("protocol")), props.get("fromPort", 0), props.get("toPort", 0),
+                            tuple(as_list(props.get("cidrBlocks")) + as_list(props.get("ipv6CidrBlocks"))),
+                            tuple(as_list(props.get("prefixListIds"))))]
+    return []
+
+
+def is_private_range(cidr: str) -> bool:
+    """RFC 1918 for IPv4, unique local (fc00::/7) for IPv6."""
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    return is_private(cidr) if network.version == 4 else network.subnet_of(PRIVATE_V6)
+
+
+def public_share(cidrs: Iterable[str]) -> float:
+    """The share of the public address space (per IP version, the largest) that a set of ranges covers."""
+    shares = {4: 0.0, 6: 0.0}
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            continue
+        if not is_private_range(cidr):
+            shares[network.version] += 2.0 ** -network.prefixlen
+    return max(shares.values())

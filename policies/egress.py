@@ -7,9 +7,7 @@ instance) are stack policies that follow property dependencies, so they hold dur
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -23,46 +21,24 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from common import ANYWHERE, as_list, config_value, is_private, policy_statements, skip_unknowns
+from common import as_list, config_value, is_private, is_private_range, network_rules, skip_unknowns
+from identity import grant_problems
 
-HTTPS = 443
-ALL_PROTOCOLS = ("-1", "all")
-SG = "aws:ec2/securityGroup:SecurityGroup"
-EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-IAM_DOCUMENTS = {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/policy:Policy": "policy",
-                 "aws:iam/role:Role": "inlinePolicies"}
-# CountTokens invokes nothing and bills nothing; Claude Code needs it (/v1/messages/count_tokens).
-BEDROCK_ACTIONS = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"}
-CLAUDE_ARN = re.compile(r"^arn:aws:bedrock:[a-z0-9-*]*:(\d{12})?:(foundation-model|inference-profile)/"
-                        r"((us|eu|apac|jp|au|global)\.)?anthropic\.claude-[a-z0-9.-]+(:\d+)?$")
-
-
-def _egress_rules(resource_type: str, props: dict[str, Any]) -> Iterator[tuple[str, int, int, list[str]]]:
-    """(protocol, from port, to port, destination CIDRs) of every egress rule a resource declares."""
-    if resource_type == SG:
-        for rule in as_list(props.get("egress")):
-            yield (str(rule.get("protocol")), rule.get("fromPort", 0), rule.get("toPort", 0),
-                   as_list(rule.get("cidrBlocks")) + as_list(rule.get("ipv6CidrBlocks")))
-    elif resource_type == EGRESS_RULE:
-        yield (str(props.get("ipProtocol")), props.get("fromPort", 0), props.get("toPort", 0),
-               as_list(props.get("cidrIpv4")) + as_list(props.get("cidrIpv6")))
-    elif resource_type == LEGACY_RULE and props.get("type") == "egress":
-        yield (str(props.get("protocol")), props.get("fromPort", 0), props.get("toPort", 0),
-               as_list(props.get("cidrBlocks")) + as_list(props.get("ipv6CidrBlocks")))
 
 
 @skip_unknowns
 def _validate_https_only_egress(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for protocol, low, high, cidrs in _egress_rules(args.resource_type, args.props):
-        https_only = protocol == "tcp" and low == high == HTTPS
-        for cidr in cidrs:
-            if cidr in ANYWHERE and not https_only:
-                report(f"egress to {cidr} allows protocol {protocol} ports {low}-{high}; only tcp/443 may leave")
-            elif cidr not in ANYWHERE and not https_only and not is_private(cidr):
-                report(f"egress to public range {cidr} on {protocol} {low}-{high}; other ports may go only to "
-                       "security groups, prefix lists or the VPC's private ranges")
+    for rule in network_rules(args.resource_type, args.props, "egress"):
+        if rule.https_only:
+            continue
+        where = f"{rule.protocol} ports {rule.from_port}-{rule.to_port}"
+        for cidr in rule.cidrs:
+            if not is_private_range(cidr):
+                report(f"egress to {cidr} allows {where}; only tcp/443 may leave for public ranges")
+        for prefix_list in rule.prefix_lists:
+            report(f"egress to prefix list {prefix_list} allows {where}; a prefix list can hold any range, so "
+                   "only tcp/443 may go to one")
 
 
 @skip_unknowns
@@ -74,35 +50,10 @@ def _validate_no_public_task_ip(args: ResourceValidationArgs, report: ReportViol
         report("ECS tasks must not get public IPs: they reach AWS only through the NAT instance")
 
 
-def _actions(statement: dict[str, Any]) -> list[str]:
-    return [str(a) for a in as_list(statement.get("Action"))]
-
-
-def _documents(args: ResourceValidationArgs) -> Iterator[Any]:
-    key = IAM_DOCUMENTS.get(args.resource_type)
-    if key == "inlinePolicies":
-        yield from (p.get("policy") for p in as_list(args.props.get(key)) if p.get("policy"))
-    elif key and args.props.get(key):
-        yield args.props[key]
-
-
 @skip_unknowns
 def _validate_bedrock_invoke_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for document in _documents(args):
-        for statement in policy_statements(document):
-            if statement.get("Effect", "Allow") != "Allow":
-                continue
-            actions = _actions(statement)
-            wildcards = [a for a in actions if "*" in a]
-            if wildcards:
-                report(f"wildcard actions {wildcards}: name each action")
-            bedrock = [a for a in actions if a.lower().startswith("bedrock:")]
-            if not bedrock:
-                continue
-            if extra := sorted(set(bedrock) - BEDROCK_ACTIONS):
-                report(f"Bedrock actions {extra} beyond {sorted(BEDROCK_ACTIONS)}")
-            if others := [r for r in as_list(statement.get("Resource")) if not CLAUDE_ARN.match(str(r))]:
-                report(f"Bedrock allowed on {others}: only Anthropic Claude model or inference-profile ARNs")
+    for problem in grant_problems(args.resource_type, args.props, config_value(args, "accountId", None) or None):
+        report(problem)
 
 
 def _depends_on(resource: PolicyResource, key: str) -> list[PolicyResource]:
@@ -125,7 +76,7 @@ def _validate_private_routes(args: StackValidationArgs, report: ReportViolation)
     for route in (r for r in resources if r.resource_type == "aws:ec2/route:Route"):
         in_private = any(t.urn in tables for t in _depends_on(route, "routeTableId"))
         via_igw = any(g.resource_type == "aws:ec2/internetGateway:InternetGateway"
-                      for g in _depends_on(route, "gatewayId"))
+                      for g in _depends_on(route, "gatewayId")) or str(route.props.get("gatewayId")).startswith("igw-")
         if in_private and via_igw:
             report(f"route {route.name} sends a private subnet to the internet gateway; use the NAT ENI", route.urn)
     for table in (r for r in resources if r.urn in tables):
@@ -173,10 +124,13 @@ POLICIES = [
     _mandatory("ecs-no-public-ip", "ECS services and task sets never assign public IPs to task ENIs.",
                _validate_no_public_task_ip, "Set networkConfiguration.assignPublicIp to false."),
     _mandatory("bedrock-invoke-only",
-               "IAM allows Bedrock only InvokeModel / InvokeModelWithResponseStream (and CountTokens) on Anthropic "
-               "Claude model and inference-profile ARNs, and no policy uses wildcard actions.",
+               "IAM, evaluated as IAM does (Action/NotAction, Resource/NotResource, * and ?), allows Bedrock only "
+               "InvokeModel / InvokeModelWithResponseStream (and CountTokens) on Anthropic Claude model ARNs and this "
+               "account's inference profiles; no wildcard or NotAction grants, AWS managed policies or open trust.",
                _validate_bedrock_invoke_only,
-               "List the exact actions; scope Bedrock to the served models' profile and foundation-model ARNs."),
+               "List the exact actions; scope Bedrock to the served models' profile and foundation-model ARNs.",
+               PolicyConfigSchema(properties={"accountId": {
+                   "type": "string", "description": "The stack's account: inference profiles must be its own."}})),
     StackValidationPolicy(
         name="private-routes-avoid-igw",
         description="Route tables of private subnets (tagged Tier=private) have no route to an internet gateway.",

@@ -1,7 +1,8 @@
-"""Hardening: advisory by default, made mandatory per stack through policy config (see config.prod.json)."""
+"""Hardening: databases, volumes, viewers, ingress, logs, images, secrets and instance metadata."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -15,15 +16,22 @@ from pulumi_policy import (
     Severity,
 )
 
-from common import ANYWHERE, as_list, skip_unknowns
+from common import as_list, network_rules, public_share, skip_unknowns
 
 CURRENT_VIEWER_TLS = ("TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
 SECRET_NAME = re.compile(r"(KEY|PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL)", re.IGNORECASE)
 FLAG_VALUES = {"true", "false", "0", "1", "yes", "no", ""}
+# Values that are credentials whatever their name: a URL with a password, API keys, AWS access keys.
+CREDENTIAL_VALUE = re.compile(r"://[^/\s:@]+:[^@\s/]+@|\bsk-[A-Za-z0-9_-]{8,}|\bAKIA[0-9A-Z]{16}\b")
+SECRET_FLAG = re.compile(r"^--?[\w-]*(key|password|passwd|secret|token|credential)[\w-]*$", re.IGNORECASE)
+# The share of the public address space from which ingress counts as open to the world.
+WORLD_SHARE = 2.0 ** -8
 Check = Callable[[str, dict[str, Any]], list[str]]
 
 
 def _rds(resource_type: str, props: dict[str, Any]) -> list[str]:
+    if resource_type == "aws:rds/clusterInstance:ClusterInstance":
+        return ["database instance is publicly accessible"] if props.get("publiclyAccessible") is True else []
     if resource_type not in ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster"):
         return []
     problems = []
@@ -47,6 +55,11 @@ def _cloudfront(resource_type: str, props: dict[str, Any]) -> list[str]:
     behaviors = [props.get("defaultCacheBehavior") or {}, *as_list(props.get("orderedCacheBehaviors"))]
     problems = [f"behaviour {b.get('pathPattern', 'default')} lets viewers use plain HTTP"
                 for b in behaviors if b.get("viewerProtocolPolicy") == "allow-all"]
+    for origin in as_list(props.get("origins")):
+        policy = (origin.get("customOriginConfig") or {}).get("originProtocolPolicy")
+        if policy == "http-only":
+            problems.append(f"origin {origin.get('originId')} is reached in plain HTTP: keys and prompts travel "
+                            "in clear between CloudFront and a public origin")
     certificate = props.get("viewerCertificate") or {}
     if not certificate.get("cloudfrontDefaultCertificate") and \
             certificate.get("minimumProtocolVersion") not in CURRENT_VIEWER_TLS:
@@ -55,15 +68,15 @@ def _cloudfront(resource_type: str, props: dict[str, Any]) -> list[str]:
 
 
 def _open_ingress(resource_type: str, props: dict[str, Any]) -> list[str]:
-    if resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
-        sources = as_list(props.get("cidrIpv4")) + as_list(props.get("cidrIpv6"))
-    elif resource_type == "aws:ec2/securityGroup:SecurityGroup":
-        sources = [c for rule in as_list(props.get("ingress"))
-                   for c in as_list(rule.get("cidrBlocks")) + as_list(rule.get("ipv6CidrBlocks"))]
-    else:
-        return []
-    return [f"ingress open to {c}: admit CloudFront's prefix list or security groups" for c in sources
-            if c in ANYWHERE]
+    """Ingress from public ranges covering 1/256 of the address space or more, alone (0.0.0.0/0, 0.0.0.0/1,
+    ::/0) or together (0.0.0.0/1 + 128.0.0.0/1 in one rule)."""
+    problems = []
+    for rule in network_rules(resource_type, props, "ingress"):
+        broad = [c for c in rule.cidrs if public_share([c]) >= WORLD_SHARE]
+        problems += [f"ingress open to {c}: admit CloudFront's prefix list or security groups" for c in broad]
+        if not broad and public_share(rule.cidrs) >= WORLD_SHARE:
+            problems.append(f"ingress from {list(rule.cidrs)}: together they cover the public internet")
+    return problems
 
 
 def _log_retention(resource_type: str, props: dict[str, Any]) -> list[str]:
@@ -87,9 +100,20 @@ def _plain_secrets(resource_type: str, props: dict[str, Any]) -> list[str]:
         return []
     definitions = props.get("containerDefinitions") or "[]"
     containers = json.loads(definitions) if isinstance(definitions, str) else definitions
-    return [f"container {c.get('name')} has {e['name']} in plain environment: use `secrets`"
-            for c in containers for e in as_list(c.get("environment"))
-            if SECRET_NAME.search(e.get("name", "")) and str(e.get("value", "")).lower() not in FLAG_VALUES]
+    problems = []
+    for container in containers:
+        name = container.get("name")
+        for variable in as_list(container.get("environment")):
+            value = str(variable.get("value", ""))
+            if SECRET_NAME.search(variable.get("name", "")) and value.lower() not in FLAG_VALUES:
+                problems.append(f"container {name} has {variable['name']} in plain environment: use `secrets`")
+            elif CREDENTIAL_VALUE.search(value):
+                problems.append(f"container {name} has a credential in {variable.get('name')}: use `secrets`")
+        arguments = [str(a) for a in as_list(container.get("command")) + as_list(container.get("entryPoint"))]
+        for flag, value in itertools.pairwise([*arguments, ""]):
+            if CREDENTIAL_VALUE.search(flag) or (SECRET_FLAG.match(flag) and value and not value.startswith("-")):
+                problems.append(f"container {name} passes a credential on its command line ({flag}): use `secrets`")
+    return problems
 
 
 def _imdsv2(resource_type: str, props: dict[str, Any]) -> list[str]:
@@ -106,7 +130,7 @@ def _policy(name: str, description: str, check: Check, remediation: str) -> Reso
             report(problem)
 
     return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=EnforcementLevel.ADVISORY, severity=Severity.MEDIUM,
+                                    enforcement_level=EnforcementLevel.MANDATORY, severity=Severity.MEDIUM,
                                     remediation_steps=remediation)
 
 

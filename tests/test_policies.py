@@ -24,8 +24,9 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from offline.engine import ROOT_DIR, Graph, Resource
-from offline.policy_check import evaluate, mandatory, stack_policy_config
+from offline.engine import ROOT_DIR, Graph, Resource, run
+from offline.policy_check import PolicyConfigError, evaluate, mandatory, stack_policy_config
+from tests.test_plan import plan as plan_command
 
 from pack_policies import ALL_POLICIES
 
@@ -58,7 +59,7 @@ def policy_resource(urn: str, resource_type: str, props: dict[str, Any],
 def check_stack(policy: str, resources: list[PolicyResource]) -> list[str]:
     messages: list[str] = []
     schema = POLICIES[policy].config_schema
-    config = {k: v["default"] for k, v in schema.properties.items()} if schema else {}
+    config = {k: v["default"] for k, v in schema.properties.items() if "default" in v} if schema else {}
     POLICIES[policy].validate(StackValidationArgs(resources, config), lambda m, urn=None: messages.append(m))
     return messages
 
@@ -260,11 +261,18 @@ def test_dev_and_prod_have_no_mandatory_violation(stack: Graph) -> None:
     assert mandatory(evaluate(stack)) == []
 
 
-def test_hardening_is_mandatory_in_prod_only() -> None:
-    prod = stack_policy_config("prod")
-    hardening = [p.name for p in ALL_POLICIES if p.enforcement_level.value == "advisory"]
-    assert hardening and all(prod[name] == "mandatory" for name in hardening)
-    assert stack_policy_config("dev") == {}
+def test_every_policy_is_mandatory_in_every_stack_unless_waived_with_a_reason(tmp_path: Any) -> None:
+    """Dev may not run silently advisory: lowering a policy needs its name and a reason, which the plan prints."""
+    levels = {p.name: p.enforcement_level.value for p in ALL_POLICIES}
+    assert {n for n, level in levels.items() if level != "mandatory"} == {"add-missing-tags", "resource-coverage"}
+    assert stack_policy_config("dev") == {} and stack_policy_config("prod") == {}
+    with pytest.raises(PolicyConfigError, match="lowers efs-encrypted to advisory without a reason"):
+        evaluate(run("dev"), {"efs-encrypted": "advisory"})
+    waived = {"efs-encrypted": {"enforcementLevel": "advisory", "waiver": "scratch stack, no data"}}
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps(waived))
+    printed = plan_command("dev", "--policy-config", str(config)).stdout
+    assert "waived: efs-encrypted: scratch stack, no data" in printed
 
 
 def probe(graph: Graph, name: str, resource_type: str, inputs: dict[str, Any], tagged: bool = True) -> Graph:
@@ -298,7 +306,7 @@ def test_every_probe_added_to_the_graph_is_caught(dev: Graph, prod: Graph, case:
     for graph in (dev, prod):
         verdicts = evaluate(probe(graph, name, resource_type, inputs, tagged))
         caught = [v for v in verdicts if v.resource.endswith(f"::{name}")]
-        assert [v.policy for v in caught] == [caught_by], caught
+        assert {v.policy for v in caught} == {caught_by}, caught
     assert mandatory(evaluate(probe(prod, name, resource_type, inputs, tagged))), "prod blocks every probe"
 
 

@@ -1,0 +1,121 @@
+"""What IAM grants, judged as IAM evaluates it (iam_logic): the only Bedrock use anywhere in the stack is invoking
+(and counting tokens for) Anthropic Claude models, and no document hands out broad rights by wildcard, NotAction,
+an AWS managed policy or a trust policy open to everyone.
+
+Documents come from every place the provider takes them: role, user and group inline policies, managed policies,
+a role's `inlinePolicies` and `assumeRolePolicy`; AWS managed policies arrive as ARNs (attachments, a role's
+`managedPolicyArns`) and pass only when known not to grant Bedrock or broad rights.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from common import as_list, policy_statements
+from iam_logic import wildcard_match
+
+# The actions the gateway needs: InvokeModel covers Converse; CountTokens invokes and bills nothing.
+ALLOWED_BEDROCK = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens")
+# Bedrock actions a statement is tested against (Service Authorization Reference, Amazon Bedrock): one of each
+# family, so any pattern that reaches beyond invoking hits one.
+BEDROCK_ACTIONS = (*ALLOWED_BEDROCK, "bedrock:GetFoundationModel", "bedrock:ListFoundationModels",
+                   "bedrock:CreateModelCustomizationJob", "bedrock:CreateProvisionedModelThroughput",
+                   "bedrock:InvokeAgent", "bedrock:CreateAgent", "bedrock:InvokeFlow", "bedrock:Retrieve",
+                   "bedrock:RetrieveAndGenerate", "bedrock:ApplyGuardrail", "bedrock:DeleteGuardrail",
+                   "bedrock:PutModelInvocationLoggingConfiguration", "bedrock:CreateInferenceProfile",
+                   "bedrock:CreateModelInvocationJob", "bedrock:InvokeModelWithBidirectionalStream")
+CLAUDE_ARN = re.compile(r"^arn:aws:bedrock:[a-z0-9-]+:(?P<account>\d{12})?:(?P<kind>foundation-model|"
+                        r"inference-profile)/((us|eu|apac|jp|au|global)\.)?anthropic\.claude-[a-z0-9.-]+(:\d+)?$")
+DOCUMENT_KEYS = {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/userPolicy:UserPolicy": "policy",
+                 "aws:iam/groupPolicy:GroupPolicy": "policy", "aws:iam/policy:Policy": "policy"}
+ATTACHMENTS = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+               "aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "aws:iam/policyAttachment:PolicyAttachment")
+ROLE = "aws:iam/role:Role"
+AWS_MANAGED = "arn:aws:iam::aws:policy/"
+# AWS managed policies known to grant no Bedrock action and nothing broad (read from the IAM console).
+KNOWN_MANAGED = {f"{AWS_MANAGED}{name}" for name in (
+    "AmazonSSMManagedInstanceCore", "service-role/AWSLambdaVPCAccessExecutionRole",
+    "service-role/AWSLambdaBasicExecutionRole", "service-role/AmazonECSTaskExecutionRolePolicy",
+    "CloudWatchAgentServerPolicy")}
+
+
+def documents(resource_type: str, props: dict[str, Any]) -> Iterator[Any]:
+    """The permission documents a resource carries (not trust policies)."""
+    if key := DOCUMENT_KEYS.get(resource_type):
+        if props.get(key):
+            yield props[key]
+    elif resource_type == ROLE:
+        yield from (p.get("policy") for p in as_list(props.get("inlinePolicies")) if p.get("policy"))
+
+
+def managed_policy_arns(resource_type: str, props: dict[str, Any]) -> list[str]:
+    if resource_type in ATTACHMENTS:
+        return [str(props["policyArn"])] if props.get("policyArn") else []
+    return [str(a) for a in as_list(props.get("managedPolicyArns"))] if resource_type == ROLE else []
+
+
+def _actions(statement: dict[str, Any], key: str) -> list[str]:
+    return [str(a) for a in as_list(statement.get(key))]
+
+
+def _bedrock_granted(statement: dict[str, Any]) -> set[str]:
+    if "NotAction" in statement:
+        excluded = _actions(statement, "NotAction")
+        return {a for a in BEDROCK_ACTIONS if not any(wildcard_match(p, a, ignore_case=True) for p in excluded)}
+    patterns = _actions(statement, "Action")
+    return {a for a in BEDROCK_ACTIONS if any(wildcard_match(p, a, ignore_case=True) for p in patterns)}
+
+
+def _resource_problems(statement: dict[str, Any], account: str | None) -> list[str]:
+    if "NotResource" in statement or "Resource" not in statement:
+        return ["Bedrock granted through NotResource: name the model ARNs"]
+    problems = []
+    for resource in (str(r) for r in as_list(statement["Resource"])):
+        match = CLAUDE_ARN.match(resource)
+        if not match:
+            problems.append(f"Bedrock allowed on {resource}: only Anthropic Claude model or inference-profile ARNs")
+        elif match["kind"] == "inference-profile" and account and match["account"] != account:
+            problems.append(f"Bedrock allowed on another account's inference profile {resource}")
+    return problems
+
+
+def statement_problems(statement: dict[str, Any], account: str | None) -> list[str]:
+    """What an Allow statement grants beyond invoking Claude, by IAM's own matching of its elements."""
+    if statement.get("Effect", "Allow") != "Allow":
+        return []
+    problems = []
+    if "NotAction" in statement:
+        problems.append(f"NotAction {_actions(statement, 'NotAction')} in an Allow grants every other action")
+    if wildcards := [a for a in _actions(statement, "Action") if "*" in a or "?" in a]:
+        problems.append(f"wildcard actions {wildcards}: name each action")
+    granted = _bedrock_granted(statement)
+    if extra := sorted(granted - set(ALLOWED_BEDROCK)):
+        problems.append(f"grants Bedrock actions {extra} beyond {list(ALLOWED_BEDROCK)}")
+    elif granted:
+        problems += _resource_problems(statement, account)
+    return problems
+
+
+def trust_problems(props: dict[str, Any]) -> list[str]:
+    """A role anyone may assume gives its rights to anyone."""
+    problems = []
+    for statement in policy_statements(props.get("assumeRolePolicy") or "{}"):
+        principal = statement.get("Principal")
+        principals = [principal] if isinstance(principal, str) else [
+            p for values in (principal or {}).values() for p in as_list(values)]
+        if statement.get("Effect", "Allow") == "Allow" and "*" in principals:
+            problems.append("trust policy lets any principal (*) assume the role")
+    return problems
+
+
+def grant_problems(resource_type: str, props: dict[str, Any], account: str | None) -> list[str]:
+    problems = [p for document in documents(resource_type, props) for statement in policy_statements(document)
+                for p in statement_problems(statement, account)]
+    problems += [f"AWS managed policy {arn} may grant Bedrock or broad rights: write the actions out"
+                 for arn in managed_policy_arns(resource_type, props)
+                 if arn.startswith(AWS_MANAGED) and arn not in KNOWN_MANAGED]
+    if resource_type == ROLE:
+        problems += trust_problems(props)
+    return problems

@@ -1,0 +1,271 @@
+"""A corpus of resources each policy must catch (different shapes of the same risk) and near misses it must pass,
+as the engine hands them over (camelCase props). Stack policies get small stacks: (urn, type, props, deps)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+ACCOUNT = "123456789012"
+HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"
+PROFILE = f"arn:aws:bedrock:us-west-1:{ACCOUNT}:inference-profile/us.{HAIKU}"
+FOUNDATION = f"arn:aws:bedrock:us-east-1::foundation-model/{HAIKU}"
+TAGS = {"Project": "p", "Environment": "e", "Owner": "o", "CostCenter": "c", "ManagedBy": "m"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    policy: str
+    name: str
+    type: str
+    props: dict[str, Any]
+    # Without the provider (and its default tags): the resource's own tags are all it has.
+    provider: bool = True
+
+
+def document(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(action: Any, resource: Any, **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def role_policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"policy": document(*statements)}
+
+
+def egress(protocol: str, low: int, high: int, **peer: Any) -> dict[str, Any]:
+    return {"ipProtocol": protocol, "fromPort": low, "toPort": high, **peer}
+
+
+def task(*containers: dict[str, Any]) -> dict[str, Any]:
+    return {"containerDefinitions": json.dumps([{"name": "app", "image": "x", **c} for c in containers])}
+
+
+def env(name: str, value: str) -> dict[str, Any]:
+    return {"environment": [{"name": name, "value": value}]}
+
+
+RP, UP, GP = "aws:iam/rolePolicy:RolePolicy", "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy"
+ROLE, ATTACH = "aws:iam/role:Role", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+SG, DEFAULT_SG = "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+EGRESS, INGRESS = ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+                   "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+LEGACY = "aws:ec2/securityGroupRule:SecurityGroupRule"
+TASKDEF, DIST = "aws:ecs/taskDefinition:TaskDefinition", "aws:cloudfront/distribution:Distribution"
+SECURE_VIEWERS = {"defaultCacheBehavior": {"viewerProtocolPolicy": "redirect-to-https"},
+                  "viewerCertificate": {"cloudfrontDefaultCertificate": True}}
+TRUST_ECS = document({"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                      "Action": "sts:AssumeRole"})
+
+BAD = [
+    # tags
+    Probe("required-tags", "untagged-bucket", "aws:s3/bucket:Bucket", {"bucket": "b"}, provider=False),
+    Probe("required-tags", "blank-owner", "aws:sns/topic:Topic", {"tags": {**TAGS, "Owner": " "}}, provider=False),
+    Probe("required-tags", "asg-without-list", "aws:autoscaling/group:Group", {"tags": []}),
+    # egress
+    Probe("egress-https-only", "all-traffic", EGRESS, egress("-1", 0, 0, cidrIpv4="0.0.0.0/0")),
+    Probe("egress-https-only", "http-out", EGRESS, egress("tcp", 80, 80, cidrIpv4="0.0.0.0/0")),
+    Probe("egress-https-only", "ipv6-all-ports", EGRESS, egress("tcp", 0, 65535, cidrIpv6="::/0")),
+    Probe("egress-https-only", "dns-to-public", EGRESS, egress("udp", 53, 53, cidrIpv4="8.8.8.8/32")),
+    Probe("egress-https-only", "inline-all", SG, {"egress": [
+        {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]}),
+    Probe("egress-https-only", "default-group-all", DEFAULT_SG, {"egress": [
+        {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]}),
+    Probe("egress-https-only", "prefix-list-all", EGRESS, egress("-1", 0, 0, prefixListId="pl-0custom")),
+    Probe("egress-https-only", "legacy-egress", LEGACY, {"type": "egress", "protocol": "tcp", "fromPort": 22,
+                                                         "toPort": 22, "cidrBlocks": ["0.0.0.0/1"]}),
+    # ECS
+    Probe("ecs-no-public-ip", "public-service", "aws:ecs/service:Service",
+          {"networkConfiguration": {"assignPublicIp": True}}),
+    Probe("ecs-no-public-ip", "public-service-text", "aws:ecs/service:Service",
+          {"networkConfiguration": {"assignPublicIp": "true"}}),
+    Probe("ecs-no-public-ip", "public-task-set", "aws:ecs/taskSet:TaskSet",
+          {"networkConfiguration": {"assignPublicIp": "ENABLED"}}),
+    # IAM and Bedrock
+    Probe("bedrock-invoke-only", "star", RP, role_policy(allow("*", "*"))),
+    Probe("bedrock-invoke-only", "not-action", RP, role_policy({"Effect": "Allow", "NotAction": "iam:*",
+                                                                "Resource": "*"})),
+    Probe("bedrock-invoke-only", "question-mark", RP, role_policy(allow("s3:Get?bject", "arn:aws:s3:::b/*"))),
+    Probe("bedrock-invoke-only", "bedrock-star-user", UP, role_policy(allow("bedrock:*", "*"))),
+    Probe("bedrock-invoke-only", "customization", GP, role_policy(
+        allow("bedrock:CreateModelCustomizationJob", PROFILE))),
+    Probe("bedrock-invoke-only", "invoke-anything", RP, role_policy(allow("bedrock:InvokeModel", "*"))),
+    Probe("bedrock-invoke-only", "invoke-llama", RP, role_policy(allow(
+        "bedrock:InvokeModel", "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-70b-instruct-v1:0"))),
+    Probe("bedrock-invoke-only", "other-account-profile", RP, role_policy(allow(
+        "bedrock:InvokeModel", PROFILE.replace(ACCOUNT, "999999999999")))),
+    Probe("bedrock-invoke-only", "not-resource", RP, role_policy({"Effect": "Allow", "Action": "bedrock:InvokeModel",
+                                                                  "NotResource": PROFILE})),
+    Probe("bedrock-invoke-only", "admin-attached", ATTACH, {
+        "role": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+    Probe("bedrock-invoke-only", "bedrock-full-attached", ATTACH, {
+        "role": "r", "policyArn": "arn:aws:iam::aws:policy/AmazonBedrockFullAccess"}),
+    Probe("bedrock-invoke-only", "managed-arns", ROLE, {"assumeRolePolicy": TRUST_ECS, "managedPolicyArns": [
+        "arn:aws:iam::aws:policy/PowerUserAccess"]}),
+    Probe("bedrock-invoke-only", "inline-on-role", ROLE, {"assumeRolePolicy": TRUST_ECS, "inlinePolicies": [
+        {"name": "x", "policy": document(allow(["bedrock:Invoke*"], PROFILE))}]}),
+    Probe("bedrock-invoke-only", "open-trust", ROLE, {"assumeRolePolicy": document(
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"})}),
+    # databases, volumes
+    Probe("rds-encrypted-private-backed-up", "public-db", "aws:rds/instance:Instance",
+          {"storageEncrypted": True, "publiclyAccessible": True, "backupRetentionPeriod": 7}),
+    Probe("rds-encrypted-private-backed-up", "plain-db", "aws:rds/instance:Instance",
+          {"storageEncrypted": False, "backupRetentionPeriod": 7}),
+    Probe("rds-encrypted-private-backed-up", "no-backups", "aws:rds/cluster:Cluster",
+          {"storageEncrypted": True, "backupRetentionPeriod": 0}),
+    Probe("rds-encrypted-private-backed-up", "public-aurora", "aws:rds/clusterInstance:ClusterInstance",
+          {"publiclyAccessible": True, "engine": "aurora-postgresql"}),
+    Probe("efs-encrypted", "plain-efs", "aws:efs/fileSystem:FileSystem", {"encrypted": False}),
+    Probe("efs-encrypted", "unset-efs", "aws:efs/fileSystem:FileSystem", {}),
+    Probe("efs-encrypted", "text-efs", "aws:efs/fileSystem:FileSystem", {"encrypted": "false"}),
+    # viewers and origins
+    Probe("cloudfront-https-viewers", "allow-all", DIST, {**SECURE_VIEWERS, "defaultCacheBehavior": {
+        "viewerProtocolPolicy": "allow-all"}}),
+    Probe("cloudfront-https-viewers", "old-tls", DIST, {**SECURE_VIEWERS, "viewerCertificate": {
+        "acmCertificateArn": "arn", "minimumProtocolVersion": "TLSv1"}}),
+    Probe("cloudfront-https-viewers", "http-origin", DIST, {**SECURE_VIEWERS, "origins": [
+        {"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "http-only"}}]}),
+    Probe("cloudfront-https-viewers", "allow-all-path", DIST, {**SECURE_VIEWERS, "orderedCacheBehaviors": [
+        {"pathPattern": "/x/*", "viewerProtocolPolicy": "allow-all"}]}),
+    # ingress
+    Probe("ingress-not-open-to-world", "world", INGRESS, egress("tcp", 80, 80, cidrIpv4="0.0.0.0/0")),
+    Probe("ingress-not-open-to-world", "half-world", INGRESS, egress("tcp", 22, 22, cidrIpv4="0.0.0.0/1")),
+    Probe("ingress-not-open-to-world", "world-v6", INGRESS, egress("tcp", 443, 443, cidrIpv6="::/0")),
+    Probe("ingress-not-open-to-world", "legacy-ingress", LEGACY, {"type": "ingress", "protocol": "tcp",
+                                                                  "fromPort": 22, "toPort": 22,
+                                                                  "cidrBlocks": ["0.0.0.0/0"]}),
+    Probe("ingress-not-open-to-world", "halves-together", SG, {"ingress": [
+        {"protocol": "tcp", "fromPort": 80, "toPort": 80, "cidrBlocks": ["0.0.0.0/1", "128.0.0.0/1"]}]}),
+    Probe("ingress-not-open-to-world", "default-group-open", DEFAULT_SG, {"ingress": [
+        {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]}),
+    # logs, images, secrets, metadata
+    Probe("log-group-retention", "forever", "aws:cloudwatch/logGroup:LogGroup", {}),
+    Probe("log-group-retention", "zero", "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 0}),
+    Probe("log-group-retention", "named-forever", "aws:cloudwatch/logGroup:LogGroup", {"name": "/app"}),
+    Probe("ecr-scan-immutable", "mutable", "aws:ecr/repository:Repository",
+          {"imageTagMutability": "MUTABLE", "imageScanningConfiguration": {"scanOnPush": True}}),
+    Probe("ecr-scan-immutable", "unscanned", "aws:ecr/repository:Repository", {"imageTagMutability": "IMMUTABLE"}),
+    Probe("ecr-scan-immutable", "mutable-with-exclusion", "aws:ecr/repository:Repository", {
+        "imageTagMutability": "MUTABLE_WITH_EXCLUSION", "imageScanningConfiguration": {"scanOnPush": True}}),
+    Probe("no-plain-secrets-in-env", "api-key-env", TASKDEF, task(env("API_KEY", "sk-live-123"))),
+    Probe("no-plain-secrets-in-env", "database-url", TASKDEF, task(env(
+        "DATABASE_URL", "postgresql://user:password@db:5432/app"))),
+    Probe("no-plain-secrets-in-env", "master-key-flag", TASKDEF, task({"command": [
+        "--port", "4000", "--master_key", "sk-1234567890abcdef"]})),
+    Probe("no-plain-secrets-in-env", "aws-key-anywhere", TASKDEF, task(env("CONFIG", "AKIAIOSFODNN7EXAMPLE"))),
+    Probe("imdsv2-required", "optional-tokens", "aws:ec2/launchTemplate:LaunchTemplate",
+          {"metadataOptions": {"httpTokens": "optional"}}),
+    Probe("imdsv2-required", "no-options", "aws:ec2/instance:Instance", {}),
+    Probe("imdsv2-required", "instance-optional", "aws:ec2/instance:Instance",
+          {"metadataOptions": {"httpTokens": "optional"}}),
+    # coverage
+    Probe("resource-coverage", "queue", "aws:sqs/queue:Queue", {}),
+    Probe("resource-coverage", "user", "aws:iam/user:User", {}),
+    Probe("resource-coverage", "api", "aws:apigateway/restApi:RestApi", {}),
+]
+
+GOOD = [
+    Probe("required-tags", "provider-tags", "aws:s3/bucket:Bucket", {"bucket": "b"}),
+    Probe("required-tags", "own-tags", "aws:sns/topic:Topic", {"tags": TAGS}, provider=False),
+    Probe("egress-https-only", "https-out", EGRESS, egress("tcp", 443, 443, cidrIpv4="0.0.0.0/0")),
+    Probe("egress-https-only", "https-prefix-list", EGRESS, egress("tcp", 443, 443, prefixListId="pl-0s3")),
+    Probe("egress-https-only", "postgres-to-group", EGRESS, egress("tcp", 5432, 5432,
+                                                                   referencedSecurityGroupId="sg-1")),
+    Probe("egress-https-only", "private-range", EGRESS, egress("tcp", 4000, 4000, cidrIpv4="10.10.128.0/20")),
+    Probe("egress-https-only", "emptied-default", DEFAULT_SG, {}),
+    Probe("ecs-no-public-ip", "private-service", "aws:ecs/service:Service",
+          {"networkConfiguration": {"assignPublicIp": False}}),
+    Probe("ecs-no-public-ip", "no-network-block", "aws:ecs/service:Service", {}),
+    Probe("bedrock-invoke-only", "scoped-invoke", RP, role_policy(
+        allow(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"], [PROFILE]),
+        allow(["bedrock:InvokeModel"], [FOUNDATION], Condition={"ArnEquals": {"bedrock:InferenceProfileArn": PROFILE}}),
+        allow(["bedrock:CountTokens"], [FOUNDATION]))),
+    Probe("bedrock-invoke-only", "ecr-login", RP, role_policy(allow(["ecr:GetAuthorizationToken"], ["*"]))),
+    Probe("bedrock-invoke-only", "deny-everything-else", RP, role_policy(
+        {"Effect": "Deny", "NotAction": "bedrock:InvokeModel", "Resource": "*"})),
+    Probe("bedrock-invoke-only", "ssm-attached", ATTACH, {
+        "role": "r", "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}),
+    Probe("bedrock-invoke-only", "service-trust", ROLE, {"assumeRolePolicy": TRUST_ECS}),
+    Probe("rds-encrypted-private-backed-up", "good-db", "aws:rds/instance:Instance",
+          {"storageEncrypted": True, "publiclyAccessible": False, "backupRetentionPeriod": 7}),
+    Probe("rds-encrypted-private-backed-up", "private-aurora", "aws:rds/clusterInstance:ClusterInstance",
+          {"publiclyAccessible": False}),
+    Probe("efs-encrypted", "encrypted-efs", "aws:efs/fileSystem:FileSystem", {"encrypted": True}),
+    Probe("efs-encrypted", "not-efs", "aws:efs/accessPoint:AccessPoint", {}),
+    Probe("cloudfront-https-viewers", "vpc-origin", DIST, {**SECURE_VIEWERS, "origins": [
+        {"originId": "alb", "vpcOriginConfig": {"vpcOriginId": "vo-1"}}]}),
+    Probe("cloudfront-https-viewers", "https-origin", DIST, {**SECURE_VIEWERS, "origins": [
+        {"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "https-only"}}]}),
+    Probe("ingress-not-open-to-world", "cloudfront-list", INGRESS, egress("tcp", 80, 80, prefixListId="pl-cf")),
+    Probe("ingress-not-open-to-world", "office", INGRESS, egress("tcp", 443, 443, cidrIpv4="203.0.113.0/24")),
+    Probe("ingress-not-open-to-world", "rfc1918", INGRESS, egress("tcp", 443, 443, cidrIpv4="10.0.0.0/8")),
+    Probe("log-group-retention", "thirty-days", "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 30}),
+    Probe("log-group-retention", "not-a-group", "aws:cloudwatch/logStream:LogStream", {}),
+    Probe("ecr-scan-immutable", "immutable", "aws:ecr/repository:Repository",
+          {"imageTagMutability": "IMMUTABLE", "imageScanningConfiguration": {"scanOnPush": True}}),
+    Probe("ecr-scan-immutable", "immutable-with-exclusion", "aws:ecr/repository:Repository", {
+        "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION", "imageScanningConfiguration": {"scanOnPush": True}}),
+    Probe("no-plain-secrets-in-env", "secret-ref", TASKDEF, task({"secrets": [{"name": "API_KEY",
+                                                                                  "valueFrom": "arn"}]})),
+    Probe("no-plain-secrets-in-env", "flags-and-hosts", TASKDEF, task(
+        env("DISABLE_SCHEMA_UPDATE", "true"), {"command": ["--port", "4000", "--num_workers", "1"]},
+        {"environment": [{"name": "DATABASE_HOST", "value": "db.internal:5432"},
+                         {"name": "LITELLM_HOST", "value": "http://litellm:4000"}]})),
+    Probe("imdsv2-required", "required", "aws:ec2/launchTemplate:LaunchTemplate",
+          {"metadataOptions": {"httpTokens": "required"}}),
+    Probe("imdsv2-required", "instance-required", "aws:ec2/instance:Instance",
+          {"metadataOptions": {"httpTokens": "required"}}),
+    Probe("resource-coverage", "vpc", "aws:ec2/vpc:Vpc", {}),
+    Probe("resource-coverage", "not-aws", "random:index/randomPassword:RandomPassword", {}),
+]
+
+
+@dataclass(frozen=True)
+class StackProbe:
+    policy: str
+    name: str
+    # (name, type, props, {input key: [names of the resources it depends on]})
+    resources: list[tuple[str, str, dict[str, Any], dict[str, list[str]]]] = field(default_factory=list)
+
+
+def _private_network(route: dict[str, Any], route_deps: dict[str, list[str]], tier: str = "private") -> list:
+    return [("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": tier}}, {}),
+            ("table", "aws:ec2/routeTable:RouteTable", {}, {}),
+            ("igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
+            ("eni", "aws:ec2/networkInterface:NetworkInterface", {"sourceDestCheck": False}, {}),
+            ("assoc", "aws:ec2/routeTableAssociation:RouteTableAssociation", {},
+             {"subnetId": ["subnet"], "routeTableId": ["table"]}),
+            ("route", "aws:ec2/route:Route", {"destinationCidrBlock": "0.0.0.0/0", **route},
+             {"routeTableId": ["table"], **route_deps})]
+
+
+def _nat(rule_type: str, props: dict[str, Any]) -> list:
+    return [("nat-sg", SG, {}, {}),
+            ("eni", "aws:ec2/networkInterface:NetworkInterface", {"sourceDestCheck": False},
+             {"securityGroups": ["nat-sg"]}),
+            ("rule", rule_type, props, {"securityGroupId": ["nat-sg"]})]
+
+
+STACK_BAD = [
+    StackProbe("private-routes-avoid-igw", "igw-resource", _private_network({}, {"gatewayId": ["igw"]})),
+    StackProbe("private-routes-avoid-igw", "literal-igw", _private_network({"gatewayId": "igw-0abc"}, {})),
+    StackProbe("private-routes-avoid-igw", "inline-route", [
+        ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {}),
+        ("table", "aws:ec2/routeTable:RouteTable", {"routes": [{"cidrBlock": "0.0.0.0/0", "gatewayId": "igw-1"}]}, {}),
+        ("assoc", "aws:ec2/routeTableAssociation:RouteTableAssociation", {},
+         {"subnetId": ["subnet"], "routeTableId": ["table"]})]),
+    StackProbe("nat-admits-private-only", "world", _nat(INGRESS, egress("tcp", 443, 443, cidrIpv4="0.0.0.0/0"))),
+    StackProbe("nat-admits-private-only", "ipv6", _nat(INGRESS, egress("tcp", 443, 443, cidrIpv6="2001:db8::/32"))),
+    StackProbe("nat-admits-private-only", "prefix-list", _nat(INGRESS, egress("tcp", 443, 443, prefixListId="pl-1"))),
+]
+STACK_GOOD = [
+    StackProbe("private-routes-avoid-igw", "through-nat", _private_network({}, {"networkInterfaceId": ["eni"]})),
+    StackProbe("private-routes-avoid-igw", "public-to-igw", _private_network({}, {"gatewayId": ["igw"]}, "public")),
+    StackProbe("nat-admits-private-only", "private-subnet", _nat(INGRESS, egress("tcp", 443, 443,
+                                                                                 cidrIpv4="10.10.128.0/20"))),
+    StackProbe("nat-admits-private-only", "from-group", _nat(INGRESS, egress("tcp", 443, 443,
+                                                                             referencedSecurityGroupId="sg-2"))),
+]
