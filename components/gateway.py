@@ -48,6 +48,11 @@ TARGET_KEEPALIVE_MARGIN_SECONDS = 30
 # LiteLLM 1.108.7 switches (litellm/proxy/utils.py get_docs_url/get_redoc_url/get_openapi_url, common_utils/
 # admin_ui_utils.py): no Swagger, ReDoc or OpenAPI document, no admin UI or UI sign-in.
 LITELLM_HARDENING = {"NO_DOCS": "True", "NO_REDOC": "True", "NO_OPENAPI": "True", "DISABLE_ADMIN_UI": "True"}
+# Nothing fetched at run time from a branch nobody here controls: LiteLLM 1.108.7 reads prices, Anthropic beta-header
+# rules, autorouter presets, policy templates and blog posts from GitHub's `main` unless told to use its bundled
+# copies (litellm/__init__.py, anthropic_beta_headers_manager.py, public_endpoints.py, policy endpoints, blog posts).
+LITELLM_OFFLINE = {f"LITELLM_LOCAL_{name}": "True" for name in (
+    "MODEL_COST_MAP", "ANTHROPIC_BETA_HEADERS", "AUTOROUTER_PRESETS", "POLICY_TEMPLATES", "BLOG_POSTS")}
 # LiteLLM 1.108.7's migration gives up after 4 `prisma migrate deploy` attempts of up to 600 s each and up to 600 s
 # waiting for the migration lock (litellm_proxy_extras: MAX_MIGRATE_DEPLOY_ATTEMPTS, prisma_toolchain.py); the
 # deploy waits that long plus 5 minutes for the task to be placed, pull its image and start.
@@ -245,7 +250,7 @@ class Gateway(pulumi.ComponentResource):
             "AWS_REGION_NAME": settings.bedrock_region,
             "DATABASE_HOST": pulumi.Output.concat(db.address, f":{db.port}"),
             "DATABASE_NAME": db.database_name, "DATABASE_USERNAME": db.username,
-            "DISABLE_SCHEMA_UPDATE": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MODE": "PRODUCTION",
+            "DISABLE_SCHEMA_UPDATE": "true", "LITELLM_MODE": "PRODUCTION", **LITELLM_OFFLINE,
             "KEEPALIVE_TIMEOUT": str(settings.edge.alb_idle_timeout_seconds + TARGET_KEEPALIVE_MARGIN_SECONDS),
             **LITELLM_HARDENING,
         }

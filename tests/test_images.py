@@ -29,6 +29,7 @@ from components.bedrock import PROFILE_SCOPE
 from offline.engine import ROOT_DIR, Graph
 from settings import MODEL_CATALOG
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
+from tests.fakes.outbound import OutboundTrap
 from tests.routes import ADMIN_PLANE, INFERENCE
 from tests.test_edge_function import answers as edge_answers
 
@@ -152,10 +153,18 @@ def planned_environment(graph: Graph) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, dev: Graph) -> Iterator[dict[str, Any]]:
+def outbound() -> Iterator[OutboundTrap]:
+    trap = OutboundTrap()
+    yield trap
+    trap.close()
+
+
+@pytest.fixture(scope="module")
+def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, dev: Graph,
+          outbound: OutboundTrap) -> Iterator[dict[str, Any]]:
     assert LITELLM.exists(), "run `make setup`: it installs the LiteLLM proxy into .venv-litellm"
     log = tmp_path_factory.mktemp("litellm") / "proxy.log"
-    env = {**os.environ, **planned_environment(dev), "LITELLM_MASTER_KEY": MASTER_KEY,
+    env = {**os.environ, **planned_environment(dev), **outbound.environment(), "LITELLM_MASTER_KEY": MASTER_KEY,
            "AWS_REGION_NAME": BEDROCK_REGION, "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
            "AWS_SECRET_ACCESS_KEY": "fake-secret", "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url}
     started = time.monotonic()
@@ -170,7 +179,7 @@ def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, dev: G
         idle.request("GET", "/health/liveliness")
         idle.getresponse().read()
         yield {"start_seconds": time.monotonic() - started, "pid": process.pid, "idle": idle,
-               "idle_since": time.monotonic()}
+               "idle_since": time.monotonic(), "log": log}
     finally:
         idle.close()
         process.terminate()
@@ -389,19 +398,22 @@ def victoriametrics(proxy: dict[str, Any], tmp_path_factory: pytest.TempPathFact
         process.wait(timeout=20)
 
 
-def send_test_traffic() -> None:
+def send_test_traffic(bedrock: FakeBedrock) -> None:
     for model in MODEL_CATALOG:
         call("/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "hi"}]}, BEARER)
         call("/v1/chat/completions", {"model": model, "stream": True,
                                       "messages": [{"role": "user", "content": "hi"}]}, BEARER)
-    call("/v1/chat/completions", {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "FAIL"}]},
+    bedrock.fail_next()
+    call("/v1/chat/completions", {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]},
          BEARER)
+    assert bedrock.pending_faults == 0, "the fault went to that request"
     call("/v1/chat/completions", {"model": "claude-haiku-4-5", "messages": []}, {"Authorization": "Bearer sk-bad"})
 
 
-def test_victoriametrics_scrapes_litellm_and_every_dashboard_query_has_data(victoriametrics: None) -> None:
+def test_victoriametrics_scrapes_litellm_and_every_dashboard_query_has_data(victoriametrics: None,
+                                                                             bedrock: FakeBedrock) -> None:
     wait_until(lambda: [s["value"][1] for s in query('up{job="litellm"}')] == ["1"], 30, "the LiteLLM scrape")
-    send_test_traffic()
+    send_test_traffic(bedrock)
     queries = [substitute_grafana_variables(e) for e in dashboard_queries()]
     assert len(queries) >= 15
     wait_until(lambda: all(query(q) for q in queries), 30, "every dashboard query to return data")
@@ -423,6 +435,16 @@ def test_an_idle_connection_survives_uvicorns_default_keepalive(proxy: dict[str,
     connection.request("GET", "/health/liveliness")
     assert connection.getresponse().status == 200
     assert connection.sock is not None
+
+
+def test_the_proxy_fetched_nothing_from_the_internet(proxy: dict[str, Any], outbound: OutboundTrap) -> None:
+    """After every test above (Claude Code's Messages calls, token counting, chat, streams, metrics), with the
+    planned environment: no request went anywhere but the fake Bedrock, and no remote fetch was even tried
+    (LiteLLM 1.108.7 fetches prices, Anthropic beta rules, autorouter presets, policy templates and blog posts
+    from GitHub's `main` branch unless each LITELLM_LOCAL_* switch is set)."""
+    assert outbound.attempts == []
+    log = Path(proxy["log"]).read_text()
+    assert "Failed to fetch remote" not in log and "raw.githubusercontent.com" not in log
 
 
 def test_the_migration_entry_point_fails_loudly_when_it_cannot_migrate() -> None:

@@ -73,6 +73,10 @@ def messages_stream(model: str, text: str) -> bytes:
 class FakeBedrock:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        # Faults are asked for by the test (fail_next), never read from request text: a real client's prompt
+        # (Claude Code's system prompt says FAIL) must not trip them.
+        self.pending_faults = 0
+        self._lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -82,7 +86,7 @@ class FakeBedrock:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 fake.requests.append({"path": path, "headers": headers, "body": json.loads(body or b"{}")})
                 model = path.split("/")[2] if path.startswith("/model/") else ""
-                if "FAIL" in json.dumps(fake.requests[-1]["body"]):
+                if fake.take_fault():
                     self._reply({"message": "The model rejected the request"}, status=400,
                                 error="ValidationException")
                 elif path.endswith("/converse-stream"):
@@ -121,6 +125,18 @@ class FakeBedrock:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def fail_next(self, count: int = 1) -> None:
+        """The next `count` calls answer 400 ValidationException, as Bedrock does for a request it rejects."""
+        with self._lock:
+            self.pending_faults += count
+
+    def take_fault(self) -> bool:
+        with self._lock:
+            if self.pending_faults:
+                self.pending_faults -= 1
+                return True
+            return False
 
     def close(self) -> None:
         self.server.shutdown()
