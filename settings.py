@@ -56,13 +56,29 @@ MAX_STACK_TAGS = 40
 
 
 class Model(BaseModel):
-    """A Claude model the gateway serves, as Bedrock names it, with its list price per 1M tokens."""
+    """A Claude model the gateway can serve: its name here, its Bedrock id and cross-region profile scope, the other
+    names clients send for it, and its list price per 1M tokens. Everything model-specific is derived from this:
+    LiteLLM's model_list and aliases, the task role's Bedrock grants, the tiers' model lists, and prices."""
 
     model_config = ConfigDict(frozen=True)
     name: str
     bedrock_id: str
     input_usd_per_mtok: float
     output_usd_per_mtok: float
+    # `us.` profiles route within the US and cost 10% over list (and over `global.`).
+    profile_scope: Literal["us", "global"] = "us"
+    # Names clients send besides `name` and the dated one (hidden aliases; not listed by /v1/models).
+    aliases: tuple[str, ...] = ()
+    # False where LiteLLM's bundled price map lacks the model: the config then carries the price.
+    priced_by_litellm: bool = True
+
+    @property
+    def profile_id(self) -> str:
+        return f"{self.profile_scope}.{self.bedrock_id}"
+
+    @property
+    def client_names(self) -> tuple[str, ...]:
+        return (self.name, self.dated_name, *self.aliases)
 
     @property
     def dated_name(self) -> str:

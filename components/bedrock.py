@@ -1,8 +1,8 @@
-"""IAM for calling Claude on Bedrock through US cross-region inference profiles, for exactly the served models.
+"""IAM for calling Claude on Bedrock through cross-region inference profiles, for exactly the served models.
 
-The profile scope lives here and in images/litellm/config.yaml (`bedrock/us.…`); a test keeps them equal.
-Moving to `global.` profiles (about 10% cheaper, may route outside the US) means changing both, and the
-foundation-model statement to the regions the global profile routes to.
+Each model's profile scope comes from the catalogue (settings.MODEL_CATALOG), as does the LiteLLM route
+(components/litellm_config.py). A `global.` profile may route to any commercial region, so its foundation model
+is granted in every region (`*`); a `us.` profile's only in the US regions it routes to.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 from components.iam import allow
 from settings import MODEL_CATALOG
 
-PROFILE_SCOPE = "us"
 INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
 # Claude Code calls /v1/messages/count_tokens; LiteLLM answers it with Bedrock's CountTokens on the foundation
 # model in the Bedrock region (no inference profile, nothing billed).
@@ -23,14 +22,18 @@ US_PROFILE_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
 
 
 def profile_id(model: str) -> str:
-    return f"{PROFILE_SCOPE}.{MODEL_CATALOG[model].bedrock_id}"
+    return MODEL_CATALOG[model].profile_id
+
+
+def _routed_regions(model: str) -> tuple[str, ...]:
+    return US_PROFILE_REGIONS if MODEL_CATALOG[model].profile_scope == "us" else ("*",)
 
 
 def bedrock_invoke_statements(models: Sequence[str], region: str, account_id: str) -> list[dict[str, Any]]:
     """Invoke the profiles in `region`; reach the foundation models only through those profiles; count tokens."""
     profiles = [f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{profile_id(m)}" for m in models]
     foundation = [f"arn:aws:bedrock:{r}::foundation-model/{MODEL_CATALOG[m].bedrock_id}"
-                  for m in models for r in US_PROFILE_REGIONS]
+                  for m in models for r in _routed_regions(m)]
     return [
         allow(INVOKE_ACTIONS, profiles, sid="InvokeInferenceProfiles"),
         allow(INVOKE_ACTIONS, foundation, sid="InvokeModelsThroughProfiles",

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -20,6 +23,7 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 KEEP_IMAGES = 20
+BUILD_DIR = Path(".build") / "images"
 ARCHITECTURES = ("amd64", "arm64")
 
 
@@ -49,8 +53,28 @@ class ContainerImageArgs:
     # Pulumi runs the program here; the build paths are given relative to it.
     project_dir: Path
     platform: str
+    # Files rendered for this stack (e.g. LiteLLM's config.yaml), added to a copy of the context under .build/.
+    generated_files: Mapping[str, str] = field(default_factory=dict)
     build_on_preview: bool
     force_delete: bool
+
+
+def _staged(args: ContainerImageArgs) -> Path:
+    """The context copied to .build/images/<name>-<digest>/ with the generated files written in (build output,
+    ignored by git). Named by content and created by an atomic rename, so concurrent runs never see half a copy."""
+    digest = hashlib.sha256(json.dumps(sorted(args.generated_files.items())).encode())
+    digest.update(content_tag(args.context, args.platform).encode())
+    staged = args.project_dir / BUILD_DIR / f"{args.context.name}-{digest.hexdigest()[:12]}"
+    if not staged.exists():
+        scratch = staged.with_name(f"{staged.name}.{os.getpid()}.tmp")
+        shutil.copytree(args.context, scratch, dirs_exist_ok=True)
+        for name, text in args.generated_files.items():
+            (scratch / name).write_text(text)
+        try:
+            scratch.rename(staged)
+        except OSError:  # another run made the same copy first
+            shutil.rmtree(scratch, ignore_errors=True)
+    return staged
 
 
 class ContainerImage(pulumi.ComponentResource):
@@ -68,12 +92,13 @@ class ContainerImage(pulumi.ComponentResource):
             encryption_configurations=[{"encryption_type": "AES256"}], opts=child)
         aws.ecr.LifecyclePolicy(f"{name}-lifecycle", repository=repository.name, policy=lifecycle_policy(),
                                 opts=child)
-        context = args.context.relative_to(args.project_dir)
+        source = _staged(args) if args.generated_files else args.context
+        context = source.relative_to(args.project_dir)
         token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id,
                                                        opts=pulumi.InvokeOutputOptions(parent=self))
         image = docker.Image(
             f"{name}-image",
-            image_name=pulumi.Output.concat(repository.repository_url, ":", content_tag(args.context, args.platform)),
+            image_name=pulumi.Output.concat(repository.repository_url, ":", content_tag(source, args.platform)),
             build={"context": str(context), "dockerfile": str(context / "Dockerfile"),
                    "platform": args.platform},
             registry={"server": repository.repository_url, "username": token.user_name, "password": token.password},

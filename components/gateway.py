@@ -8,6 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components import litellm_config
 from components.access_logs import AlbLogBucket, AlbLogBucketArgs, EdgeLogs, EdgeLogsArgs
 from components.alarms import Alarms, AlarmsArgs, EdgeAlarms
 from components.alb import Alb, AlbArgs, AlbTarget
@@ -113,6 +114,7 @@ class Gateway(pulumi.ComponentResource):
             recovery_window_days=30 if protected else 7, protect_permanent=protected), self._child())
         self.images = {service: ContainerImage(f"{name}-{service}", ContainerImageArgs(
             context=IMAGES_DIR / service, project_dir=PROJECT_DIR, platform=self._platform(service),
+            generated_files={"config.yaml": litellm_config.render(settings.models)} if service == "litellm" else {},
             build_on_preview=settings.build_images_on_preview, force_delete=not protected,
         ), self._child()) for service in SERVICES}
         self.groups = self._security_groups()

@@ -1,6 +1,7 @@
 """The images' configuration, proven with the real binaries: hadolint on the Dockerfiles, the real LiteLLM
-proxy with images/litellm/config.yaml against a fake Bedrock on loopback, and the real VictoriaMetrics with
-images/victoriametrics/scrape.yml scraping that proxy and answering every dashboard query.
+proxy with the config.yaml the plan bakes into its image (and the task's planned environment) against a fake
+Bedrock on loopback, and the real VictoriaMetrics with images/victoriametrics/scrape.yml scraping that proxy and
+answering every dashboard query.
 
 LiteLLM runs from .venv-litellm (`make setup` installs it; its dependencies clash with Pulumi's). Ports 4000
 and 8428 are the ones baked into the scrape config, so the tests use them.
@@ -25,7 +26,6 @@ from typing import Any
 import pytest
 import yaml
 
-from components.bedrock import PROFILE_SCOPE
 from offline.engine import ROOT_DIR, Graph
 from settings import MODEL_CATALOG
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
@@ -124,16 +124,21 @@ def test_base_images_are_pinned_and_never_a_pulled_litellm_release() -> None:
 
 # --- the LiteLLM config against the catalogue ------------------------------------------------------------------
 
-def litellm_config() -> dict[str, Any]:
-    return yaml.safe_load((IMAGES / "litellm" / "config.yaml").read_text())
+def planned_config_path(graph: Graph) -> Path:
+    """The config.yaml in the build context the plan hands to Docker for LiteLLM's image (rendered per stack)."""
+    return ROOT_DIR / graph.one("docker:index/image:Image", "litellm-image").inputs["build"]["context"] / "config.yaml"
 
 
-def test_config_routes_each_model_to_its_us_inference_profile() -> None:
-    routes = {m["model_name"]: m["litellm_params"]["model"] for m in litellm_config()["model_list"]}
+def litellm_config(graph: Graph) -> dict[str, Any]:
+    return yaml.safe_load(planned_config_path(graph).read_text())
+
+
+def test_config_routes_each_model_to_its_us_inference_profile(dev: Graph) -> None:
+    config = litellm_config(dev)
+    routes = {m["model_name"]: m["litellm_params"]["model"] for m in config["model_list"]}
     assert routes == {name: f"bedrock/us.{model.bedrock_id}" for name, model in MODEL_CATALOG.items()}
-    assert PROFILE_SCOPE == "us", "IAM grants the profiles the config routes to"
-    assert litellm_config()["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
-    assert "prometheus" in litellm_config()["litellm_settings"]["callbacks"]
+    assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+    assert "prometheus" in config["litellm_settings"]["callbacks"]
 
 
 # --- the real proxy ---------------------------------------------------------------------------------------------
@@ -169,7 +174,7 @@ def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, dev: G
            "AWS_SECRET_ACCESS_KEY": "fake-secret", "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url}
     started = time.monotonic()
     with log.open("w") as output:
-        process = subprocess.Popen([str(LITELLM), "--config", str(IMAGES / "litellm" / "config.yaml"),
+        process = subprocess.Popen([str(LITELLM), "--config", str(planned_config_path(dev)),
                                     "--port", "4000", "--num_workers", "1"], env=env, stdout=output,
                                    stderr=subprocess.STDOUT)
     try:

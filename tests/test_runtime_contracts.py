@@ -213,16 +213,17 @@ def test_litellm_may_not_invoke_a_foundation_model_outside_its_profiles(stack: G
 
 
 def test_litellm_config_calls_only_models_the_role_may_invoke(stack: Graph) -> None:
-    """images/litellm/config.yaml is what LiteLLM reads: each route is a `bedrock/us.<id>` the role covers."""
-    config = yaml.safe_load((ROOT_DIR / "images" / "litellm" / "config.yaml").read_text())
+    """The config.yaml baked into the image is what LiteLLM reads: each route is a profile the role covers."""
+    context = stack.one("docker:index/image:Image", "litellm-image").inputs["build"]["context"]
+    config = yaml.safe_load((ROOT_DIR / context / "config.yaml").read_text())
     role = definition_of(stack, "litellm").inputs["taskRoleArn"]
     region = settings_of(stack).bedrock_region
     served = {MODEL_CATALOG[m].bedrock_id for m in settings_of(stack).models}
     for route in config["model_list"]:
         profile_id = route["litellm_params"]["model"].removeprefix("bedrock/")
-        if profile_id.removeprefix("us.") in served:
-            assert allowed(stack, role, "bedrock:InvokeModelWithResponseStream",
-                           (f"arn:aws:bedrock:{region}:123456789012:inference-profile/{profile_id}", {}))
+        assert profile_id.removeprefix("us.") in served, "the config serves only the stack's models"
+        assert allowed(stack, role, "bedrock:InvokeModelWithResponseStream",
+                       (f"arn:aws:bedrock:{region}:123456789012:inference-profile/{profile_id}", {}))
 
 
 # --- VictoriaMetrics' volume ---------------------------------------------------------------------------------------

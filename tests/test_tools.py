@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components import litellm_config
 from offline.engine import ROOT_DIR, Graph, project_name, stack_config
 from settings import MODEL_CATALOG, load_settings
 from tools import automation, tunnel, users
@@ -57,7 +58,7 @@ def test_requests_are_valid_for_litellms_own_user_model() -> None:
 
 
 def test_dated_names_match_the_aliases_the_proxy_serves() -> None:
-    config = yaml.safe_load((ROOT_DIR / "images" / "litellm" / "config.yaml").read_text())
+    config = yaml.safe_load(litellm_config.render(list(MODEL_CATALOG)))
     aliases = config["router_settings"]["model_group_alias"]
     assert {alias: target["model"] for alias, target in aliases.items()} == {
         m.dated_name: name for name, m in MODEL_CATALOG.items()}

@@ -1,0 +1,38 @@
+"""LiteLLM's config for a stack: the settings in images/litellm/config.base.yaml plus, from the catalogue, one route
+per served model to its Bedrock inference profile and the hidden aliases clients send (dated names)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from settings import MODEL_CATALOG
+
+BASE_CONFIG = Path(__file__).resolve().parent.parent / "images" / "litellm" / "config.base.yaml"
+# What Bedrock bills for a geographic (`us.`) profile over list price; `global.` profiles bill list price.
+PROFILE_MARKUP = {"us": 1.1, "global": 1.0}
+
+
+def _route(name: str) -> dict[str, Any]:
+    model = MODEL_CATALOG[name]
+    route: dict[str, Any] = {"model_name": name, "litellm_params": {
+        "model": f"bedrock/{model.profile_id}", "aws_region_name": "os.environ/AWS_REGION_NAME"}}
+    if not model.priced_by_litellm:
+        markup = PROFILE_MARKUP[model.profile_scope]
+        route["model_info"] = {"input_cost_per_token": model.input_usd_per_mtok * markup / 1e6,
+                               "output_cost_per_token": model.output_usd_per_mtok * markup / 1e6}
+    return route
+
+
+def render(models: Sequence[str]) -> str:
+    """config.yaml for LiteLLM serving exactly `models` (catalogue names)."""
+    config = yaml.safe_load(BASE_CONFIG.read_text())
+    config["model_list"] = [_route(name) for name in models]
+    config["router_settings"] = {"model_group_alias": {
+        alias: {"model": name, "hidden": True} for name in models
+        for alias in MODEL_CATALOG[name].client_names[1:]}}
+    return "# Rendered by components/litellm_config.py from the model catalogue; do not edit.\n" + yaml.safe_dump(
+        config, sort_keys=False)
