@@ -442,6 +442,43 @@ def test_an_idle_connection_survives_uvicorns_default_keepalive(proxy: dict[str,
     assert connection.sock is not None
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/messages", {"max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
+])
+def test_a_model_the_gateway_does_not_serve_is_refused_with_the_allowed_names(
+        proxy: dict[str, Any], path: str, body: dict[str, Any]) -> None:
+    """Claude Code 2.1 asks for claude-opus-4-8 by default: the answer tells the person what to ask for instead."""
+    status, answer, _ = call(path, {"model": "claude-opus-4-8", **body}, BEARER)
+    assert status == 400
+    assert "allowed: claude-haiku-4-5, claude-opus-4-5, claude-sonnet-4-5" in json.dumps(answer)
+
+
+REFUSALS = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("custom_hooks", sys.argv[1])
+hooks = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(hooks)
+served = ["claude-haiku-4-5", "claude-sonnet-4-5"]
+aliases = {"claude-haiku-4-5-20251001": "claude-haiku-4-5", "claude-sonnet-4-5-20250929": "claude-sonnet-4-5"}
+cases = [("claude-haiku-4-5", []), ("claude-haiku-4-5-20251001", ["claude-haiku-4-5"]),
+         ("claude-sonnet-4-5", ["claude-haiku-4-5", "claude-haiku-4-5-20251001"]), ("claude-opus-4-8", [])]
+print(json.dumps([hooks.refusal(model, key, served, aliases) for model, key in cases]))
+"""
+
+
+def test_the_guard_refuses_what_a_tiers_key_may_not_use() -> None:
+    """A developer-tier key (Haiku and Sonnet) or a test-tier key (Haiku) needs the database to exist; the guard's
+    rule is checked directly, in LiteLLM's own environment."""
+    hooks = IMAGES / "litellm" / "custom_hooks.py"
+    result = subprocess.run([str(LITELLM.parent / "python"), "-c", REFUSALS, str(hooks)], capture_output=True,
+                            text=True, timeout=60, check=True)
+    allowed, dated, forbidden, unknown = json.loads(result.stdout)
+    assert allowed is None and dated is None
+    assert "'claude-sonnet-4-5' is not available to this key; allowed: claude-haiku-4-5." in forbidden
+    assert "allowed: claude-haiku-4-5, claude-sonnet-4-5" in unknown
+
+
 def test_the_proxy_fetched_nothing_from_the_internet(proxy: dict[str, Any], outbound: OutboundTrap) -> None:
     """After every test above (Claude Code's Messages calls, token counting, chat, streams, metrics), with the
     planned environment: no request went anywhere but the fake Bedrock, and no remote fetch was even tried

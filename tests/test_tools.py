@@ -140,3 +140,31 @@ def test_the_tunnel_says_when_no_nat_instance_is_in_service(dev: Graph) -> None:
         tunnel.tunnel_command(dev.outputs, "grafana", 3300, None, lambda command: "None\n")
     with pytest.raises(ValueError, match="unknown service 'ui'"):
         tunnel.tunnel_command(dev.outputs, "ui", None, None, lambda command: "i-1\n")
+
+
+SETUP_KEYS = ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
+              "ANTHROPIC_DEFAULT_HAIKU_MODEL")
+HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-5"
+
+
+@pytest.mark.parametrize(("tier", "expected"), [
+    ("admin", dict(zip(SETUP_KEYS, (SONNET, OPUS, SONNET, HAIKU), strict=True))),
+    ("developer", dict(zip(SETUP_KEYS, (SONNET, SONNET, SONNET, HAIKU), strict=True))),
+    ("test", dict(zip(SETUP_KEYS, (HAIKU, HAIKU, HAIKU, HAIKU), strict=True))),
+])
+def test_each_tier_gets_a_claude_code_setup_that_asks_only_for_its_models(tier: str, expected: dict[str, str]) -> None:
+    """Claude Code asks for claude-opus-4-8 / claude-sonnet-5 by default and for Opus when told `opus`: every name
+    it may use is pinned to one the tier may use (a developer's `opus` is Sonnet)."""
+    setup = users.claude_code_setup(dev_settings(), tier, "https://gw.example.com/", "sk-person")
+    assert {k: setup[k] for k in expected} == expected
+    assert setup["ANTHROPIC_BASE_URL"] == "https://gw.example.com" and setup["ANTHROPIC_AUTH_TOKEN"] == "sk-person"
+    allowed = set(users.user_request(dev_settings(), "x", tier)["models"])
+    assert {v for k, v in setup.items() if "MODEL" in k} <= allowed
+
+
+def test_the_setup_prints_as_shell_lines_and_settings_json(capsys: pytest.CaptureFixture[str]) -> None:
+    users.print_setup(users.claude_code_setup(dev_settings(), "test", "https://gw", "sk-1"))
+    printed = capsys.readouterr().out
+    assert "export ANTHROPIC_MODEL=claude-haiku-4-5" in printed
+    settings_json = json.loads(printed[printed.index("{"):])
+    assert settings_json["env"]["ANTHROPIC_AUTH_TOKEN"] == "sk-1"

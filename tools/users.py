@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import urllib.request
 from typing import Any
@@ -40,6 +41,38 @@ def user_request(settings: Settings, user_id: str, tier: str) -> dict[str, Any]:
     return request
 
 
+FAMILIES = ("opus", "sonnet", "haiku")  # strongest first
+
+
+def _family(model: str) -> int:
+    return next((i for i, family in enumerate(FAMILIES) if family in model), len(FAMILIES))
+
+
+def claude_code_setup(settings: Settings, tier: str, url: str, key: str) -> dict[str, str]:
+    """Claude Code's environment for a person of `tier`: every model name it may ask for is one the tier may use.
+    Claude Code's own defaults (newer models than the gateway serves) are never asked for."""
+    models = sorted(settings.budgets[tier].models or settings.models, key=_family)
+
+    def pick(family: str) -> str:
+        """That family if the tier has it, else the nearest the tier has (by strength)."""
+        wanted = FAMILIES.index(family)
+        return min(models, key=lambda m: (abs(_family(m) - wanted), _family(m)))
+
+    return {"ANTHROPIC_BASE_URL": url.rstrip("/"), "ANTHROPIC_AUTH_TOKEN": key,
+            "ANTHROPIC_MODEL": pick("sonnet"), "ANTHROPIC_DEFAULT_OPUS_MODEL": pick("opus"),
+            "ANTHROPIC_DEFAULT_SONNET_MODEL": pick("sonnet"), "ANTHROPIC_DEFAULT_HAIKU_MODEL": pick("haiku"),
+            "CLAUDE_CODE_SUBAGENT_MODEL": pick("sonnet"),
+            # No telemetry, error reports or update checks to Anthropic; no experimental betas Bedrock may reject.
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1"}
+
+
+def print_setup(environment: dict[str, str]) -> None:
+    print("# Claude Code: add to your shell profile ...")
+    print("\n".join(f"export {name}={shlex.quote(value)}" for name, value in environment.items()))
+    print("# ... or to ~/.claude/settings.json")
+    print(json.dumps({"env": environment}, indent=2))
+
+
 def post(url: str, path: str, body: dict[str, Any], master_key: str) -> dict[str, Any]:
     request = urllib.request.Request(url.rstrip("/") + path, data=json.dumps(body).encode(), method="POST",
                                      headers={"Authorization": f"Bearer {master_key}",
@@ -62,12 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     add = commands.add_parser("add", help="create a user with a tier's budget and print its key")
     add.add_argument("user_id")
     add.add_argument("--tier", required=True)
+    add.add_argument("--gateway", help="the URL people use (stack output gatewayUrl), for their Claude Code setup")
     options = parser.parse_args(argv)
     master_key = os.environ.get("LITELLM_MASTER_KEY")
     if not master_key:
         parser.error("set LITELLM_MASTER_KEY (the stack's litellm-master-key secret)")
     settings = load_settings(project_name(), options.stack, stack_config(options.stack))
-    print(add_user(options.url, master_key, settings, options.user_id, options.tier))
+    key = add_user(options.url, master_key, settings, options.user_id, options.tier)
+    print(key)
+    print_setup(claude_code_setup(settings, options.tier, options.gateway or options.url, key))
     return 0
 
 
