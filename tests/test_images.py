@@ -10,28 +10,32 @@ and 8428 are the ones baked into the scrape config, so the tests use them.
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import types
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from offline.engine import ROOT_DIR, Graph
-from settings import MODEL_CATALOG
+from offline.engine import ROOT_DIR, Graph, stack_config
+from settings import MODEL_CATALOG, PROJECT, load_settings
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
 from tests.fakes.outbound import OutboundTrap
 from tests.routes import ADMIN_PLANE, INFERENCE
 from tests.test_edge_function import answers as edge_answers
+from tools import users
 
 IMAGES = ROOT_DIR / "images"
 LITELLM = ROOT_DIR / ".venv-litellm" / "bin" / "litellm"
@@ -454,29 +458,101 @@ def test_a_model_the_gateway_does_not_serve_is_refused_with_the_allowed_names(
     assert "allowed: claude-haiku-4-5, claude-opus-4-5, claude-sonnet-4-5" in json.dumps(answer)
 
 
-REFUSALS = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("custom_hooks", sys.argv[1])
-hooks = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(hooks)
-served = ["claude-haiku-4-5", "claude-sonnet-4-5"]
-aliases = {"claude-haiku-4-5-20251001": "claude-haiku-4-5", "claude-sonnet-4-5-20250929": "claude-sonnet-4-5"}
-cases = [("claude-haiku-4-5", []), ("claude-haiku-4-5-20251001", ["claude-haiku-4-5"]),
-         ("claude-sonnet-4-5", ["claude-haiku-4-5", "claude-haiku-4-5-20251001"]), ("claude-opus-4-8", [])]
-print(json.dumps([hooks.refusal(model, key, served, aliases) for model, key in cases]))
-"""
+def load_hooks() -> Any:
+    """images/litellm/custom_hooks.py with stand-ins for the two LiteLLM/FastAPI names it imports (the rule under
+    test is plain Python; the real proxy runs the module in the tests above)."""
+    stand_ins = {"fastapi": types.SimpleNamespace(HTTPException=Exception),
+                 "litellm.integrations.custom_logger": types.SimpleNamespace(CustomLogger=object)}
+    spec = importlib.util.spec_from_file_location("custom_hooks", IMAGES / "litellm" / "custom_hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, stand_in in stand_ins.items():
+            patch.setitem(sys.modules, name, stand_in)
+        spec.loader.exec_module(module)
+    return module
 
 
 def test_the_guard_refuses_what_a_tiers_key_may_not_use() -> None:
     """A developer-tier key (Haiku and Sonnet) or a test-tier key (Haiku) needs the database to exist; the guard's
-    rule is checked directly, in LiteLLM's own environment."""
-    hooks = IMAGES / "litellm" / "custom_hooks.py"
-    result = subprocess.run([str(LITELLM.parent / "python"), "-c", REFUSALS, str(hooks)], capture_output=True,
-                            text=True, timeout=60, check=True)
-    allowed, dated, forbidden, unknown = json.loads(result.stdout)
-    assert allowed is None and dated is None
+    rule is checked directly."""
+    refusal = load_hooks().refusal
+    served = ["claude-haiku-4-5", "claude-sonnet-4-5"]
+    aliases = {"claude-haiku-4-5-20251001": "claude-haiku-4-5", "claude-sonnet-4-5-20250929": "claude-sonnet-4-5"}
+    assert refusal("claude-haiku-4-5", [], served, aliases) is None
+    assert refusal("claude-haiku-4-5-20251001", ["claude-haiku-4-5"], served, aliases) is None
+    forbidden = refusal("claude-sonnet-4-5", ["claude-haiku-4-5", "claude-haiku-4-5-20251001"], served, aliases)
     assert "'claude-sonnet-4-5' is not available to this key; allowed: claude-haiku-4-5." in forbidden
-    assert "allowed: claude-haiku-4-5, claude-sonnet-4-5" in unknown
+    assert "allowed: claude-haiku-4-5, claude-sonnet-4-5" in refusal("claude-opus-4-8", [], served, aliases)
+
+
+CLAUDE = ROOT_DIR / "node_modules" / ".bin" / "claude"
+# Bedrock User Guide, Anthropic Claude Messages API, `anthropic_beta`: the betas documented for each 4.5 model.
+BEDROCK_BETAS = {
+    "haiku": {"token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14", "context-management-2025-06-27"},
+    "sonnet": {"token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14",
+               "context-management-2025-06-27"},
+    "opus": {"token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14", "effort-2025-11-24",
+             "tool-search-tool-2025-10-19", "tool-examples-2025-10-29"},
+}
+
+
+def claude_code(home: Path, environment: dict[str, str], *options: str) -> dict[str, Any]:
+    """One headless Claude Code turn (the real CLI from npm) with a person's environment; its JSON result."""
+    result = subprocess.run([str(CLAUDE), "-p", "say hi", "--output-format", "json", *options],
+                            env={"PATH": os.environ["PATH"], "HOME": str(home), **environment},
+                            capture_output=True, text=True, timeout=120, check=False)
+    return json.loads(result.stdout) if result.stdout.strip().startswith("{") else {"stderr": result.stderr}
+
+
+def test_claude_code_works_for_every_tier_and_model_choice_on_the_first_try(
+        proxy: dict[str, Any], bedrock: FakeBedrock, outbound: OutboundTrap, tmp_path: Path) -> None:
+    """What tools.users hands a person, used as is: the default model, and /model opus, sonnet and haiku, for each
+    tier; every turn reaches Bedrock on a model the tier may use, with only betas Bedrock documents for it."""
+    assert CLAUDE.exists(), "run `make setup` (npm ci installs Claude Code)"
+    (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
+    settings = load_settings(PROJECT, "dev", stack_config("dev"))
+    runs = [(tier, choice) for tier in ("admin", "developer", "test") for choice in ("", "opus", "sonnet", "haiku")]
+    before = len(bedrock.requests)
+    environment = {tier: {**outbound.environment(), **users.claude_code_setup(settings, tier, PROXY, MASTER_KEY)}
+                   for tier in ("admin", "developer", "test")}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda run: claude_code(
+            tmp_path, environment[run[0]], *(["--model", run[1]] if run[1] else [])), runs))
+    for (tier, choice), result in zip(runs, results, strict=True):
+        assert result.get("subtype") == "success" and not result["is_error"], (tier, choice, result)
+        allowed = set(settings.budgets[tier].models or settings.models)
+        assert set(result["modelUsage"]) <= allowed, (tier, choice, result["modelUsage"])
+    for request in bedrock.requests[before:]:
+        family = next(f for f in BEDROCK_BETAS if f in request["path"])
+        assert set(request["body"].get("anthropic_beta") or []) <= BEDROCK_BETAS[family], request["path"]
+    assert outbound.attempts == [], "Claude Code and the proxy talked to nothing else"
+
+
+def test_the_official_sdks_work_streamed_and_not_with_tools(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
+    """openai (chat completions -> Converse) and anthropic (messages -> InvokeModel), as their own clients build
+    the requests; the tool definitions reach Bedrock in each API's shape."""
+    before = len(bedrock.requests)
+    result = subprocess.run([str(LITELLM.parent / "python"), str(ROOT_DIR / "tests" / "sdk_clients.py"), PROXY,
+                             MASTER_KEY, "claude-haiku-4-5"], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    answers = json.loads(result.stdout)
+    assert set(answers) == {"openai", "openai-stream", "openai-tools", "anthropic", "anthropic-stream",
+                            "anthropic-tools"}
+    assert all("hello from us.anthropic.claude-haiku-4-5" in text for text in answers.values()), answers
+    sent = bedrock.requests[before:]
+    assert [r["body"]["toolConfig"]["tools"][0]["toolSpec"]["name"] for r in sent if "toolConfig" in r["body"]] \
+        == ["get_weather"]
+    assert [r["body"]["tools"][0]["name"] for r in sent if "tools" in r["body"]] == ["get_weather"]
+
+
+def test_claude_code_without_the_setup_is_told_which_models_it_may_use(proxy: dict[str, Any],
+                                                                       tmp_path: Path) -> None:
+    """Base URL and key only: Claude Code asks for its own default (a model the gateway does not serve)."""
+    (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
+    result = claude_code(tmp_path, {"ANTHROPIC_BASE_URL": PROXY, "ANTHROPIC_AUTH_TOKEN": MASTER_KEY,
+                                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"})
+    assert result.get("is_error") is True
+    assert "allowed: claude-haiku-4-5, claude-opus-4-5, claude-sonnet-4-5" in json.dumps(result)
 
 
 def test_the_proxy_fetched_nothing_from_the_internet(proxy: dict[str, Any], outbound: OutboundTrap) -> None:
@@ -489,13 +565,3 @@ def test_the_proxy_fetched_nothing_from_the_internet(proxy: dict[str, Any], outb
     assert "Failed to fetch remote" not in log and "raw.githubusercontent.com" not in log
 
 
-def test_the_migration_entry_point_fails_loudly_when_it_cannot_migrate() -> None:
-    """The pre-deploy task's command, from the real LiteLLM: with the DATABASE_* settings the task gets and no
-    database behind them, it exits non-zero, so scripts/run-ecs-task.sh fails the deploy before any rollout."""
-    env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-           "DATABASE_HOST": "127.0.0.1:9", "DATABASE_USERNAME": "litellm", "DATABASE_PASSWORD": "x",
-           "DATABASE_NAME": "litellm", "DISABLE_SCHEMA_UPDATE": "false"}
-    result = subprocess.run([str(LITELLM.parent / "python"), "-m", "litellm.proxy.prisma_migration"], env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode != 0
-    assert "migration" in (result.stdout + result.stderr).lower()

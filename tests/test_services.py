@@ -12,12 +12,15 @@ from typing import Any
 import botocore.session
 import parliament
 import pytest
+import yaml
 from botocore.validate import ParamValidator
 
+from components import litellm_config
 from components.container_image import content_tag
 from offline.engine import ROOT_DIR, Graph, Resource
-from settings import MODEL_CATALOG
-from tests.stacks import run_with
+from settings import MODEL_CATALOG, PROJECT, Model, load_settings
+from tests.stacks import config_with, run_with
+from tools import users
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICE = "aws:ecs/service:Service"
@@ -475,3 +478,27 @@ def test_outputs_give_the_caller_the_urls_and_the_secrets_to_log_in(dev: Graph) 
     assert set(dev.outputs) == {"gatewayUrl", "grafanaUrl", "distributionId", "vpcId", "natEniId", "egressIp",
                                 "natGroupName", "adminEndpoints", "alarmTopicArn",
                                 "litellmMasterKeySecretArn", "grafanaAdminPasswordSecretArn"}
+
+
+def test_a_new_catalogue_entry_flows_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding a model is one catalogue entry plus the stack's `models`: it reaches LiteLLM's routes and aliases,
+    its price where LiteLLM has none, the task role's grants, a tier's list and Claude Code's setup."""
+    fictitious = Model(name="claude-test-9", bedrock_id="anthropic.claude-test-9-20270101-v1:0", input_usd_per_mtok=2,
+                       output_usd_per_mtok=8, aliases=("claude-test",), priced_by_litellm=False)
+    monkeypatch.setitem(MODEL_CATALOG, fictitious.name, fictitious)
+    models = ["claude-haiku-4-5", "claude-test-9"]
+    graph = run_with("dev", models=models, budgets={"test": {"maxBudgetUsd": 1, "models": ["claude-test-9"]}})
+    config = yaml.safe_load(litellm_config.render(models))
+    (route,) = [r for r in config["model_list"] if r["model_name"] == "claude-test-9"]
+    assert route["litellm_params"]["model"] == "bedrock/us.anthropic.claude-test-9-20270101-v1:0"
+    assert route["model_info"] == {"input_cost_per_token": pytest.approx(2.2e-6),
+                                   "output_cost_per_token": pytest.approx(8.8e-6)}
+    assert {a: t["model"] for a, t in config["router_settings"]["model_group_alias"].items()
+            if t["model"] == "claude-test-9"} == {"claude-test-9-20270101": "claude-test-9",
+                                                   "claude-test": "claude-test-9"}
+    grants = json.dumps(statements(graph, "litellm-task"))
+    assert "inference-profile/us.anthropic.claude-test-9-20270101-v1:0" in grants
+    assert "claude-sonnet-4-5" not in grants and "claude-sonnet" not in json.dumps(config["model_list"])
+    settings = load_settings(PROJECT, "dev", config_with("dev", models=models, budgets={
+        "test": {"maxBudgetUsd": 1, "models": ["claude-test-9"]}}))
+    assert users.claude_code_setup(settings, "test", "https://gw", "k")["ANTHROPIC_MODEL"] == "claude-test-9"
