@@ -528,6 +528,21 @@ def test_claude_code_works_for_every_tier_and_model_choice_on_the_first_try(
     assert outbound.attempts == [], "Claude Code and the proxy talked to nothing else"
 
 
+def test_without_the_setups_beta_switch_claude_code_sends_betas_bedrock_does_not_document(
+        proxy: dict[str, Any], bedrock: FakeBedrock, tmp_path: Path) -> None:
+    """Why the setup sets CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS: Claude Code 2.1.332 sends advanced-tool-use, which
+    LiteLLM renames to tool-search-tool-2025-10-19 and forwards to Sonnet 4.5, for which Bedrock documents it not
+    (only Opus 4.5): a beta Bedrock rejects would fail every turn. If this starts failing, re-check the switch."""
+    (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
+    settings = load_settings(PROJECT, "dev", stack_config("dev"))
+    environment = users.claude_code_setup(settings, "developer", PROXY, MASTER_KEY)
+    del environment["CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"]
+    before = len(bedrock.requests)
+    assert claude_code(tmp_path, environment).get("subtype") == "success"
+    sent = {beta for r in bedrock.requests[before:] for beta in r["body"].get("anthropic_beta") or []}
+    assert sent - BEDROCK_BETAS["sonnet"], sent
+
+
 def test_the_official_sdks_work_streamed_and_not_with_tools(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
     """openai (chat completions -> Converse) and anthropic (messages -> InvokeModel), as their own clients build
     the requests; the tool definitions reach Bedrock in each API's shape."""
