@@ -42,6 +42,7 @@ CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 METRICS_PATHS = ("/metrics", "/metrics/*")
 GRAFANA_PATHS = ("/grafana", "/grafana/*")
 LITELLM_HEALTH_PATH = "/health/liveliness"
+GRAFANA_HEALTH_PATH = "/grafana/api/health"
 # The ALB reuses idle connections for its whole idle timeout; a target that closes them sooner makes it answer 502
 # (ELB User Guide: set the application's keep-alive timeout larger than the load balancer's idle timeout).
 # uvicorn's default is 5 s; LiteLLM 1.108.7 reads KEEPALIVE_TIMEOUT (proxy_cli.py, --keepalive_timeout).
@@ -58,7 +59,6 @@ LITELLM_OFFLINE = {f"LITELLM_LOCAL_{name}": "True" for name in (
 # waiting for the migration lock (litellm_proxy_extras: MAX_MIGRATE_DEPLOY_ATTEMPTS, prisma_toolchain.py); the
 # deploy waits that long plus 5 minutes for the task to be placed, pull its image and start.
 MIGRATION_TIMEOUT_SECONDS = 4 * 600 + 600 + 300
-GRAFANA_HEALTH_PATH = "/grafana/api/health"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 IMAGES_DIR = PROJECT_DIR / "images"
 SECRETS = (
