@@ -78,7 +78,8 @@ class Model(BaseModel):
 
     @property
     def client_names(self) -> tuple[str, ...]:
-        return (self.name, self.dated_name, *self.aliases)
+        """The model's name first, then every other name clients send, each once."""
+        return tuple(dict.fromkeys((self.name, self.dated_name, *self.aliases)))
 
     @property
     def dated_name(self) -> str:

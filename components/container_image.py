@@ -27,10 +27,18 @@ BUILD_DIR = Path(".build") / "images"
 ARCHITECTURES = ("amd64", "arm64")
 
 
+# Interpreter caches: written when a test imports a file of the image, never part of what it is.
+IGNORED = ("__pycache__", "*.pyc")
+
+
+def _ignored(relative: Path) -> bool:
+    return any(part == "__pycache__" for part in relative.parts) or relative.suffix == ".pyc"
+
+
 def content_tag(context: Path, platform: str) -> str:
     """Same files and platform, same tag: a rebuild happens only when the image's inputs change."""
     digest = hashlib.sha256(platform.encode())
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+    for path in sorted(p for p in context.rglob("*") if p.is_file() and not _ignored(p.relative_to(context))):
         digest.update(str(path.relative_to(context)).encode())
         digest.update(path.read_bytes())
     return f"{digest.hexdigest()[:16]}-{platform.rsplit('/', 1)[-1]}"
@@ -67,7 +75,7 @@ def _staged(args: ContainerImageArgs) -> Path:
     staged = args.project_dir / BUILD_DIR / f"{args.context.name}-{digest.hexdigest()[:12]}"
     if not staged.exists():
         scratch = staged.with_name(f"{staged.name}.{os.getpid()}.tmp")
-        shutil.copytree(args.context, scratch, dirs_exist_ok=True)
+        shutil.copytree(args.context, scratch, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*IGNORED))
         for name, text in args.generated_files.items():
             (scratch / name).write_text(text)
         try:

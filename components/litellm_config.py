@@ -14,6 +14,8 @@ from settings import MODEL_CATALOG
 BASE_CONFIG = Path(__file__).resolve().parent.parent / "images" / "litellm" / "config.base.yaml"
 # What Bedrock bills for a geographic (`us.`) profile over list price; `global.` profiles bill list price.
 PROFILE_MARKUP = {"us": 1.1, "global": 1.0}
+# Anthropic's prompt caching prices, as multiples of the input price: reads 0.1x, writes (5 minutes) 1.25x.
+CACHE_READ, CACHE_WRITE = 0.1, 1.25
 
 
 def _route(name: str) -> dict[str, Any]:
@@ -21,9 +23,13 @@ def _route(name: str) -> dict[str, Any]:
     route: dict[str, Any] = {"model_name": name, "litellm_params": {
         "model": f"bedrock/{model.profile_id}", "aws_region_name": "os.environ/AWS_REGION_NAME"}}
     if not model.priced_by_litellm:
-        markup = PROFILE_MARKUP[model.profile_scope]
-        route["model_info"] = {"input_cost_per_token": model.input_usd_per_mtok * markup / 1e6,
-                               "output_cost_per_token": model.output_usd_per_mtok * markup / 1e6}
+        input_cost = model.input_usd_per_mtok * PROFILE_MARKUP[model.profile_scope] / 1e6
+        route["model_info"] = {
+            "input_cost_per_token": input_cost,
+            "output_cost_per_token": model.output_usd_per_mtok * PROFILE_MARKUP[model.profile_scope] / 1e6,
+            # Without these LiteLLM bills cached tokens at the full input price (ten times a cache read).
+            "cache_read_input_token_cost": input_cost * CACHE_READ,
+            "cache_creation_input_token_cost": input_cost * CACHE_WRITE}
     return route
 
 

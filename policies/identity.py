@@ -26,7 +26,9 @@ BEDROCK_ACTIONS = (*ALLOWED_BEDROCK, "bedrock:GetFoundationModel", "bedrock:List
                    "bedrock:RetrieveAndGenerate", "bedrock:ApplyGuardrail", "bedrock:DeleteGuardrail",
                    "bedrock:PutModelInvocationLoggingConfiguration", "bedrock:CreateInferenceProfile",
                    "bedrock:CreateModelInvocationJob", "bedrock:InvokeModelWithBidirectionalStream")
-CLAUDE_ARN = re.compile(r"^arn:aws:bedrock:[a-z0-9-]+:(?P<account>\d{12})?:(?P<kind>foundation-model|"
+# A foundation model may be named in any region (`*` or empty: a `global.` profile routes anywhere); a profile
+# only in a region.
+CLAUDE_ARN = re.compile(r"^arn:aws:bedrock:(?P<region>[a-z0-9-]*|\*):(?P<account>\d{12})?:(?P<kind>foundation-model|"
                         r"inference-profile)/((us|eu|apac|jp|au|global)\.)?anthropic\.claude-[a-z0-9.-]+(:\d+)?$")
 DOCUMENT_KEYS = {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/userPolicy:UserPolicy": "policy",
                  "aws:iam/groupPolicy:GroupPolicy": "policy", "aws:iam/policy:Policy": "policy"}
@@ -76,6 +78,8 @@ def _resource_problems(statement: dict[str, Any], account: str | None) -> list[s
         match = CLAUDE_ARN.match(resource)
         if not match:
             problems.append(f"Bedrock allowed on {resource}: only Anthropic Claude model or inference-profile ARNs")
+        elif match["kind"] == "inference-profile" and match["region"] in ("", "*"):
+            problems.append(f"Bedrock allowed on inference profiles in every region {resource}: name the region")
         elif match["kind"] == "inference-profile" and account and match["account"] != account:
             problems.append(f"Bedrock allowed on another account's inference profile {resource}")
     return problems

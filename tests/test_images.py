@@ -466,6 +466,7 @@ def load_hooks() -> Any:
     spec = importlib.util.spec_from_file_location("custom_hooks", IMAGES / "litellm" / "custom_hooks.py")
     module = importlib.util.module_from_spec(spec)
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "dont_write_bytecode", True)  # no __pycache__ in the image's build context
         for name, stand_in in stand_ins.items():
             patch.setitem(sys.modules, name, stand_in)
         spec.loader.exec_module(module)
@@ -480,9 +481,16 @@ def test_the_guard_refuses_what_a_tiers_key_may_not_use() -> None:
     aliases = {"claude-haiku-4-5-20251001": "claude-haiku-4-5", "claude-sonnet-4-5-20250929": "claude-sonnet-4-5"}
     assert refusal("claude-haiku-4-5", [], served, aliases) is None
     assert refusal("claude-haiku-4-5-20251001", ["claude-haiku-4-5"], served, aliases) is None
+    assert refusal("claude-sonnet-4-5-20250929", ["claude-sonnet-4-5-20250929"], served, aliases) is None
     forbidden = refusal("claude-sonnet-4-5", ["claude-haiku-4-5", "claude-haiku-4-5-20251001"], served, aliases)
     assert "'claude-sonnet-4-5' is not available to this key; allowed: claude-haiku-4-5." in forbidden
     assert "allowed: claude-haiku-4-5, claude-sonnet-4-5" in refusal("claude-opus-4-8", [], served, aliases)
+    # LiteLLM's own spellings of "every model" and "the team's models"; entries it alone can read are its call.
+    assert refusal("claude-sonnet-4-5", ["all-proxy-models"], served, aliases) is None
+    assert refusal("claude-sonnet-4-5", ["all-team-models"], served, aliases, ["claude-sonnet-4-5"]) is None
+    assert "allowed: claude-haiku-4-5." in refusal("claude-sonnet-4-5", ["all-team-models"], served, aliases,
+                                                   ["claude-haiku-4-5"])
+    assert refusal("claude-opus-4-8", ["my-access-group"], served, aliases) is None
 
 
 CLAUDE = ROOT_DIR / "node_modules" / ".bin" / "claude"

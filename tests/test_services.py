@@ -18,6 +18,7 @@ from botocore.validate import ParamValidator
 from components import litellm_config
 from components.container_image import content_tag
 from offline.engine import ROOT_DIR, Graph, Resource
+from offline.policy_check import evaluate, mandatory
 from settings import MODEL_CATALOG, PROJECT, Model, load_settings
 from tests.stacks import config_with, run_with
 from tools import users
@@ -484,21 +485,41 @@ def test_a_new_catalogue_entry_flows_everywhere(monkeypatch: pytest.MonkeyPatch)
     """Adding a model is one catalogue entry plus the stack's `models`: it reaches LiteLLM's routes and aliases,
     its price where LiteLLM has none, the task role's grants, a tier's list and Claude Code's setup."""
     fictitious = Model(name="claude-test-9", bedrock_id="anthropic.claude-test-9-20270101-v1:0", input_usd_per_mtok=2,
-                       output_usd_per_mtok=8, aliases=("claude-test",), priced_by_litellm=False)
+                       output_usd_per_mtok=8, aliases=("claude-test",), priced_by_litellm=False,
+                       profile_scope="global")
     monkeypatch.setitem(MODEL_CATALOG, fictitious.name, fictitious)
     models = ["claude-haiku-4-5", "claude-test-9"]
     graph = run_with("dev", models=models, budgets={"test": {"maxBudgetUsd": 1, "models": ["claude-test-9"]}})
     config = yaml.safe_load(litellm_config.render(models))
     (route,) = [r for r in config["model_list"] if r["model_name"] == "claude-test-9"]
-    assert route["litellm_params"]["model"] == "bedrock/us.anthropic.claude-test-9-20270101-v1:0"
-    assert route["model_info"] == {"input_cost_per_token": pytest.approx(2.2e-6),
-                                   "output_cost_per_token": pytest.approx(8.8e-6)}
+    assert route["litellm_params"]["model"] == "bedrock/global.anthropic.claude-test-9-20270101-v1:0"
+    assert route["model_info"] == {"input_cost_per_token": pytest.approx(2e-6), "output_cost_per_token": 8e-6,
+                                   "cache_read_input_token_cost": pytest.approx(2e-7),
+                                   "cache_creation_input_token_cost": pytest.approx(2.5e-6)}
     assert {a: t["model"] for a, t in config["router_settings"]["model_group_alias"].items()
             if t["model"] == "claude-test-9"} == {"claude-test-9-20270101": "claude-test-9",
                                                    "claude-test": "claude-test-9"}
     grants = json.dumps(statements(graph, "litellm-task"))
-    assert "inference-profile/us.anthropic.claude-test-9-20270101-v1:0" in grants
+    assert "inference-profile/global.anthropic.claude-test-9-20270101-v1:0" in grants
+    assert "arn:aws:bedrock:*::foundation-model/anthropic.claude-test-9" in grants, "a global profile routes anywhere"
+    assert mandatory(evaluate(graph)) == [], "the policy pack accepts what the catalogue grants"
     assert "claude-sonnet-4-5" not in grants and "claude-sonnet" not in json.dumps(config["model_list"])
     settings = load_settings(PROJECT, "dev", config_with("dev", models=models, budgets={
         "test": {"maxBudgetUsd": 1, "models": ["claude-test-9"]}}))
     assert users.claude_code_setup(settings, "test", "https://gw", "k")["ANTHROPIC_MODEL"] == "claude-test-9"
+
+
+def test_every_name_a_client_sends_means_one_model() -> None:
+    names = [n for model in MODEL_CATALOG.values() for n in model.client_names]
+    assert len(names) == len(set(names)), "a name shared by two models, or an alias equal to a model's name"
+    undated = Model(name="claude-x", bedrock_id="anthropic.claude-x", input_usd_per_mtok=1, output_usd_per_mtok=1)
+    assert undated.client_names == ("claude-x",), "an id without a date adds no alias hiding the model itself"
+
+
+def test_interpreter_caches_never_change_an_image(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    before = content_tag(tmp_path, "linux/amd64")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "hook.cpython-311.pyc").write_bytes(b"\0")
+    assert content_tag(tmp_path, "linux/amd64") == before
+    assert "__pycache__" in (ROOT_DIR / "images" / "litellm" / ".dockerignore").read_text()

@@ -4,7 +4,8 @@ admin unlimited, developer $10/month on Haiku and Sonnet, test $1/month on Haiku
     python -m tools.tunnel --stack dev litellm &      # the admin API is closed at the edge
     export LITELLM_MASTER_KEY=$(aws secretsmanager get-secret-value --secret-id <litellm-master-key arn> \\
         --query SecretString --output text)
-    python -m tools.users --stack dev --url http://localhost:4000 add alice@example.com --tier developer
+    python -m tools.users --stack dev --url http://localhost:4000 \\
+        add alice@example.com --tier developer --gateway "$(pulumi stack output gatewayUrl -s dev)"
 
 LiteLLM enforces the budget on the spend it records (list price + 10% for `us.` profiles); a request that
 starts under budget can overshoot it once, since spend is recorded after the response.
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     add = commands.add_parser("add", help="create a user with a tier's budget and print its key")
     add.add_argument("user_id")
     add.add_argument("--tier", required=True)
-    add.add_argument("--gateway", help="the URL people use (stack output gatewayUrl), for their Claude Code setup")
+    add.add_argument("--gateway", required=True,
+                     help="the URL people use (stack output gatewayUrl), for their Claude Code setup")
     options = parser.parse_args(argv)
     master_key = os.environ.get("LITELLM_MASTER_KEY")
     if not master_key:
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(project_name(), options.stack, stack_config(options.stack))
     key = add_user(options.url, master_key, settings, options.user_id, options.tier)
     print(key)
-    print_setup(claude_code_setup(settings, options.tier, options.gateway or options.url, key))
+    print_setup(claude_code_setup(settings, options.tier, options.gateway, key))
     return 0
 
 

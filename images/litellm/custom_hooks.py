@@ -1,8 +1,11 @@
 """A model the key may not use gets an answer that names the models it may use.
 
-LiteLLM 1.108.7 answers an unknown model with "Invalid model name passed in model=X. Call /v1/models ..." and a
-forbidden one with a message that depends on the route; Claude Code shows that text to the person. This pre-call
-hook (config: litellm_settings.callbacks) runs before either check and answers 400 with the allowed names.
+LiteLLM 1.108.7 checks a virtual key's model list during authentication and answers "The requested model ... is
+not available for this API key, or the model name is invalid" (proxy/auth/model_access_denied.py); a key without a
+list (the master key) reaches the pre-call hook, and an unknown model then gets "Invalid model name passed in
+model=X". Claude Code shows that text to the person. This callback (litellm_settings.callbacks) rewords both to
+name the models the key may use: the authentication denial through the failure hook LiteLLM's auth error handler
+calls (auth_exception_handler.py uses the exception it returns), the unknown model in the pre-call hook.
 """
 
 from __future__ import annotations
@@ -13,34 +16,60 @@ from typing import Any
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
+# Key model entries LiteLLM reads as "every model" (proxy/auth/auth_checks.py, check_model_access_helper).
+ALL_MODELS = {"*", "all-proxy-models"}
 
-def refusal(model: str | None, key_models: Iterable[str], served: Iterable[str],
-            aliases: dict[str, str]) -> str | None:
-    """Why `model` is refused for a key allowed `key_models` (empty: all), or None. `served` are the model names
-    of the config, `aliases` the other names clients send for them (alias -> model name)."""
-    served = set(served)
-    key_models = set(key_models)
-    allowed = sorted(served if not key_models else served & key_models)
+
+def refusal(model: str | None, key_models: Iterable[str], served: Iterable[str], aliases: dict[str, str],
+            team_models: Iterable[str] = ()) -> str | None:
+    """Why `model` is refused for a key allowed `key_models` (empty or all-proxy-models: every model;
+    all-team-models: its team's), or None. `served` are the config's model names, `aliases` the other names
+    clients send (alias -> model name). Entries this cannot read (patterns, access groups) are left to LiteLLM."""
+    served, key = set(served), set(key_models)
+    if "all-team-models" in key:
+        key = (key - {"all-team-models"}) | set(team_models)
+    if any(entry not in served and entry not in aliases and entry not in ALL_MODELS for entry in key):
+        return None
+    everything = not key or bool(key & ALL_MODELS)
+    allowed = sorted(served if everything else {aliases.get(entry, entry) for entry in key} & served)
     target = aliases.get(model or "", model)
-    if target in allowed and (not key_models or model in key_models or target in key_models):
+    if target in served and (everything or model in key or target in key):
         return None
     return (f"model {model!r} is not available to this key; allowed: {', '.join(allowed) or 'none'}. "
             "Set ANTHROPIC_MODEL (Claude Code) or the request's model to one of these.")
 
 
+def _router_names() -> tuple[list[str], dict[str, str]]:
+    # The running proxy's router, set at startup (importing it at module load would be circular).
+    from litellm.proxy.proxy_server import llm_router  # noqa: PLC0415
+
+    if llm_router is None:
+        return [], {}
+    aliases = {alias: (target["model"] if isinstance(target, dict) else target)
+               for alias, target in (llm_router.model_group_alias or {}).items()}
+    return llm_router.get_model_names(), aliases
+
+
+def _reason(model: Any, key: Any) -> str | None:
+    served, aliases = _router_names()
+    if not served or not isinstance(model, str):
+        return None
+    return refusal(model, getattr(key, "models", None) or [], served, aliases, getattr(key, "team_models", None) or [])
+
+
 class ModelGuard(CustomLogger):
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: str) -> dict:
-        # The running proxy's router, set at startup (importing it at module load would be circular).
-        from litellm.proxy.proxy_server import llm_router  # noqa: PLC0415
-
-        if llm_router is None or "model" not in data:
-            return data
-        aliases = {alias: (target["model"] if isinstance(target, dict) else target)
-                   for alias, target in (llm_router.model_group_alias or {}).items()}
-        reason = refusal(data["model"], user_api_key_dict.models or [], llm_router.get_model_names(), aliases)
-        if reason:
+        if reason := _reason(data.get("model"), user_api_key_dict):
             raise HTTPException(status_code=400, detail=reason)
         return data
+
+    async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
+                                           user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
+        if type(original_exception).__name__ != "ModelAccessDeniedHTTPException":
+            return None
+        if reason := _reason(request_data.get("model"), user_api_key_dict):
+            return HTTPException(status_code=getattr(original_exception, "status_code", 403), detail=reason)
+        return None
 
 
 proxy_handler_instance = ModelGuard()
