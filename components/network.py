@@ -147,8 +147,9 @@ class Network(pulumi.ComponentResource):
 
     def _route_private_through_nat(self) -> pulumi.Resource:
         table = self._route_table("private", self.private_subnet_ids)
-        route = aws.ec2.Route(f"{self._name}-private-egress", route_table_id=table.id, destination_cidr_block=ANYWHERE,
-                      network_interface_id=self.nat_eni_id, opts=self._child())
+        route = aws.ec2.Route(f"{self._name}-private-egress", route_table_id=table.id,
+                              destination_cidr_block=ANYWHERE, network_interface_id=self.nat_eni_id,
+                              opts=self._child())
         # ECR image layers come from S3: a gateway endpoint keeps them off the NAT instance, free of charge.
         aws.ec2.VpcEndpoint(f"{self._name}-s3", vpc_id=self.vpc_id, vpc_endpoint_type="Gateway",
                             service_name=f"com.amazonaws.{self._args.region}.s3", route_table_ids=[table.id],
