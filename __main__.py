@@ -30,5 +30,5 @@ pulumi.export("natGroupName", gateway.network.nat_group_name)
 pulumi.export("adminEndpoints", {"litellm": f"{gateway.litellm.hostname}:{LITELLM_PORT}",
                                  "grafana": f"{gateway.grafana.hostname}:{GRAFANA_PORT}"})
 pulumi.export("litellmMasterKeySecretArn", gateway.secrets.arns["litellm-master-key"])
-pulumi.export("alarmTopicArn", gateway.alarms.topic_arn)
+pulumi.export("alarmTopicArn", gateway.alert_topic.arn)
 pulumi.export("grafanaAdminPasswordSecretArn", gateway.secrets.arns["grafana-admin-password"])

@@ -325,6 +325,17 @@ class EdgeSettings(Section):
         return self
 
 
+class AlertingSettings(Section):
+    """Thresholds of Grafana's alert rules (components/grafana_alerts.py)."""
+
+    bedrock_errors: int = Field(5, ge=0, description="Bedrock errors per model in 5 minutes.")
+    proxy_errors: int = Field(10, ge=0, description="5xx answers in 5 minutes.")
+    rejected_requests: int = Field(50, ge=0, description="401/403/429 answers in 5 minutes.")
+    latency_p95_seconds: float = Field(90, gt=0, description="p95 of a whole request, per model.")
+    ttft_p95_seconds: float = Field(10, gt=0, description="p95 time to first token of streams, per model.")
+    monthly_spend_usd: float = Field(500, gt=0, description="Spend a month at the last hour's rate.")
+
+
 class Settings(Section):
     project: str = PROJECT
     # Part of names AWS restricts (ECS families, RDS snapshot identifiers: letters, digits, single hyphens).
@@ -347,6 +358,7 @@ class Settings(Section):
     exec_enabled: bool = Field(False, description="Allow `aws ecs execute-command` into tasks.")
     build_images_on_preview: bool = Field(False, description="Build container images during `pulumi preview`.")
     edge: EdgeSettings = EdgeSettings()
+    alerting: AlertingSettings = AlertingSettings()
     budgets: dict[str, BudgetTier] = {
         "admin": BudgetTier(),
         "developer": BudgetTier(max_budget_usd=10, models=("claude-haiku-4-5", "claude-sonnet-4-5")),

@@ -36,7 +36,32 @@ class EdgeAlarms:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AlertTopicArgs:
+    email: str | None = None
+
+
+def _topic(name: str, email: str | None, opts: pulumi.ResourceOptions) -> aws.sns.Topic:
+    topic = aws.sns.Topic(f"{name}-topic", display_name="LLM gateway alarms", opts=opts)
+    if email:
+        aws.sns.TopicSubscription(f"{name}-topic-email", topic=topic.arn, protocol="email", endpoint=email, opts=opts)
+    return topic
+
+
+class AlertTopic(pulumi.ComponentResource):
+    """The stack's SNS topic for CloudWatch alarms and Grafana's alerts, e-mailed to the on-call address."""
+
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AlertTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-gateway:observability:AlertTopic", name, None, opts)
+        self.arn = _topic(name, args.email, pulumi.ResourceOptions(parent=self)).arn
+        self.register_outputs({"arn": self.arn})
+
+
+@dataclass(frozen=True, kw_only=True)
 class AlarmsArgs:
+    # The stack's alert topic (AlertTopic) in the stack's region.
+    topic_arn: pulumi.Input[str]
     alb_arn_suffix: pulumi.Input[str]
     # Service key -> target group ARN suffix, for the services behind the ALB.
     target_group_arn_suffixes: Mapping[str, pulumi.Input[str]]
@@ -78,36 +103,26 @@ class _Alarm:
 
 
 class Alarms(pulumi.ComponentResource):
-    topic_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:observability:Alarms", name, None, opts)
         self._name = name
-        topic = self._topic("topic", args.email, pulumi.ResourceOptions(parent=self))
         aws.cloudwatch.LogMetricFilter(
             f"{name}-db-errors", log_group_name=args.litellm_log_group_name, pattern=DATABASE_ERROR_PATTERN,
             metric_transformation={"name": "DatabaseConnectionErrors", "namespace": args.metric_namespace,
                                    "value": "1", "default_value": "0"},
             opts=pulumi.ResourceOptions(parent=self))
         for alarm in _alarms(args):
-            self._alarm(alarm, topic, pulumi.ResourceOptions(parent=self))
+            self._alarm(alarm, args.topic_arn, pulumi.ResourceOptions(parent=self))
         if args.edge:
             edge = pulumi.ResourceOptions(parent=self, provider=args.edge.provider)
-            self._alarm(_waf_alarm(args.edge), self._topic("edge-topic", args.email, edge), edge)
-        self.topic_arn = topic.arn
-        self.register_outputs({"topicArn": self.topic_arn})
+            self._alarm(_waf_alarm(args.edge), _topic(f"{name}-edge", args.email, edge).arn, edge)
+        self.register_outputs({})
 
-    def _topic(self, key: str, email: str | None, opts: pulumi.ResourceOptions) -> aws.sns.Topic:
-        topic = aws.sns.Topic(f"{self._name}-{key}", display_name="LLM gateway alarms", opts=opts)
-        if email:
-            aws.sns.TopicSubscription(f"{self._name}-{key}-email", topic=topic.arn, protocol="email", endpoint=email,
-                                      opts=opts)
-        return topic
-
-    def _alarm(self, alarm: _Alarm, topic: aws.sns.Topic, opts: pulumi.ResourceOptions) -> None:
+    def _alarm(self, alarm: _Alarm, topic_arn: pulumi.Input[str], opts: pulumi.ResourceOptions) -> None:
         common = {"alarm_description": alarm.description, "comparison_operator": alarm.comparison,
                   "threshold": alarm.threshold, "evaluation_periods": alarm.periods,
-                  "treat_missing_data": alarm.missing, "alarm_actions": [topic.arn], "ok_actions": [topic.arn]}
+                  "treat_missing_data": alarm.missing, "alarm_actions": [topic_arn], "ok_actions": [topic_arn]}
         if alarm.expression is None:
             ((_, metric),) = alarm.metrics.items()
             aws.cloudwatch.MetricAlarm(

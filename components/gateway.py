@@ -8,9 +8,9 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components import litellm_config
+from components import grafana_alerts, litellm_config
 from components.access_logs import AlbLogBucket, AlbLogBucketArgs, EdgeLogs, EdgeLogsArgs
-from components.alarms import Alarms, AlarmsArgs, EdgeAlarms
+from components.alarms import Alarms, AlarmsArgs, AlertTopic, AlertTopicArgs, EdgeAlarms
 from components.alb import Alb, AlbArgs, AlbTarget
 from components.bedrock import bedrock_invoke_statements
 from components.cdn import Cdn, CdnArgs
@@ -27,6 +27,7 @@ from components.fargate_service import (
     FargateServiceArgs,
     PreDeployTask,
 )
+from components.iam import allow
 from components.metrics_volume import NFS_PORT, MetricsVolume, MetricsVolumeArgs
 from components.network import Network, NetworkArgs
 from components.secrets import GeneratedSecret, Secrets, SecretsArgs
@@ -114,10 +115,11 @@ class Gateway(pulumi.ComponentResource):
             recovery_window_days=30 if protected else 7, protect_permanent=protected), self._child())
         self.images = {service: ContainerImage(f"{name}-{service}", ContainerImageArgs(
             context=IMAGES_DIR / service, project_dir=PROJECT_DIR, platform=self._platform(service),
-            generated_files={"config.yaml": litellm_config.render(settings.models)} if service == "litellm" else {},
+            generated_files=self._generated_files(service),
             build_on_preview=settings.build_images_on_preview, force_delete=not protected,
         ), self._child()) for service in SERVICES}
         self.groups = self._security_groups()
+        self.alert_topic = AlertTopic(f"{name}-alarms", AlertTopicArgs(email=settings.alert_email), self._child())
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
             vpc_id=self.network.vpc_id, namespace=f"{settings.environment}.llm-gateway.internal"), self._child())
         self.database = Database(f"{name}-db", DatabaseArgs(
@@ -157,7 +159,8 @@ class Gateway(pulumi.ComponentResource):
         edge = EdgeAlarms(provider=self._edge_provider, web_acl_metric=self.waf.web_acl_metric,
                           rate_rule_metric=self.waf.rate_rule_metric) if self.waf else None
         return Alarms(f"{self._name}-alarms", AlarmsArgs(
-            alb_arn_suffix=self.alb.arn_suffix, target_group_arn_suffixes=self.alb.target_group_arn_suffixes,
+            topic_arn=self.alert_topic.arn, alb_arn_suffix=self.alb.arn_suffix,
+            target_group_arn_suffixes=self.alb.target_group_arn_suffixes,
             cluster_name=self.cluster.name, service_names={k: s.service_name for k, s in services.items()},
             database_identifier=self.database.identifier, nat_group_name=self.network.nat_group_name,
             egress_probe_function=self.egress_probe.function_name,
@@ -167,6 +170,13 @@ class Gateway(pulumi.ComponentResource):
 
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _generated_files(self, service: str) -> dict[str, str]:
+        """Files rendered for this stack into an image: LiteLLM's models, Grafana's alert thresholds."""
+        settings = self._settings
+        return {"litellm": {"config.yaml": litellm_config.render(settings.models)},
+                "grafana": {"provisioning/alerting/rules.yaml": grafana_alerts.render(settings.alerting)},
+                }.get(service, {})
 
     def _platform(self, service: str) -> str:
         return "linux/arm64" if self._settings.architecture_of(service) == "ARM64" else "linux/amd64"
@@ -299,9 +309,13 @@ class Gateway(pulumi.ComponentResource):
             environment={"GF_SERVER_ROOT_URL": pulumi.Output.concat(self.cdn.url, "/grafana/"),
                          "GF_SECURITY_CSRF_TRUSTED_ORIGINS": self._viewer_hostnames(),
                          "GF_SERVER_SERVE_FROM_SUB_PATH": "true", "GF_AUTH_ANONYMOUS_ENABLED": "false",
-                         "GF_SECURITY_ADMIN_USER": "admin", "VICTORIAMETRICS_HOST": self.victoriametrics.hostname},
+                         "GF_SECURITY_ADMIN_USER": "admin", "VICTORIAMETRICS_HOST": self.victoriametrics.hostname,
+                         # Read by provisioning/alerting/contact-points.yaml (topic_arn, sigv4.region).
+                         "ALERT_TOPIC_ARN": self.alert_topic.arn, "AWS_REGION": self._settings.region},
             secrets={"GF_SECURITY_ADMIN_PASSWORD": self.secrets.arns["grafana-admin-password"]}),
             secret_arns=[self.secrets.arns["grafana-admin-password"]],
+            # Grafana's SNS contact point publishes with the task role (authProvider default).
+            task_policy_statements=[allow(["sns:Publish"], [self.alert_topic.arn], sid="PublishAlerts")],
             target_group_arn=self.alb.target_group_arns["grafana"], needs=self.alb,
             deregistration_delay_seconds=self._settings.edge.deregistration_delay_seconds)
 

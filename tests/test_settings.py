@@ -102,6 +102,9 @@ BAD_INPUT = [
     ("edge", {"domain": {"name": "llm.example.com"}}, "edge.domain.hostedZoneId", "Field required"),
     ("edge", {"waf": {"enabled": True, "rateLimitPer5Minutes": 5}}, "edge.waf.rateLimitPer5Minutes",
      "greater than or equal to 10"),
+    ("alerting", {"latencyP95Seconds": 0}, "alerting.latencyP95Seconds", "greater than 0"),
+    ("alerting", {"bedrockErrors": -1}, "alerting.bedrockErrors", "greater than or equal to 0"),
+    ("alerting", {"p95": 3}, "alerting.p95", "unknown setting"),
 ]
 
 

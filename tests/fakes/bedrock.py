@@ -7,6 +7,7 @@ import base64
 import json
 import struct
 import threading
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -75,7 +76,9 @@ class FakeBedrock:
         self.requests: list[dict[str, Any]] = []
         # Faults are asked for by the test (fail_next), never read from request text: a real client's prompt
         # (Claude Code's system prompt says FAIL) must not trip them.
-        self.pending_faults = 0
+        self.pending_faults: list[tuple[int, str]] = []
+        # Seconds every answer waits before its first byte (slow answers, slow first tokens).
+        self.delay_seconds = 0.0
         self._lock = threading.Lock()
         fake = self
 
@@ -86,9 +89,10 @@ class FakeBedrock:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 fake.requests.append({"path": path, "headers": headers, "body": json.loads(body or b"{}")})
                 model = path.split("/")[2] if path.startswith("/model/") else ""
-                if fake.take_fault():
-                    self._reply({"message": "The model rejected the request"}, status=400,
-                                error="ValidationException")
+                time.sleep(fake.delay_seconds)
+                if fault := fake.take_fault():
+                    self._reply({"message": f"fault asked for by the test: {fault[1]}"}, status=fault[0],
+                                error=fault[1])
                 elif path.endswith("/converse-stream"):
                     self._stream(converse_stream(f"hello from {model}"))
                 elif path.endswith("/invoke-with-response-stream"):
@@ -126,17 +130,15 @@ class FakeBedrock:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def fail_next(self, count: int = 1) -> None:
-        """The next `count` calls answer 400 ValidationException, as Bedrock does for a request it rejects."""
+    def fail_next(self, count: int = 1, status: int = 400, error: str = "ValidationException") -> None:
+        """The next `count` calls answer `status` with Bedrock's error type (400 ValidationException: a request it
+        rejects; 429 ThrottlingException; 500 InternalServerException)."""
         with self._lock:
-            self.pending_faults += count
+            self.pending_faults += [(status, error)] * count
 
-    def take_fault(self) -> bool:
+    def take_fault(self) -> tuple[int, str] | None:
         with self._lock:
-            if self.pending_faults:
-                self.pending_faults -= 1
-                return True
-            return False
+            return self.pending_faults.pop(0) if self.pending_faults else None
 
     def close(self) -> None:
         self.server.shutdown()
