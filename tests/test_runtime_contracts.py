@@ -239,6 +239,24 @@ def test_victoriametrics_may_mount_and_write_its_volume_through_its_access_point
         assert not allowed(stack, role, action, (volume, {"elasticfilesystem:AccessPointArn": "arn:other"}))
 
 
+# --- Grafana's SNS contact point -----------------------------------------------------------------------------------
+
+def test_grafana_may_publish_alerts_to_the_alarm_topic_only(stack: Graph) -> None:
+    """The SNS integration (grafana/alerting receivers/sns) calls sns:Publish on topic_arn with the task role's
+    credentials, over HTTPS to the regional SNS endpoint through the NAT instance."""
+    definition = definition_of(stack, "grafana")
+    role = definition.inputs["taskRoleArn"]
+    topic = stack.one("aws:sns/topic:Topic", "gw-alarms-topic").outputs["arn"]
+    assert allowed(stack, role, "sns:Publish", (topic, {}))
+    assert not allowed(stack, role, "sns:Publish", (topic + "-other", {}))
+    service = stack.one("aws:ecs/service:Service", "-grafana-service")
+    (group,) = service.inputs["networkConfiguration"]["securityGroups"]
+    assert admits(stack, group, "out", 443, Peer(address=AWS_PUBLIC_ENDPOINT))
+    subnet = service.inputs["networkConfiguration"]["subnets"][0]
+    nat = stack.id_of(stack.one("aws:ec2/networkInterface:NetworkInterface", "-nat"))
+    assert route_target(stack, subnet, AWS_PUBLIC_ENDPOINT) == nat
+
+
 def test_flow_logs_service_may_write_its_log_group(stack: Graph) -> None:
     log = stack.one("aws:ec2/flowLog:FlowLog").inputs
     stream = f"{log['logDestination']}:log-stream:eni-0123456789abcdef0-all"
