@@ -29,34 +29,44 @@ class AlertRule:
     first_check: str
 
 
+BEDROCK_FAILURES = "litellm_deployment_failure_responses_total"
+PROXY_FAILURES = "litellm_proxy_failed_requests_metric_total"
+
+
+def _failures_in_5m(counter: str, status_matcher: str, by: str = "") -> str:
+    grouping = f" by ({by})" if by else ""
+    return f"sum{grouping} (increase({counter}{{exception_status{status_matcher}}}[5m]))"
+
+
+def _p95_per_model(histogram: str) -> str:
+    return f"histogram_quantile(0.95, sum by (le, model) (rate({histogram}_bucket[10m])))"
+
+
 RULES = (
     AlertRule("bedrock-errors", "Bedrock errors for a model",
-              "sum by (model_group) "
-              '(increase(litellm_deployment_failure_responses_total{exception_status!="429"}[5m]))',
+              _failures_in_5m(BEDROCK_FAILURES, '!="429"', by="model_group"),
               "gt", "bedrock_errors", "5m", "OK", "Bedrock refuses or fails calls for {{ $labels.model_group }}",
               "LiteLLM's log: AccessDenied (model access, IAM) or ValidationException (request shape, a beta flag)."),
     AlertRule("bedrock-throttling", "Bedrock throttles a model",
-              "sum by (model_group) "
-              '(increase(litellm_deployment_failure_responses_total{exception_status="429"}[5m]))',
+              _failures_in_5m(BEDROCK_FAILURES, '="429"', by="model_group"),
               "gt", "0", "5m", "OK", "Bedrock throttles {{ $labels.model_group }}: people see 429s and retries",
               "The account's Bedrock quotas for the model (Service Quotas) and who spends them (spend per key)."),
     AlertRule("proxy-5xx", "The gateway answers 5xx",
-              'sum(increase(litellm_proxy_failed_requests_metric_total{exception_status=~"5.."}[5m]))',
+              _failures_in_5m(PROXY_FAILURES, '=~"5.."'),
               "gt", "proxy_errors", "5m", "OK", "The gateway answered 5xx to clients",
               "LiteLLM's log, the database (db-connection-errors alarm), then Bedrock's errors."),
     # LiteLLM 1.108.7 labels a request refused at authentication (no key, bad key) exception_status="None" (seen
     # with the real proxy); forbidden models are 403, budgets and rate limits 429.
     AlertRule("rejected-requests", "Many requests rejected",
-              'sum(increase(litellm_proxy_failed_requests_metric_total{exception_status=~"401|403|429|None"}[5m]))',
+              _failures_in_5m(PROXY_FAILURES, '=~"401|403|429|None"'),
               "gt", "rejected_requests", "5m", "OK", "Many requests were refused: bad keys, forbidden models, budgets",
               "The dashboard by hashed_api_key and exception_status: a leaked or revoked key, a budget run out."),
     AlertRule("latency-p95", "Slow answers for a model",
-              "histogram_quantile(0.95, sum by (le, model) (rate(litellm_request_total_latency_metric_bucket[10m])))",
+              _p95_per_model("litellm_request_total_latency_metric"),
               "gt", "latency_p95_seconds", "10m", "OK", "95% of {{ $labels.model }} requests take longer than allowed",
               "The Bedrock call latency panel: if Bedrock is slow, its health and throttling; else the tasks' CPU."),
     AlertRule("ttft-p95", "Slow first token for a model",
-              "histogram_quantile(0.95, sum by (le, model) "
-              "(rate(litellm_llm_api_time_to_first_token_metric_bucket[10m])))",
+              _p95_per_model("litellm_llm_api_time_to_first_token_metric"),
               "gt", "ttft_p95_seconds", "10m", "OK", "Streams of {{ $labels.model }} take long to start",
               "Large prompts start slowly; if all do, Bedrock's health in the region and the profile's routing."),
     AlertRule("spend-burn", "Spend heading over the month's budget",
