@@ -10,6 +10,7 @@ the project directory, where Pulumi runs the program, so another checkout path i
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -25,14 +26,12 @@ import pulumi_docker as docker
 KEEP_IMAGES = 20
 BUILD_DIR = Path(".build") / "images"
 ARCHITECTURES = ("amd64", "arm64")
-
-
 # Interpreter caches: written when a test imports a file of the image, never part of what it is.
 IGNORED = ("__pycache__", "*.pyc")
 
 
 def _ignored(relative: Path) -> bool:
-    return any(part == "__pycache__" for part in relative.parts) or relative.suffix == ".pyc"
+    return any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in IGNORED)
 
 
 def content_tag(context: Path, platform: str) -> str:

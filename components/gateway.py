@@ -314,7 +314,7 @@ class Gateway(pulumi.ComponentResource):
                          "ALERT_TOPIC_ARN": self.alert_topic.arn, "AWS_REGION": self._settings.region},
             secrets={"GF_SECURITY_ADMIN_PASSWORD": self.secrets.arns["grafana-admin-password"]}),
             secret_arns=[self.secrets.arns["grafana-admin-password"]],
-            # Grafana's SNS contact point publishes with the task role (authProvider default).
+            # Grafana's SNS contact point publishes with the task role (no keys: the SDK's default chain).
             task_policy_statements=[allow(["sns:Publish"], [self.alert_topic.arn], sid="PublishAlerts")],
             target_group_arn=self.alb.target_group_arns["grafana"], needs=self.alb,
             deregistration_delay_seconds=self._settings.edge.deregistration_delay_seconds)
