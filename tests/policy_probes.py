@@ -7,9 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-ACCOUNT = "123456789012"
+from offline.engine import ACCOUNT_ID
+
 HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"
-PROFILE = f"arn:aws:bedrock:us-west-1:{ACCOUNT}:inference-profile/us.{HAIKU}"
+PROFILE = f"arn:aws:bedrock:us-west-1:{ACCOUNT_ID}:inference-profile/us.{HAIKU}"
 FOUNDATION = f"arn:aws:bedrock:us-east-1::foundation-model/{HAIKU}"
 TAGS = {"Project": "p", "Environment": "e", "Owner": "o", "CostCenter": "c", "ManagedBy": "m"}
 
@@ -96,7 +97,7 @@ BAD = [
     Probe("bedrock-invoke-only", "invoke-llama", RP, role_policy(allow(
         "bedrock:InvokeModel", "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-70b-instruct-v1:0"))),
     Probe("bedrock-invoke-only", "other-account-profile", RP, role_policy(allow(
-        "bedrock:InvokeModel", PROFILE.replace(ACCOUNT, "999999999999")))),
+        "bedrock:InvokeModel", PROFILE.replace(ACCOUNT_ID, "999999999999")))),
     Probe("bedrock-invoke-only", "not-resource", RP, role_policy({"Effect": "Allow", "Action": "bedrock:InvokeModel",
                                                                   "NotResource": PROFILE})),
     Probe("bedrock-invoke-only", "admin-attached", ATTACH, {

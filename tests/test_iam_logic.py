@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.policy_probes import PROFILE
+
 from iam_logic import is_allowed, request_allowed
 
-PROFILE = "arn:aws:bedrock:us-west-1:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 MODEL = "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"
 
 

@@ -26,6 +26,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from offline.engine import ROOT_DIR, Graph, Resource, run
 from offline.policy_check import PolicyConfigError, evaluate, mandatory, stack_policy_config
+from tests.policy_probes import PROFILE
 from tests.test_plan import plan as plan_command
 
 from pack_policies import ALL_POLICIES
@@ -161,7 +162,6 @@ def role_policy(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"policy": json.dumps({"Version": "2012-10-17", "Statement": list(statements)})}
 
 
-PROFILE = "arn:aws:bedrock:us-west-1:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
 
 def test_bedrock_invoke_on_claude_passes() -> None:

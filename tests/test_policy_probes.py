@@ -12,13 +12,14 @@ from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from tests.policy_probes import ACCOUNT, BAD, GOOD, STACK_BAD, STACK_GOOD, Probe, StackProbe
+from offline.engine import ACCOUNT_ID
+from tests.policy_probes import BAD, GOOD, STACK_BAD, STACK_GOOD, Probe, StackProbe
 from tests.test_policies import OPTIONS, POLICIES, PROVIDER, analyze, served_pack  # noqa: F401 - fixture
 
 from pack_policies import ALL_POLICIES
 from tagging import DEFAULT_REQUIRED
 
-CONFIG = {"bedrock-invoke-only": {"accountId": ACCOUNT}}
+CONFIG = {"bedrock-invoke-only": {"accountId": ACCOUNT_ID}}
 
 
 def config_of(policy: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.engine import ROOT_DIR, Graph, Resource, stack_config
+from offline.engine import ACCOUNT_ID, ROOT_DIR, Graph, Resource, stack_config
 from settings import MODEL_CATALOG, PROJECT, Settings, load_settings
 from tests.reachability import (
     Peer,
@@ -74,7 +74,7 @@ def _nat(graph: Graph) -> dict[str, Any]:
     profile = graph.one("aws:iam/instanceProfile:InstanceProfile")
     (role,) = [r for r in graph.of_type("aws:iam/role:Role") if r.outputs["name"] == profile.inputs["role"]]
     static = graph.one("aws:ec2/networkInterface:NetworkInterface", "-nat")
-    arn = "arn:aws:ec2:{}:123456789012:{}".format
+    arn = f"arn:aws:ec2:{{}}:{ACCOUNT_ID}:{{}}".format
     region = settings_of(graph).region
     return {
         "role": role.outputs["arn"], "template": template,
@@ -190,7 +190,7 @@ def _bedrock_requests(graph: Graph) -> list[tuple[str, str, dict[str, Any]]]:
     requests = []
     for model in settings.models:
         bedrock_id = MODEL_CATALOG[model].bedrock_id
-        profile = f"arn:aws:bedrock:{region}:123456789012:inference-profile/us.{bedrock_id}"
+        profile = f"arn:aws:bedrock:{region}:{ACCOUNT_ID}:inference-profile/us.{bedrock_id}"
         for action in ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"):
             requests.append((action, profile, {}))
             requests += [(action, f"arn:aws:bedrock:{r}::foundation-model/{bedrock_id}",
@@ -223,7 +223,7 @@ def test_litellm_config_calls_only_models_the_role_may_invoke(stack: Graph) -> N
         profile_id = route["litellm_params"]["model"].removeprefix("bedrock/")
         assert profile_id.removeprefix("us.") in served, "the config serves only the stack's models"
         assert allowed(stack, role, "bedrock:InvokeModelWithResponseStream",
-                       (f"arn:aws:bedrock:{region}:123456789012:inference-profile/{profile_id}", {}))
+                       (f"arn:aws:bedrock:{region}:{ACCOUNT_ID}:inference-profile/{profile_id}", {}))
 
 
 # --- VictoriaMetrics' volume ---------------------------------------------------------------------------------------
