@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from offline.engine import ROOT_DIR, Graph
+from tests.stacks import container, env
 
 LITELLM = ROOT_DIR / ".venv-litellm" / "bin" / "litellm"
 VM_BINARY = shutil.which("victoria-metrics")
@@ -86,9 +87,7 @@ def planned_config_path(graph: Graph) -> Path:
 
 def planned_environment(graph: Graph) -> dict[str, str]:
     """The environment the task definition plans for LiteLLM, but the database (none runs here)."""
-    (definition,) = json.loads(graph.one("aws:ecs/taskDefinition:TaskDefinition", "-litellm-task")
-                               .inputs["containerDefinitions"])
-    return {e["name"]: e["value"] for e in definition["environment"] if not e["name"].startswith("DATABASE_")}
+    return {k: v for k, v in env(container(graph, "litellm")).items() if not k.startswith("DATABASE_")}
 
 
 def _stopped(process: subprocess.Popen[bytes]) -> None:

@@ -1,4 +1,4 @@
-"""Stack config as Pulumi hands it over, with settings changed for one test."""
+"""Stack config as Pulumi hands it over, with settings changed for one test; and the planned containers."""
 
 from __future__ import annotations
 
@@ -22,3 +22,20 @@ def config_with(stack: str, **overrides: Any) -> dict[str, str]:
 
 def run_with(stack: str, **overrides: Any) -> Graph:
     return run(stack, config_with(stack, **overrides))
+
+
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def containers(graph: Graph, family_suffix: str) -> list[dict[str, Any]]:
+    return json.loads(graph.one(TASK_DEFINITION, family_suffix).inputs["containerDefinitions"])
+
+
+def container(graph: Graph, service: str) -> dict[str, Any]:
+    """The service's one container, as its task definition plans it."""
+    (definition,) = containers(graph, f"-{service}-task")
+    return definition
+
+
+def env(definition: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in definition.get("environment", [])}

@@ -29,6 +29,7 @@ from offline.engine import ROOT_DIR, Graph, stack_config
 from settings import AlertingSettings
 from tests.fakes.bedrock import FakeBedrock
 from tests.live import call, litellm_proxy, query, victoriametrics, wait_until
+from tests.stacks import container, env
 
 PROXY = "http://127.0.0.1:4100"
 VM = "http://127.0.0.1:8528"
@@ -94,10 +95,8 @@ def test_alerts_reach_the_stacks_topic_grouped_by_rule(dev: Graph) -> None:
     assert settings["topic_arn"] == "${ALERT_TOPIC_ARN}" and settings["sigv4"] == {"region": "${AWS_REGION}"}
     (policy,) = yaml.safe_load((ALERTING / "policies.yaml").read_text())["policies"]
     assert policy["receiver"] == point["name"] and "alertname" in policy["group_by"]
-    (definition,) = json.loads(dev.one("aws:ecs/taskDefinition:TaskDefinition", "-grafana-task")
-                               .inputs["containerDefinitions"])
     topic = dev.one("aws:sns/topic:Topic", "gw-alarms-topic").outputs["arn"]
-    environment = {e["name"]: e["value"] for e in definition["environment"]}
+    environment = env(container(dev, "grafana"))
     assert (environment["ALERT_TOPIC_ARN"], environment["AWS_REGION"]) == (topic, stack_config("dev")["aws:region"])
     role = dev.one("aws:iam/rolePolicy:RolePolicy", "-grafana-task")
     (statement,) = json.loads(role.inputs["policy"])["Statement"]

@@ -3,13 +3,13 @@ as long as LiteLLM itself may take, and nothing in dev blocks `pulumi destroy`."
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 import yaml
 
 from offline.engine import ROOT_DIR, Graph, run, stack_config
+from tests.stacks import container
 
 LITELLM_EXTRAS = next((ROOT_DIR / ".venv-litellm" / "lib").glob("python3*/site-packages/litellm_proxy_extras"))
 
@@ -27,11 +27,10 @@ def test_pulumi_up_fails_when_a_service_does_not_reach_steady_state(stack: Graph
     resource = stack.one("aws:ecs/service:Service", f"-{service}-service")
     assert resource.inputs["waitForSteadyState"] is True
     assert resource.inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
-    (container,) = json.loads(stack.one("aws:ecs/taskDefinition:TaskDefinition", f"-{service}-task")
-                              .inputs["containerDefinitions"])
+    planned = container(stack, service)
     drain = max((g.inputs["deregistrationDelay"] for g in stack.of_type("aws:lb/targetGroup:TargetGroup")
                  if service in g.name), default=0)
-    one_rollout = container["healthCheck"]["startPeriod"] + resource.inputs.get("healthCheckGracePeriodSeconds",
+    one_rollout = planned["healthCheck"]["startPeriod"] + resource.inputs.get("healthCheckGracePeriodSeconds",
                                                                                   0) + drain
     for phase in ("create", "update"):
         assert minutes(resource.options["customTimeouts"][phase]) * 60 > 2 * one_rollout + 20 * 60, \

@@ -31,7 +31,7 @@ from tests.reachability import (
     role_of,
     route_target,
 )
-from tests.stacks import run_with
+from tests.stacks import container, env, run_with
 
 from iam_logic import request_allowed
 
@@ -375,7 +375,7 @@ def test_victoriametrics_finds_litellm_by_its_cloud_map_name(stack: Graph) -> No
     under the Cloud Map service in the namespace of this VPC."""
     scrape = (ROOT_DIR / "images" / "victoriametrics" / "scrape.yml").read_text()
     assert "%{LITELLM_HOST}" in scrape
-    host = {e["name"]: e["value"] for e in container_of(definition_of(stack, "victoriametrics"))["environment"]}[
+    host = env(container(stack, "victoriametrics"))[
         "LITELLM_HOST"]
     namespace = stack.one("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace")
     discovery = stack.one("aws:servicediscovery/service:Service", "-litellm-discovery")
@@ -389,16 +389,16 @@ def test_victoriametrics_finds_litellm_by_its_cloud_map_name(stack: Graph) -> No
 def test_the_alb_forwards_to_a_container_that_exists(stack: Graph, service: str) -> None:
     """CreateService fails unless loadBalancers[].containerName/containerPort name a container and its port."""
     (balancer,) = service_of(stack, service).inputs["loadBalancers"]
-    container = container_of(definition_of(stack, service))
-    assert balancer["containerName"] == container["name"]
-    assert balancer["containerPort"] in [m["containerPort"] for m in container["portMappings"]]
+    planned = container(stack, service)
+    assert balancer["containerName"] == planned["name"]
+    assert balancer["containerPort"] in [m["containerPort"] for m in planned["portMappings"]]
 
 
 def test_litellm_keeps_idle_connections_longer_than_the_alb(stack: Graph) -> None:
     """ELB User Guide: the target's keep-alive must exceed the ALB idle timeout, or the ALB reuses a connection the
     target closed and answers 502. LiteLLM 1.108.7 passes KEEPALIVE_TIMEOUT to uvicorn (default 5 s)."""
     idle = stack.one("aws:lb/loadBalancer:LoadBalancer").inputs["idleTimeout"]
-    environment = {e["name"]: e["value"] for e in container_of(definition_of(stack, "litellm"))["environment"]}
+    environment = env(container(stack, "litellm"))
     assert int(environment["KEEPALIVE_TIMEOUT"]) > idle
 
 
@@ -406,7 +406,7 @@ def test_grafana_never_closes_idle_connections_before_the_alb(stack: Graph) -> N
     """Grafana's http.Server sets only ReadTimeout ([server] read_timeout, default 0), which Go also uses as the
     idle timeout: unset, idle connections stay open; set, it must exceed the ALB's idle timeout."""
     idle = stack.one("aws:lb/loadBalancer:LoadBalancer").inputs["idleTimeout"]
-    environment = {e["name"]: e["value"] for e in container_of(definition_of(stack, "grafana"))["environment"]}
+    environment = env(container(stack, "grafana"))
     timeout = environment.get("GF_SERVER_READ_TIMEOUT", "0s")
     assert timeout in ("0", "0s") or int(timeout.rstrip("s")) > idle
 
@@ -416,7 +416,7 @@ def test_grafana_accepts_posts_from_every_viewer_hostname(domain: dict | None, d
     """Grafana's CSRF check compares the Origin's hostname with Host (the ALB's name behind CloudFront's
     AllViewerExceptHostHeader) and with csrf_trusted_origins: bare hostnames, space-separated."""
     graph = run_with("dev", edge={"domain": domain}) if domain else dev
-    environment = {e["name"]: e["value"] for e in container_of(definition_of(graph, "grafana"))["environment"]}
+    environment = env(container(graph, "grafana"))
     trusted = environment["GF_SECURITY_CSRF_TRUSTED_ORIGINS"].split(" ")
     viewer_hosts = [graph.one("aws:cloudfront/distribution:Distribution").outputs["domainName"],
                     *([domain["name"]] if domain else [])]

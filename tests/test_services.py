@@ -20,10 +20,9 @@ from components.container_image import content_tag
 from offline.engine import ROOT_DIR, Graph, Resource
 from offline.policy_check import evaluate, mandatory
 from settings import MODEL_CATALOG, PROJECT, Model, load_settings
-from tests.stacks import config_with, run_with
+from tests.stacks import TASK_DEFINITION, config_with, container, containers, env, run_with
 from tools import users
 
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICE = "aws:ecs/service:Service"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
@@ -34,19 +33,6 @@ SECRET_LOOKING = ("KEY", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
 def register_task_definition_shape() -> Any:
     model = botocore.session.get_session().get_service_model("ecs")
     return model.operation_model("RegisterTaskDefinition").input_shape
-
-
-def containers(graph: Graph, family_suffix: str) -> list[dict[str, Any]]:
-    return json.loads(graph.one(TASK_DEFINITION, family_suffix).inputs["containerDefinitions"])
-
-
-def container(graph: Graph, service: str) -> dict[str, Any]:
-    (definition,) = containers(graph, f"{service}-task")
-    return definition
-
-
-def env(definition: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in definition.get("environment", [])}
 
 
 def service(graph: Graph, key: str) -> Resource:
@@ -256,7 +242,7 @@ def test_litellm_finds_its_database(stack: Graph) -> None:
 
 def test_replicas_never_migrate_and_one_task_migrates_before_each_rollout(stack: Graph) -> None:
     assert env(container(stack, "litellm"))["DISABLE_SCHEMA_UPDATE"] == "true"
-    (migration,) = containers(stack, "litellm-pre-deploy")
+    (migration,) = containers(stack, "-litellm-pre-deploy")
     assert migration["entryPoint"] == ["python", "-m", "litellm.proxy.prisma_migration"]
     assert env(migration)["DISABLE_SCHEMA_UPDATE"] == "false"
     assert migration["image"] == container(stack, "litellm")["image"]
