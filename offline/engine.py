@@ -12,6 +12,7 @@ import hashlib
 import json
 import runpy
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,19 @@ class Graph:
 
     def id_of(self, resource: Resource) -> str:
         return resource.outputs.get("id", "")
+
+    def waits_for(self, resource: Resource, other: Resource) -> bool:
+        """Whether `resource` is created only after `other` exists (directly or through the resources between)."""
+        by_urn = {r.urn: r for r in self.resources}
+
+        @cache
+        def reaches(urn: str) -> bool:
+            current = by_urn.get(urn)
+            deps = set(current.dependencies) | {u for us in current.property_dependencies.values() for u in us} \
+                if current else set()
+            return other.urn in deps or any(reaches(d) for d in deps if d in by_urn)
+
+        return reaches(resource.urn)
 
 
 def _is_secret(value: Any) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from offline.engine import ACCOUNT_ID, Graph
-from tests.test_deploy_order import waits_for
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
@@ -19,7 +18,7 @@ def test_the_alb_logs_every_request_to_its_bucket(stack: Graph) -> None:
     balancer = stack.one("aws:lb/loadBalancer:LoadBalancer")
     bucket = stack.one("aws:s3/bucket:Bucket")
     assert balancer.inputs["accessLogs"] == {"bucket": stack.id_of(bucket), "prefix": "alb", "enabled": True}
-    assert waits_for(stack, balancer, stack.one("aws:s3/bucketPolicy:BucketPolicy")), \
+    assert stack.waits_for(balancer, stack.one("aws:s3/bucketPolicy:BucketPolicy")), \
         "the ALB checks at configuration time that it may write"
 
 
