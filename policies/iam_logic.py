@@ -71,11 +71,15 @@ def conditions_hold(condition: Mapping[str, Mapping[str, Any]] | None, context: 
                for operator, keys in (condition or {}).items() for key, wanted in keys.items())
 
 
-def statement_applies(statement: Mapping[str, Any], action: str, resource: str, context: Context) -> bool:
+def action_applies(statement: Mapping[str, Any], action: str) -> bool:
+    """Whether the statement's Action (or NotAction) covers `action`; action names ignore case."""
     if "Action" in statement:
-        action_ok = _matches_any(statement["Action"], action, ignore_case=True)
-    else:
-        action_ok = not _matches_any(statement.get("NotAction"), action, ignore_case=True)
+        return _matches_any(statement["Action"], action, ignore_case=True)
+    return not _matches_any(statement.get("NotAction"), action, ignore_case=True)
+
+
+def statement_applies(statement: Mapping[str, Any], action: str, resource: str, context: Context) -> bool:
+    action_ok = action_applies(statement, action)
     if "Resource" in statement:
         resource_ok = _matches_any(statement["Resource"], resource, ignore_case=False)
     else:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from common import as_list, policy_statements
-from iam_logic import wildcard_match
+from iam_logic import action_applies
 
 # The actions the gateway needs: InvokeModel covers Converse; CountTokens invokes and bills nothing.
 ALLOWED_BEDROCK = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens")
@@ -63,11 +63,7 @@ def _actions(statement: dict[str, Any], key: str) -> list[str]:
 
 
 def _bedrock_granted(statement: dict[str, Any]) -> set[str]:
-    if "NotAction" in statement:
-        excluded = _actions(statement, "NotAction")
-        return {a for a in BEDROCK_ACTIONS if not any(wildcard_match(p, a, ignore_case=True) for p in excluded)}
-    patterns = _actions(statement, "Action")
-    return {a for a in BEDROCK_ACTIONS if any(wildcard_match(p, a, ignore_case=True) for p in patterns)}
+    return {a for a in BEDROCK_ACTIONS if action_applies(statement, a)}
 
 
 def _resource_problems(statement: dict[str, Any], account: str | None) -> list[str]:
