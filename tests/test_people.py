@@ -1,0 +1,250 @@
+"""People as code: `people/<stack>.yaml` -> tools.users -> LiteLLM's admin API.
+
+The reconcile logic runs against a stateful stand-in of the admin API (tests/fakes/litellm_admin.py) that serves
+exactly the routes the tool calls; every request it received is then checked against the OpenAPI document of the
+real LiteLLM 1.108.7 app (tests/litellm_openapi.py). The database behind those routes cannot run here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from offline.engine import project_name, stack_config
+from settings import load_settings
+from tests import litellm_openapi
+from tests.fakes.litellm_admin import FakeLiteLLMAdmin
+from tools import users
+from tools.litellm_admin import ROUTES, Admin
+from tools.people import PeopleError, Person, load_people, parse_people, people_path
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-5"
+DATED = {HAIKU: "claude-haiku-4-5-20251001", SONNET: "claude-sonnet-4-5-20250929", OPUS: "claude-opus-4-5-20251101"}
+
+
+def settings(stack: str = "dev") -> Any:
+    return load_settings(project_name(), stack, stack_config(stack))
+
+
+def people(raw: dict[str, Any]) -> tuple[Person, ...]:
+    return parse_people(settings(), {"people": raw}, "test.yaml")
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[FakeLiteLLMAdmin]:
+    fake = FakeLiteLLMAdmin()
+    yield fake
+    fake.close()
+    # Every admin request any test in this module made, judged by LiteLLM's own app.
+    problems = [p for r in fake.requests for p in litellm_openapi.problems(r["method"], r["path"], r["query"],
+                                                                              r["body"])]
+    assert not problems, problems
+
+
+@pytest.fixture
+def fresh(gateway: FakeLiteLLMAdmin) -> FakeLiteLLMAdmin:
+    gateway.users.clear()
+    gateway.keys.clear()
+    return gateway
+
+
+def admin(fake: FakeLiteLLMAdmin) -> Admin:
+    return Admin(fake.url, fake.master_key)
+
+
+def sync(fake: FakeLiteLLMAdmin, wanted: tuple[Person, ...]) -> tuple[list[users.Change], dict[str, str]]:
+    changes = users.plan(wanted, users.observe(admin(fake)), NOW)
+    return changes, users.apply(admin(fake), changes)
+
+
+# --- the file -----------------------------------------------------------------------------------------------------
+
+def test_tiers_become_the_seeds_budgets_on_calendar_months() -> None:
+    alice, root, ci = people({"alice@example.com": {"tier": "developer"}, "root": {"tier": "admin"},
+                              "ci": {"tier": "test"}})
+    assert (alice.max_budget, alice.budget_duration) == (10, "1mo")
+    assert set(alice.models) == {HAIKU, SONNET, DATED[HAIKU], DATED[SONNET]}
+    assert (root.max_budget, root.budget_duration) == (None, None) and len(root.models) == 6
+    assert (ci.max_budget, set(ci.models)) == (1, {HAIKU, DATED[HAIKU]})
+
+
+def test_a_person_may_have_their_own_budget_or_models() -> None:
+    (bob,) = people({"bob": {"tier": "developer", "maxBudgetUsd": 25, "models": [OPUS]}})
+    assert (bob.max_budget, bob.budget_duration, bob.models) == (25, "1mo", (OPUS, DATED[OPUS]))
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"carol": {"tier": "vip"}}, r"people\.carol\.tier = 'vip': unknown tier; allowed: admin, developer, test"),
+    ({"carol": {"tier": "test", "models": ["claude-opus-9"]}}, r"people\.carol\.models: \['claude-opus-9'\] are not "
+                                                                 "served"),
+    ({"carol": {"tier": "test", "maxBudget": 5}}, r"people\.carol\.maxBudget = 5: Extra inputs"),
+    ({"carol": {"tier": "test", "maxBudgetUsd": -1}}, r"people\.carol\.maxBudgetUsd = -1: .*greater than or equal"),
+    ({"carol smith": {"tier": "test"}}, r"people\.carol smith\.\[key\] = 'carol smith': String should match"),
+])
+def test_a_bad_entry_is_named_before_anything_is_sent(entry: dict[str, Any], message: str) -> None:
+    with pytest.raises(PeopleError, match=message):
+        people(entry)
+
+
+def test_each_stacks_people_file_is_valid() -> None:
+    for stack in ("dev", "prod"):
+        assert people_path(stack).exists(), stack
+        load_people(settings(stack))
+    with pytest.raises(PeopleError, match=r"staging\.yaml: no such file"):
+        load_people(settings(), people_path("staging"))
+
+
+# --- reconciling a running gateway --------------------------------------------------------------------------------
+
+def test_apply_creates_each_person_once_with_a_key_that_may_only_call_models(fresh: FakeLiteLLMAdmin) -> None:
+    wanted = people({"alice@example.com": {"tier": "developer"}, "ci": {"tier": "test"}})
+    changes, issued = sync(fresh, wanted)
+    assert [(c.action, c.user_id) for c in changes] == [("create", "alice@example.com"), ("create", "ci")]
+    assert set(issued) == {"alice@example.com", "ci"} and all(k.startswith("sk-") for k in issued.values())
+    alice = fresh.users["alice@example.com"]
+    assert (alice["max_budget"], alice["budget_duration"], alice["user_role"]) == (10, "1mo", "internal_user_viewer")
+    assert alice["budget_reset_at"].endswith("-01T00:00:00+00:00"), "the 1st of next month"
+    (key,) = [k for k in fresh.keys.values() if k["user_id"] == "alice@example.com"]
+    assert (key["key_type"], key["max_parallel_requests"], set(key["models"])) == (
+        "llm_api", 10, set(alice["models"]))
+    sent = len(fresh.requests)
+    assert sync(fresh, wanted) == ([], {}), "a second apply changes nothing"
+    assert {r["method"] for r in fresh.requests[sent:]} == {"GET"}
+
+
+def test_a_tier_change_updates_budget_and_models_without_a_new_key(fresh: FakeLiteLLMAdmin) -> None:
+    sync(fresh, people({"ci": {"tier": "test"}}))
+    tokens = set(fresh.keys)
+    fresh.charge("ci", 0.40)
+    changes, issued = sync(fresh, people({"ci": {"tier": "developer"}}))
+    (change,) = changes
+    assert change.action == "update" and issued == {}
+    assert change.what[:3] == ("tier test -> developer", "budget $1.00/1mo -> $10.00/1mo",
+                               f"models +{SONNET} +{DATED[SONNET]}")
+    assert set(fresh.keys) == tokens, "the person keeps their key"
+    (key,) = fresh.keys.values()
+    assert set(key["models"]) == {HAIKU, SONNET, DATED[HAIKU], DATED[SONNET]}
+    assert (fresh.users["ci"]["max_budget"], fresh.users["ci"]["spend"]) == (10, 0.40), "spend is kept"
+
+
+def test_removing_a_person_blocks_their_keys_and_keeps_their_spend(fresh: FakeLiteLLMAdmin) -> None:
+    sync(fresh, people({"alice": {"tier": "developer"}, "bob": {"tier": "developer"}}))
+    fresh.charge("bob", 3.25)
+    changes, _ = sync(fresh, people({"alice": {"tier": "developer"}}))
+    assert [(c.action, c.user_id, c.what) for c in changes] == [
+        ("block", "bob", ("not in the people file: 1 key(s) blocked; spend $3.25 kept",))]
+    (bobs,) = [k for k in fresh.keys.values() if k["user_id"] == "bob"]
+    assert bobs["blocked"] is True and fresh.users["bob"]["spend"] == 3.25
+    assert sync(fresh, people({"alice": {"tier": "developer"}}))[0] == [], "blocking is done once"
+    back, issued = sync(fresh, people({"alice": {"tier": "developer"}, "bob": {"tier": "developer"}}))
+    assert [c.action for c in back] == ["unblock"] and issued == {}, "coming back reopens the same key"
+    assert bobs["blocked"] is False
+
+
+def test_blocked_in_the_file_is_blocked_on_the_gateway(fresh: FakeLiteLLMAdmin) -> None:
+    sync(fresh, people({"dave": {"tier": "test"}}))
+    changes, _ = sync(fresh, people({"dave": {"tier": "test", "blocked": True}}))
+    assert [c.action for c in changes] == ["block"]
+    assert all(k["blocked"] for k in fresh.keys.values()) and fresh.users["dave"]["metadata"]["blocked"] is True
+
+
+def test_rotation_issues_a_new_key_and_retires_the_old_for_good(fresh: FakeLiteLLMAdmin) -> None:
+    wanted = people({"erin": {"tier": "developer"}})
+    _, first = sync(fresh, wanted)
+    (erin,) = wanted
+    rotated = users.apply(admin(fresh), [users.rotation(erin, users.observe(admin(fresh))["erin"], NOW)])
+    assert rotated["erin"] != first["erin"]
+    keys = {k["key_alias"]: k for k in fresh.keys.values()}
+    assert keys["erin/1"]["blocked"] and keys["erin/1"]["metadata"]["retired"]
+    assert not keys["erin/2"]["blocked"] and keys["erin/2"]["models"] == list(erin.models)
+    assert sync(fresh, wanted) == ([], {}), "apply never reopens a retired key"
+
+
+def test_block_now_then_apply_shows_the_unblock_it_would_do(fresh: FakeLiteLLMAdmin,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    wanted = people({"frank": {"tier": "test"}})
+    sync(fresh, wanted)
+    options = users._parser().parse_args(["--stack", "dev", "block", "frank"])
+    users.run(options, admin(fresh), settings(), wanted, NOW)
+    assert all(k["blocked"] for k in fresh.keys.values())
+    assert "next apply unblocks them" in capsys.readouterr().out
+    (change,) = users.plan(wanted, users.observe(admin(fresh)), NOW)
+    assert change.action == "unblock"
+
+
+def test_users_made_elsewhere_are_listed_but_left_alone(fresh: FakeLiteLLMAdmin) -> None:
+    fresh.handle("POST", "/user/new", {}, {"user_id": "default_user_id", "user_role": "proxy_admin"},
+                 f"Bearer {fresh.master_key}")
+    changes = users.plan((), users.observe(admin(fresh)), NOW)
+    assert changes == [] and users.unmanaged(users.observe(admin(fresh))) == ["default_user_id"]
+
+
+def test_an_existing_person_is_adopted_with_the_files_settings(fresh: FakeLiteLLMAdmin) -> None:
+    fresh.handle("POST", "/user/new", {}, {"user_id": "gina", "user_role": "internal_user", "max_budget": 100},
+                 f"Bearer {fresh.master_key}")
+    (change,) = users.plan(people({"gina": {"tier": "test"}}), users.observe(admin(fresh)), NOW)
+    assert "role internal_user -> internal_user_viewer" in change.what
+    assert "adopted (managed by tools.users from now on)" in change.what and "new key (none live)" in change.what
+
+
+def test_every_person_is_seen_however_many_pages(fresh: FakeLiteLLMAdmin) -> None:
+    crowd = people({f"person{i:03d}": {"tier": "test"} for i in range(230)})
+    sync(fresh, crowd)
+    seen = users.observe(admin(fresh))
+    assert len(seen) == 230 and all(len(a.keys) == 1 for a in seen.values())
+    assert sync(fresh, crowd) == ([], {})
+
+
+def test_list_shows_spend_against_budget_and_the_reset(fresh: FakeLiteLLMAdmin) -> None:
+    sync(fresh, people({"hana": {"tier": "developer"}, "root": {"tier": "admin"}}))
+    fresh.charge("hana", 7.5)
+    table = users.render_list(users.observe(admin(fresh))).splitlines()
+    assert table[0].split() == ["person", "tier", "status", "spend", "/", "budget", "resets", "keys"]
+    hana = next(line for line in table if line.startswith("hana"))
+    assert "$7.50 / $10.00" in hana and "-01T00:00" in hana and "1 of 1 usable" in hana
+    assert "$0.00 / unlimited" in next(line for line in table if line.startswith("root"))
+
+
+def test_the_command_line_applies_the_stacks_file_and_prints_setups(
+        fresh: FakeLiteLLMAdmin, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LITELLM_MASTER_KEY", fresh.master_key)
+    assert users.main(["--stack", "dev", "--url", fresh.url, "diff"]) == 0
+    diff = capsys.readouterr().out
+    assert "+ create   alice@example.com" in diff and "= 0 unchanged" in diff and not fresh.users
+    users.main(["--stack", "dev", "--url", fresh.url, "apply", "--gateway", "https://gw.example.com"])
+    printed = capsys.readouterr().out
+    assert "export ANTHROPIC_BASE_URL=https://gw.example.com" in printed and "ci-smoke-test" in printed
+    users.main(["--stack", "dev", "--url", fresh.url, "diff"])
+    assert capsys.readouterr().out.strip() == "= 3 unchanged"
+
+
+# --- the requests are LiteLLM's ----------------------------------------------------------------------------------
+
+def test_the_tool_calls_only_routes_litellm_serves_and_the_stand_in_serves_exactly_those() -> None:
+    paths = litellm_openapi.document()["paths"]
+    assert all(method.lower() in paths.get(path, {}) for method, path in ROUTES)
+    stand_in = {(method.upper(), path) for path, operations in paths.items() for method in operations
+                if hasattr(FakeLiteLLMAdmin, "_" + path.strip("/").replace("/", "_"))}
+    assert stand_in == set(ROUTES)
+
+
+def test_the_schema_check_catches_what_litellm_would_drop_or_refuse() -> None:
+    (alice,) = people({"alice": {"tier": "developer"}})
+    good = users.user_body(alice)
+    assert litellm_openapi.problems("POST", "/user/update", {}, good) == []
+    assert litellm_openapi.problems("POST", "/user/update", {}, {**good, "max_budget_usd": 5})
+    assert litellm_openapi.problems("POST", "/user/new", {}, {**good, "user_role": "superuser"})
+    assert litellm_openapi.problems("GET", "/key/list", {"size": "500"}, None)
+    key = users.new_key(alice, (), NOW)
+    assert litellm_openapi.problems(key.method, key.path, {}, key.body) == []
+    assert litellm_openapi.problems("POST", "/key/generate", {}, {**key.body, "key_type": "everything"})
+
+
+def test_a_person_of_each_tier_gets_a_body_litellm_accepts() -> None:
+    for person in people({"a": {"tier": "admin"}, "d": {"tier": "developer"}, "t": {"tier": "test"}}):
+        body = {**users.user_body(person), "auto_create_key": False}
+        assert litellm_openapi.problems("POST", "/user/new", {}, body) == [], person.tier

@@ -1,0 +1,105 @@
+"""Who may use a stack's gateway, as code: `people/<stack>.yaml` lists each person with a tier from the stack's
+`budgets`, and optionally their own budget or models. `tools.users` makes the running gateway match it.
+
+    people:
+      alice@example.com: {tier: developer}
+      bob@example.com: {tier: developer, maxBudgetUsd: 25}
+      carol@example.com: {tier: test, blocked: true}     # keys blocked, spend history kept
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from offline.engine import ROOT_DIR
+from settings import MODEL_CATALOG, Section, Settings
+
+PEOPLE_DIR = ROOT_DIR / "people"
+
+# LiteLLM's user ids are free text; ours are e-mail addresses or service names, printable and without spaces.
+UserId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")]
+
+
+class PeopleError(ValueError):
+    """A people file that cannot be applied; the message names every offending entry."""
+
+
+class PersonEntry(Section):
+    tier: str
+    max_budget_usd: float | None = Field(None, ge=0, description="Instead of the tier's budget.")
+    models: tuple[str, ...] | None = Field(None, min_length=1, description="Instead of the tier's models.")
+    blocked: bool = Field(False, description="Keys blocked; the person and their spend history stay.")
+
+
+class PeopleFile(Section):
+    people: dict[UserId, PersonEntry] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Person:
+    """What the gateway should hold for one person: LiteLLM user fields, derived from the tier and overrides."""
+
+    user_id: str
+    tier: str
+    max_budget: float | None  # None: unlimited
+    budget_duration: str | None
+    models: tuple[str, ...]  # the names the person's key may ask for, dated ones included
+    max_parallel_requests: int
+    blocked: bool
+
+
+def people_path(stack: str) -> Path:
+    return PEOPLE_DIR / f"{stack}.yaml"
+
+
+def client_names(models: tuple[str, ...]) -> tuple[str, ...]:
+    """Both names of each model: the gateway's and the dated one Claude Code asks for."""
+    return (*models, *(MODEL_CATALOG[m].dated_name for m in models))
+
+
+def person(settings: Settings, user_id: str, entry: PersonEntry) -> Person:
+    budget = settings.budgets[entry.tier]
+    limit = entry.max_budget_usd if entry.max_budget_usd is not None else budget.max_budget_usd
+    return Person(user_id=user_id, tier=entry.tier, max_budget=limit,
+                  budget_duration=budget.period if limit is not None else None,
+                  models=client_names(entry.models or budget.models or settings.models),
+                  max_parallel_requests=budget.max_parallel_requests, blocked=entry.blocked)
+
+
+def _entry_problems(settings: Settings, user_id: str, entry: PersonEntry) -> list[str]:
+    where = f"people.{user_id}"
+    if entry.tier not in settings.budgets:
+        return [f"{where}.tier = {entry.tier!r}: unknown tier; allowed: {', '.join(settings.budgets)}"]
+    unserved = sorted(set(entry.models or ()) - set(settings.models))
+    return [f"{where}.models: {unserved} are not served; allowed: {', '.join(settings.models)}"] if unserved else []
+
+
+def _location(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"])
+
+
+def parse_people(settings: Settings, raw: Any, source: str) -> tuple[Person, ...]:
+    """The people of `raw` (a loaded people file), each checked against the stack's tiers and models."""
+    try:
+        parsed = PeopleFile.model_validate(raw if raw is not None else {})
+    except ValidationError as error:
+        raise PeopleError(f"{source}:\n  " + "\n  ".join(
+            f"{_location(e)} = {e['input']!r}: {e['msg']}" for e in error.errors())) from None
+    problems = [p for user_id, entry in parsed.people.items() for p in _entry_problems(settings, user_id, entry)]
+    if problems:
+        raise PeopleError(f"{source}:\n  " + "\n  ".join(problems))
+    return tuple(person(settings, user_id, entry) for user_id, entry in parsed.people.items())
+
+
+def load_people(settings: Settings, path: Path | None = None) -> tuple[Person, ...]:
+    """The stack's people file, checked against its settings."""
+    path = path or people_path(settings.stack)
+    if not path.exists():
+        raise PeopleError(f"{path.relative_to(ROOT_DIR) if path.is_relative_to(ROOT_DIR) else path}: no such file; "
+                          "create it (see tools/people.py)")
+    return parse_people(settings, yaml.safe_load(path.read_text()), str(path.name))
