@@ -258,12 +258,22 @@ class BedrockSettings(Section):
                                description="Region LiteLLM calls Bedrock in; default: the stack region.")
 
 
+# LiteLLM 1.108.7 resets a budget at standardized times (litellm_core_utils/duration_parser.py,
+# get_next_standardized_reset_time): "1mo" and "30d" on the 1st of the next month at 00:00 UTC, "Nd" at midnight,
+# "7d" on Monday; months other than 1 are refused.
+BUDGET_PERIOD = r"^(1mo|[1-9]\d{0,2}[smhdw])$"
+
+
 class BudgetTier(Section):
-    """A LiteLLM budget a user or key can be given, as in the seed's budget model."""
+    """A LiteLLM budget a person can be given, as in the seed's budget model."""
 
     max_budget_usd: float | None = Field(None, ge=0, description="Spend limit; unset means unlimited.")
-    period: str = Field("30d", pattern=r"^\d+(s|m|h|d|mo)$", description="LiteLLM budget_duration, e.g. 30d.")
+    period: str = Field("1mo", pattern=BUDGET_PERIOD, description="LiteLLM budget_duration: 1mo resets on the 1st "
+                        "of each month (UTC); also Ns, Nm, Nh, Nd, Nw.")
     models: tuple[str, ...] = ()
+    max_parallel_requests: int = Field(
+        10, ge=1, le=1000, description="Requests one person may have in flight (Claude Code runs subagents in "
+        "parallel); bounds how far a budget can be overshot (README, failure semantics).")
 
 
 class DomainSettings(Section):
@@ -325,6 +335,15 @@ class EdgeSettings(Section):
         return self
 
 
+class CacheSettings(Section):
+    """Valkey (ElastiCache, one shard) shared by the LiteLLM tasks: spend counters, rate limits, key revocations."""
+
+    enabled: bool | None = Field(None, description="Default: on when litellm.maxCount > 1 (several tasks).")
+    node_type: str = Field("cache.t4g.micro", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    engine_version: str = Field("8.0", pattern=r"^[7-9]\.\d+$", description="Valkey major.minor.")
+    multi_az: bool = Field(False, description="A replica in a second zone with automatic failover (twice the cost).")
+
+
 class AlertingSettings(Section):
     """Thresholds of Grafana's alert rules (components/grafana_alerts.py)."""
 
@@ -359,6 +378,7 @@ class Settings(Section):
     build_images_on_preview: bool = Field(False, description="Build container images during `pulumi preview`.")
     edge: EdgeSettings = EdgeSettings()
     alerting: AlertingSettings = AlertingSettings()
+    cache: CacheSettings = CacheSettings()
     budgets: dict[str, BudgetTier] = {
         "admin": BudgetTier(),
         "developer": BudgetTier(max_budget_usd=10, models=("claude-haiku-4-5", "claude-sonnet-4-5")),
@@ -403,6 +423,11 @@ class Settings(Section):
             if extra:
                 raise ValueError(f"budgets.{tier}.models: {extra} are not served; allowed: {list(self.models)}")
         return self
+
+    @property
+    def shared_cache(self) -> bool:
+        """Whether LiteLLM's tasks share a cache: with more than one task, per-process counters would diverge."""
+        return self.cache.enabled if self.cache.enabled is not None else self.litellm.max_count > 1
 
     @property
     def bedrock_region(self) -> str:

@@ -25,6 +25,11 @@ FIVE_MINUTES = 300
 DATABASE_ERROR_PATTERN = ('?"Authentication failed against database server" ?"Can\'t reach database server" '
                           '?"Server has closed the connection"')
 
+# LiteLLM 1.108.7's message when a call to its shared Valkey fails (caching/redis_cache.py: "Got exception from
+# REDIS" on ping, get and set; seen here for a refused password, an unverifiable certificate and a closed port). It
+# then counts budgets and rate limits in each task's own memory and keeps serving.
+CACHE_ERROR_PATTERN = '"Got exception from REDIS"'
+
 
 @dataclass(frozen=True, kw_only=True)
 class EdgeAlarms:
@@ -76,6 +81,8 @@ class AlarmsArgs:
     # LiteLLM's log group, searched for database connection errors; their count lands in `metric_namespace`.
     litellm_log_group_name: pulumi.Input[str]
     metric_namespace: str
+    # Whether LiteLLM's tasks share a cache (components/cache.py): its errors are counted and alarmed too.
+    shared_cache: bool = False
     email: str | None = None
     edge: EdgeAlarms | None = None
 
@@ -107,11 +114,14 @@ class Alarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:observability:Alarms", name, None, opts)
         self._name = name
-        aws.cloudwatch.LogMetricFilter(
-            f"{name}-db-errors", log_group_name=args.litellm_log_group_name, pattern=DATABASE_ERROR_PATTERN,
-            metric_transformation={"name": "DatabaseConnectionErrors", "namespace": args.metric_namespace,
-                                   "value": "1", "default_value": "0"},
-            opts=pulumi.ResourceOptions(parent=self))
+        log_counts = {"db-errors": ("DatabaseConnectionErrors", DATABASE_ERROR_PATTERN),
+                      **({"cache-errors": ("CacheErrors", CACHE_ERROR_PATTERN)} if args.shared_cache else {})}
+        for key, (metric, pattern) in log_counts.items():
+            aws.cloudwatch.LogMetricFilter(
+                f"{name}-{key}", log_group_name=args.litellm_log_group_name, pattern=pattern,
+                metric_transformation={"name": metric, "namespace": args.metric_namespace, "value": "1",
+                                       "default_value": "0"},
+                opts=pulumi.ResourceOptions(parent=self))
         for alarm in _alarms(args):
             self._alarm(alarm, args.topic_arn, pulumi.ResourceOptions(parent=self))
         if args.edge:
@@ -191,6 +201,10 @@ def _alarms(args: AlarmsArgs) -> list[_Alarm]:
                "(unreachable, password refused, connection closed): keys, budgets and spend fail",
                metrics=_one(args.metric_namespace, "DatabaseConnectionErrors", {}, "Sum"),
                comparison="GreaterThanThreshold", threshold=0, periods=2, period=FIVE_MINUTES, missing="notBreaching"),
+        *([_Alarm(key="cache-errors", description="LiteLLM cannot use its shared Valkey for 10 minutes: budgets, "
+                  "rate limits and key revocations are counted per task, so they hold N times over",
+                  metrics=_one(args.metric_namespace, "CacheErrors", {}, "Sum"), comparison="GreaterThanThreshold",
+                  threshold=0, periods=2, period=FIVE_MINUTES, missing="notBreaching")] if args.shared_cache else []),
         _Alarm(key="nat-down", description="No NAT instance in service: tasks cannot reach Bedrock",
                metrics=_one("AWS/AutoScaling", "GroupInServiceInstances",
                             {"AutoScalingGroupName": args.nat_group_name}, "Minimum"),

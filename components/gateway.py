@@ -13,6 +13,7 @@ from components.access_logs import AlbLogBucket, AlbLogBucketArgs, EdgeLogs, Edg
 from components.alarms import Alarms, AlarmsArgs, AlertTopic, AlertTopicArgs, EdgeAlarms
 from components.alb import Alb, AlbArgs, AlbTarget
 from components.bedrock import bedrock_invoke_statements
+from components.cache import Cache, CacheArgs
 from components.cdn import Cdn, CdnArgs
 from components.certificate import Certificate, CertificateArgs, CertifiedHostname
 from components.cluster import Cluster, ClusterArgs
@@ -71,6 +72,8 @@ SECRETS = (
     GeneratedSecret(key="database-password", description="LiteLLM's PostgreSQL password (never rotated by AWS)",
                     length=40, permanent=True),
 )
+# Alphanumeric, as ElastiCache accepts for an AUTH token (16-128 characters).
+CACHE_TOKEN = GeneratedSecret(key="cache-auth-token", description="AUTH token LiteLLM presents to Valkey")
 
 
 def http_health(port: int, path: str) -> list[str]:
@@ -111,8 +114,10 @@ class Gateway(pulumi.ComponentResource):
         ), self._child())
         self.secrets = Secrets(f"{name}-secrets", SecretsArgs(
             secrets=(*SECRETS, GeneratedSecret(key="origin-verify", description="Header CloudFront sends; the ALB "
-                                               "requires it", rotation=settings.edge.origin_secret_version)),
+                                               "requires it", rotation=settings.edge.origin_secret_version),
+                     *([CACHE_TOKEN] if settings.shared_cache else [])),
             recovery_window_days=30 if protected else 7, protect_permanent=protected), self._child())
+
         self.images = {service: ContainerImage(f"{name}-{service}", ContainerImageArgs(
             context=IMAGES_DIR / service, project_dir=PROJECT_DIR, platform=self._platform(service),
             generated_files=self._generated_files(service),
@@ -130,6 +135,11 @@ class Gateway(pulumi.ComponentResource):
             backup_retention_days=settings.database.backup_retention_days, multi_az=settings.database.multi_az,
             protected=protected, final_snapshot=settings.database.final_snapshot,
             password=self.secrets.values["database-password"]), self._child())
+        self.cache = Cache(f"{name}-cache", CacheArgs(
+            subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["cache"],
+            node_type=settings.cache.node_type, engine_version=settings.cache.engine_version,
+            multi_az=settings.cache.multi_az, auth_token=self.secrets.values[CACHE_TOKEN.key],
+            log_retention_days=settings.log_retention_days), self._child()) if settings.shared_cache else None
         self.metrics_volume = MetricsVolume(f"{name}-metrics-volume", MetricsVolumeArgs(
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["efs"], protected=protected),
             self._child())
@@ -166,6 +176,7 @@ class Gateway(pulumi.ComponentResource):
             egress_probe_function=self.egress_probe.function_name,
             egress_probe_every_seconds=self.egress_probe.every_seconds,
             litellm_log_group_name=self.litellm.log_group_name, metric_namespace=f"LLMGateway/{settings.stack}",
+            shared_cache=self.cache is not None,
             email=settings.alert_email, edge=edge), self._child())
 
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
@@ -174,7 +185,8 @@ class Gateway(pulumi.ComponentResource):
     def _generated_files(self, service: str) -> dict[str, str]:
         """Files rendered for this stack into an image: LiteLLM's models, Grafana's alert thresholds."""
         settings = self._settings
-        return {"litellm": {"config.yaml": litellm_config.render(settings.models)},
+        return {"litellm": {"config.yaml": litellm_config.render(
+                    settings.models, shared_cache=settings.shared_cache)},
                 "grafana": {"provisioning/alerting/rules.yaml": grafana_alerts.render(settings.alerting)},
                 }.get(service, {})
 
@@ -266,13 +278,17 @@ class Gateway(pulumi.ComponentResource):
             "KEEPALIVE_TIMEOUT": str(settings.edge.alb_idle_timeout_seconds + TARGET_KEEPALIVE_MARGIN_SECONDS),
             **LITELLM_HARDENING,
         }
+        secret_env = {"LITELLM_MASTER_KEY": "litellm-master-key", "LITELLM_SALT_KEY": "litellm-salt-key",
+                      "DATABASE_PASSWORD": "database-password"}
+        if self.cache:
+            # Read by config.yaml's coordination_redis (components/litellm_config.py).
+            environment |= {"REDIS_HOST": self.cache.address, "REDIS_PORT": str(self.cache.port)}
+            secret_env["REDIS_PASSWORD"] = CACHE_TOKEN.key
         return self._service("litellm", Container(
             image=self.images["litellm"].image_ref, port=LITELLM_PORT, health_check=LITELLM_HEALTH,
             environment=environment,
-            secrets={"LITELLM_MASTER_KEY": secrets.arns["litellm-master-key"],
-                     "LITELLM_SALT_KEY": secrets.arns["litellm-salt-key"],
-                     "DATABASE_PASSWORD": secrets.arns["database-password"]}),
-            secret_arns=[secrets.arns[k] for k in ("litellm-master-key", "litellm-salt-key", "database-password")],
+            secrets={variable: secrets.arns[key] for variable, key in secret_env.items()}),
+            secret_arns=[secrets.arns[key] for key in secret_env.values()],
             task_policy_statements=bedrock_invoke_statements(settings.models, settings.bedrock_region,
                                                              self._account_id),
             target_group_arn=self.alb.target_group_arns["litellm"], needs=self.alb,
@@ -282,7 +298,8 @@ class Gateway(pulumi.ComponentResource):
                 cpu_target_percent=scaling.cpu_target_percent,
                 requests_per_target_per_minute=scaling.requests_per_target_per_minute,
                 alb_resource_label=pulumi.Output.concat(
-                    self.alb.arn_suffix, "/", self.alb.target_group_arn_suffixes["litellm"])),
+                    self.alb.arn_suffix, "/", self.alb.target_group_arn_suffixes["litellm"]))
+            if scaling.max_count > scaling.desired_count else None,
             # Replicas never migrate (BerriAI/litellm#14400): one task runs the migrations before each rollout.
             pre_deploy=PreDeployTask(entry_point=["python", "-m", "litellm.proxy.prisma_migration"],
                                      timeout_seconds=MIGRATION_TIMEOUT_SECONDS,
@@ -332,7 +349,8 @@ class Gateway(pulumi.ComponentResource):
         """One empty group per unit; `_wire` alone decides what they admit and reach."""
         units = {"alb": "Gateway ALB", "litellm": "LiteLLM tasks", "grafana": "Grafana tasks",
                  "victoriametrics": "VictoriaMetrics tasks", "postgres": "LiteLLM database",
-                 "efs": "Metrics volume (NFS)", "egress-probe": "Egress probe (HTTPS through the NAT)"}
+                 "efs": "Metrics volume (NFS)", "egress-probe": "Egress probe (HTTPS through the NAT)",
+                 **({"cache": "LiteLLM shared Valkey"} if self._settings.shared_cache else {})}
         groups = {key: aws.ec2.SecurityGroup(f"{self._name}-{key}-sg", vpc_id=self.network.vpc_id,
                                              description=description, opts=self._child()).id
                   for key, description in units.items()}
@@ -374,6 +392,7 @@ class Gateway(pulumi.ComponentResource):
             *self._allow("grafana", "victoriametrics", VICTORIAMETRICS_PORT),
             *self._allow("victoriametrics", "litellm", LITELLM_PORT),
             *self._allow("litellm", "postgres", self.database.port),
+            *(self._allow("litellm", "cache", self.cache.port) if self.cache else []),
             # Operators, through Session Manager on the NAT instance (no inbound port, IAM-authorized).
             *self._allow("nat", "litellm", LITELLM_PORT),
             *self._allow("nat", "grafana", GRAFANA_PORT),

@@ -14,6 +14,12 @@ from settings import MODEL_CATALOG
 BASE_CONFIG = Path(__file__).resolve().parent.parent / "images" / "litellm" / "config.base.yaml"
 # What Bedrock bills for a geographic (`us.`) profile over list price; `global.` profiles bill list price.
 PROFILE_MARKUP = {"us": 1.1, "global": 1.0}
+# LiteLLM's shared state in Valkey (general_settings.coordination_redis, litellm 1.108.7 proxy_server.py
+# `_init_coordination_redis`): spend counters, rate limits, key-cache invalidation, router cooldowns. Unlike
+# `litellm_settings.cache` it never caches an LLM response. Over TLS, verified against the system CAs (ElastiCache's
+# certificates chain to Amazon's roots); the address and AUTH token come from the task's environment.
+SHARED_CACHE = {"host": "os.environ/REDIS_HOST", "port": "os.environ/REDIS_PORT",
+                "password": "os.environ/REDIS_PASSWORD", "ssl": True}
 # Anthropic's prompt caching prices, as multiples of the input price: reads 0.1x, writes (5 minutes) 1.25x.
 CACHE_READ, CACHE_WRITE = 0.1, 1.25
 
@@ -33,9 +39,13 @@ def _route(name: str) -> dict[str, Any]:
     return route
 
 
-def render(models: Sequence[str]) -> str:
-    """config.yaml for LiteLLM serving exactly `models` (catalogue names)."""
+def render(models: Sequence[str], *, shared_cache: bool) -> str:
+    """config.yaml for LiteLLM serving exactly `models` (catalogue names), with Valkey shared by its tasks or not."""
     config = yaml.safe_load(BASE_CONFIG.read_text())
+    if shared_cache:
+        # Spend is queued in Valkey and one task at a time writes it to PostgreSQL (db_spend_update_writer.py):
+        # no deadlocks between tasks, and a killed task's queued spend survives it.
+        config["general_settings"] |= {"coordination_redis": SHARED_CACHE, "use_redis_transaction_buffer": True}
     config["model_list"] = [_route(name) for name in models]
     config["router_settings"] = {"model_group_alias": {
         alias: {"model": name, "hidden": True} for name in models

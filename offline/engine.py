@@ -175,6 +175,9 @@ def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
                                       "endpoint": f"{physical}.abc.{region}.rds.amazonaws.com:5432",
                                       "masterUserSecrets": [{"secretArn": _arn("secretsmanager", region,
                                                                                f"secret:rds!{name}")}]},
+        # ElastiCache names a group's primary endpoint master.<id>.<hash>.<region short>.cache.amazonaws.com.
+        "aws:elasticache/replicationGroup:ReplicationGroup": {
+            "primaryEndpointAddress": f"master.{physical}.abc123.usw1.cache.amazonaws.com"},
         "aws:efs/fileSystem:FileSystem": {"dnsName": f"fs-{name}.efs.{region}.amazonaws.com"},
         "random:index/randomPassword:RandomPassword": {"result": _mock_password(name, inputs)},
         "aws:acm/certificate:Certificate": {"domainValidationOptions": [{

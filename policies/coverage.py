@@ -30,6 +30,7 @@ JUDGED = frozenset({
     "aws:ec2/securityGroupRule:SecurityGroupRule", "aws:ec2/subnet:Subnet", "aws:ec2/vpc:Vpc",
     "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ecr/lifecyclePolicy:LifecyclePolicy", "aws:ecr/repository:Repository",
     "aws:ecs/cluster:Cluster", "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders",
+    "aws:elasticache/replicationGroup:ReplicationGroup", "aws:elasticache/subnetGroup:SubnetGroup",
     "aws:ecs/service:Service", "aws:ecs/taskDefinition:TaskDefinition", "aws:ecs/taskSet:TaskSet",
     "aws:efs/accessPoint:AccessPoint", "aws:efs/backupPolicy:BackupPolicy", "aws:efs/fileSystem:FileSystem",
     "aws:efs/mountTarget:MountTarget", "aws:iam/groupPolicy:GroupPolicy",

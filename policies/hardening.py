@@ -44,6 +44,20 @@ def _rds(resource_type: str, props: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _cache(resource_type: str, props: dict[str, Any]) -> list[str]:
+    """ElastiCache (Valkey/Redis OSS) holds spend counters and key state: encrypted both ways and never open."""
+    if resource_type != "aws:elasticache/replicationGroup:ReplicationGroup":
+        return []
+    problems = []
+    if props.get("transitEncryptionEnabled") is not True or props.get("transitEncryptionMode") == "preferred":
+        problems.append("cache accepts plain-text connections: set transitEncryptionEnabled and mode required")
+    if props.get("atRestEncryptionEnabled") is False:
+        problems.append("cache data is not encrypted at rest")
+    if not props.get("authToken") and not props.get("userGroupIds"):
+        problems.append("cache accepts any client that reaches it: set an AUTH token or RBAC user groups")
+    return problems
+
+
 def _efs(resource_type: str, props: dict[str, Any]) -> list[str]:
     return ["file system is not encrypted"] if resource_type == "aws:efs/fileSystem:FileSystem" and \
         props.get("encrypted") is not True else []
@@ -137,6 +151,9 @@ def _policy(name: str, description: str, check: Check, remediation: str) -> Reso
 POLICIES = [
     _policy("rds-encrypted-private-backed-up", "RDS storage is encrypted, not public, and backed up.", _rds,
             "Set storageEncrypted, publiclyAccessible=false and a backupRetentionPeriod of at least 1 day."),
+    _policy("cache-encrypted-authenticated", "ElastiCache requires TLS and a credential, and encrypts at rest.",
+            _cache, "Set transitEncryptionEnabled with transitEncryptionMode required, atRestEncryptionEnabled, "
+            "and authToken (or userGroupIds)."),
     _policy("efs-encrypted", "EFS file systems are encrypted at rest.", _efs, "Set encrypted=true."),
     _policy("cloudfront-https-viewers", "CloudFront viewers use HTTPS with a current TLS policy.", _cloudfront,
             "Use redirect-to-https and minimumProtocolVersion TLSv1.2_2021."),

@@ -58,6 +58,9 @@ LEGACY = "aws:ec2/securityGroupRule:SecurityGroupRule"
 TASKDEF, DIST = "aws:ecs/taskDefinition:TaskDefinition", "aws:cloudfront/distribution:Distribution"
 SECURE_VIEWERS = {"defaultCacheBehavior": {"viewerProtocolPolicy": "redirect-to-https"},
                   "viewerCertificate": {"cloudfrontDefaultCertificate": True}}
+CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
+GOOD_CACHE = {"engine": "valkey", "transitEncryptionEnabled": True, "transitEncryptionMode": "required",
+              "atRestEncryptionEnabled": True, "authToken": "0123456789abcdefghij"}
 TRUST_ECS = document({"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
                       "Action": "sts:AssumeRole"})
 
@@ -119,6 +122,11 @@ BAD = [
           {"storageEncrypted": True, "backupRetentionPeriod": 0}),
     Probe("rds-encrypted-private-backed-up", "public-aurora", "aws:rds/clusterInstance:ClusterInstance",
           {"publiclyAccessible": True, "engine": "aurora-postgresql"}),
+    Probe("cache-encrypted-authenticated", "plain-cache", CACHE, {**GOOD_CACHE, "transitEncryptionEnabled": False}),
+    Probe("cache-encrypted-authenticated", "preferred-tls", CACHE,
+          {**GOOD_CACHE, "transitEncryptionMode": "preferred"}),
+    Probe("cache-encrypted-authenticated", "no-auth", CACHE, {**GOOD_CACHE, "authToken": None}),
+    Probe("cache-encrypted-authenticated", "clear-at-rest", CACHE, {**GOOD_CACHE, "atRestEncryptionEnabled": False}),
     Probe("efs-encrypted", "plain-efs", "aws:efs/fileSystem:FileSystem", {"encrypted": False}),
     Probe("efs-encrypted", "unset-efs", "aws:efs/fileSystem:FileSystem", {}),
     Probe("efs-encrypted", "text-efs", "aws:efs/fileSystem:FileSystem", {"encrypted": "false"}),
@@ -194,6 +202,9 @@ GOOD = [
           {"storageEncrypted": True, "publiclyAccessible": False, "backupRetentionPeriod": 7}),
     Probe("rds-encrypted-private-backed-up", "private-aurora", "aws:rds/clusterInstance:ClusterInstance",
           {"publiclyAccessible": False}),
+    Probe("cache-encrypted-authenticated", "good-cache", CACHE, GOOD_CACHE),
+    Probe("cache-encrypted-authenticated", "rbac-cache", CACHE, {**GOOD_CACHE, "authToken": None,
+                                                                "userGroupIds": ["gateway-users"]}),
     Probe("efs-encrypted", "encrypted-efs", "aws:efs/fileSystem:FileSystem", {"encrypted": True}),
     Probe("efs-encrypted", "not-efs", "aws:efs/accessPoint:AccessPoint", {}),
     Probe("cloudfront-https-viewers", "vpc-origin", DIST, {**SECURE_VIEWERS, "origins": [

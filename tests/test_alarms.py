@@ -103,7 +103,7 @@ def test_database_alarms_watch_this_stacks_database(stack: Graph) -> None:
 def test_database_connection_errors_in_litellms_log_raise_an_alarm(stack: Graph) -> None:
     """A database LiteLLM cannot use (password refused, unreachable, closed) shows in its log as Prisma's P1000,
     P1001 and P1017 messages; the tasks' health check stays database-free so a blip does not drain them."""
-    (log_filter,) = stack.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+    log_filter = stack.one("aws:cloudwatch/logMetricFilter:LogMetricFilter", "-db-errors")
     litellm_logs = stack.one("aws:cloudwatch/logGroup:LogGroup", "-litellm-logs").outputs["name"]
     assert log_filter.inputs["logGroupName"] == litellm_logs
     for message in ("Authentication failed against database server", "Can't reach database server",

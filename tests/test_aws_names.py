@@ -43,6 +43,7 @@ AUTONAMING: dict[str, AutoName | None] = {
     "aws:cloudfront/function:Function": AutoName(max_length=64),
     "aws:s3/bucket:Bucket": AutoName(prop="bucket", max_length=63),
     "aws:cloudwatch/eventRule:EventRule": AutoName(max_length=64),
+    "aws:elasticache/replicationGroup:ReplicationGroup": AutoName(prop="replicationGroupId", max_length=40),
 }
 
 
@@ -116,6 +117,11 @@ RULES: dict[str, dict[str, Rule]] = {
     "aws:cloudfront/function:Function": {"name": Rule(r"[a-zA-Z0-9-_]+", "CloudFront FunctionName", 64)},
     "aws:s3/bucket:Bucket": {"bucket": Rule(r"[a-z0-9][a-z0-9.-]*[a-z0-9]", "S3 bucket naming rules: 3-63 lowercase "
                                              "letters, digits, dots, hyphens", max_length=63, min_length=3)},
+    "aws:elasticache/replicationGroup:ReplicationGroup": {"replicationGroupId": Rule(
+        r"[a-z](?!.*--)[a-z0-9-]*(?<!-)", "ElastiCache CreateReplicationGroup.ReplicationGroupId: a letter first, "
+        "letters, digits, single hyphens, no trailing hyphen (stored lowercase)", max_length=40)},
+    "aws:elasticache/subnetGroup:SubnetGroup": {"name": Rule(r"[a-z0-9-]+", "ElastiCache CacheSubnetGroupName: "
+                                                              "alphanumerics or hyphens (stored lowercase)")},
     "aws:cloudwatch/logDeliverySource:LogDeliverySource": {"name": Rule(r"[\w-]+", "Logs PutDeliverySource", 60)},
     "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination": {
         "name": Rule(r"[\w-]+", "Logs PutDeliveryDestination", 60)},

@@ -157,11 +157,13 @@ def test_litellm_secrets_arrive_as_ecs_secrets_never_as_plain_environment(stack:
     arns = {k: stack.one("aws:secretsmanager/secret:Secret", k).outputs["arn"]
             for k in ("litellm-master-key", "litellm-salt-key")}
     rds_secret = stack.one("aws:secretsmanager/secret:Secret", "database-password").outputs["arn"]
+    cache = {"REDIS_PASSWORD": stack.one("aws:secretsmanager/secret:Secret", "cache-auth-token").outputs["arn"]} \
+        if shared_cache_flows(stack) else {}
     assert secrets == {"LITELLM_MASTER_KEY": arns["litellm-master-key"], "LITELLM_SALT_KEY": arns["litellm-salt-key"],
-                       "DATABASE_PASSWORD": rds_secret}
+                       "DATABASE_PASSWORD": rds_secret, **cache}
     (reader,) = [s for s in statements(stack, "litellm-execution") if s["Sid"] == "Secrets"]
     assert reader["Action"] == ["secretsmanager:GetSecretValue"]
-    assert sorted(reader["Resource"]) == sorted([*arns.values(), rds_secret])
+    assert sorted(reader["Resource"]) == sorted([*arns.values(), rds_secret, *cache.values()])
 
 
 def test_no_secret_looking_name_in_any_plain_environment(stack: Graph) -> None:
@@ -322,13 +324,19 @@ INSIDE = {("alb", "litellm", 4000), ("alb", "grafana", 3000), ("grafana", "victo
           ("nat", "litellm", 4000), ("nat", "grafana", 3000)}
 
 
+def shared_cache_flows(stack: Graph) -> set[tuple[str, str, int]]:
+    """Prod (several LiteLLM tasks) shares Valkey among them, reached by LiteLLM alone; dev (one task) has none."""
+    return {("litellm", "cache", 6379)} if stack.stack == "prod" else set()
+
+
 def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
     egress, ingress = flows(stack)
-    assert egress == INSIDE | {("litellm", "internet", 443), ("grafana", "internet", 443),
+    inside = INSIDE | shared_cache_flows(stack)
+    assert egress == inside | {("litellm", "internet", 443), ("grafana", "internet", 443),
                                ("victoriametrics", "internet", 443), ("egress-probe", "internet", 443),
                                ("nat", "internet", 443)}
     listener_port = stack.one("aws:lb/listener:Listener").inputs["port"]
-    assert ingress == INSIDE | {("cloudfront", "alb", listener_port), ("private-subnets", "nat", 443)}
+    assert ingress == inside | {("cloudfront", "alb", listener_port), ("private-subnets", "nat", 443)}
     for rule in stack.of_type(EGRESS) + stack.of_type(INGRESS):
         assert rule.inputs["ipProtocol"] == "tcp" and rule.inputs["fromPort"] == rule.inputs["toPort"]
 
@@ -336,7 +344,7 @@ def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
 def test_tasks_and_migrations_start_only_once_their_rules_exist(stack: Graph) -> None:
     rules = {r.urn for r in stack.of_type(EGRESS) + stack.of_type(INGRESS) if r.name.startswith("gw-")
              and not r.name.startswith("gw-net-")}
-    assert len(rules) == 21
+    assert len(rules) == 21 + 2 * len(shared_cache_flows(stack))
     migration = stack.one("command:local:Command", "litellm-pre-deploy-run")
     assert rules <= set(migration.dependencies), "the migration task needs 5432 and 443 open"
     for key in ("litellm", "grafana", "victoriametrics"):
@@ -385,7 +393,9 @@ def test_spot_only_where_the_stack_says(dev: Graph, prod: Graph) -> None:
 
 
 def test_litellm_scales_on_cpu_and_requests_within_the_stack_bounds(dev: Graph, prod: Graph) -> None:
-    for graph, bounds in ((dev, (1, 2)), (prod, (2, 6))):
+    assert not dev.of_type("aws:appautoscaling/target:Target"), "dev runs one task: nothing to scale"
+    for graph, bounds in ((prod, (2, 6)), (run_with("dev", litellm={"cpu": 512, "memory": 1024, "maxCount": 3}),
+                                           (1, 3))):
         (target,) = graph.of_type("aws:appautoscaling/target:Target")
         assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == bounds
         assert service(graph, "litellm").inputs["desiredCount"] == bounds[0]
@@ -476,7 +486,7 @@ def test_a_new_catalogue_entry_flows_everywhere(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(MODEL_CATALOG, fictitious.name, fictitious)
     models = ["claude-haiku-4-5", "claude-test-9"]
     graph = run_with("dev", models=models, budgets={"test": {"maxBudgetUsd": 1, "models": ["claude-test-9"]}})
-    config = yaml.safe_load(litellm_config.render(models))
+    config = yaml.safe_load(litellm_config.render(models, shared_cache=False))
     (route,) = [r for r in config["model_list"] if r["model_name"] == "claude-test-9"]
     assert route["litellm_params"]["model"] == "bedrock/global.anthropic.claude-test-9-20270101-v1:0"
     assert route["model_info"] == {"input_cost_per_token": pytest.approx(2e-6), "output_cost_per_token": 8e-6,
