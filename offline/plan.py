@@ -19,9 +19,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from offline.engine import Graph, Resource, run
+from offline.engine import ROOT_DIR, Graph, Resource, project_name, run, stack_config
 from offline.policy_check import PolicyConfigError, Verdict, evaluate, mandatory, stack_policy_config, waivers
-from settings import SettingsError
+from settings import SettingsError, load_settings
+from tools.people import PeopleError, load_people, people_path
 
 # Per resource type, the inputs a reviewer reads in a pull request.
 REVIEW_KEYS: dict[str, tuple[str, ...]] = {
@@ -96,6 +97,16 @@ def alarm_routes(graph: Graph) -> dict[str, Any]:
     return {"alarms": len(graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")), "subscribers": subscribers}
 
 
+def people_of(stack: str) -> dict[str, Any]:
+    """Who the stack's people file admits, by tier (tools.users applies it to the running gateway)."""
+    path = people_path(stack)
+    if not path.exists():
+        return {"file": None}
+    people = load_people(load_settings(project_name(), stack, stack_config(stack)), path)
+    return {"file": str(path.relative_to(ROOT_DIR)), "active": dict(Counter(p.tier for p in people if not p.blocked)),
+            "blocked": sum(p.blocked for p in people)}
+
+
 def summarize(graph: Graph, verdicts: list[Verdict], waived: dict[str, str] | None = None) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for resource in graph.resources:
@@ -112,6 +123,7 @@ def summarize(graph: Graph, verdicts: list[Verdict], waived: dict[str, str] | No
         "total": sum(counts.values()),
         "outputs": graph.outputs,
         "notifications": alarm_routes(graph),
+        "people": people_of(graph.stack),
         "policies": {
             "verdicts": [vars(v) for v in verdicts],
             "counts": dict(Counter(v.level for v in verdicts)),
@@ -140,6 +152,11 @@ def _print_text(summary: dict[str, Any], seconds: float) -> None:
     print(f"\nAlarms: {notifications['alarms']}, " + (f"sent to {', '.join(notifications['subscribers'])}"
           if notifications["subscribers"] else "sent to NOBODY (no subscriber: set llm-gateway:alertEmail)"))
     policies = summary["policies"]
+    people = summary["people"]
+    print(f"\nPeople: {sum(people['active'].values())} active "
+          f"({', '.join(f'{tier} {n}' for tier, n in sorted(people['active'].items())) or 'nobody'}), "
+          f"{people['blocked']} blocked, from {people['file']} (apply: tools.users)" if people["file"] else
+          f"\nPeople: no people/{summary['stack']}.yaml (tools.users needs one)")
     print(f"\nPolicy pack: {len(policies['verdicts'])} findings {policies['counts'] or ''}")
     for verdict in policies["verdicts"]:
         print(f"  [{verdict['level']}] {verdict['policy']}: {verdict['resource'].rsplit('::', 1)[-1]}: "
@@ -162,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         config = json.loads(options.policy_config.read_text()) if options.policy_config else \
             stack_policy_config(options.stack)
         summary = summarize(graph, evaluate(graph, config), waivers(config))
-    except (SettingsError, PolicyConfigError) as error:
+    except (SettingsError, PolicyConfigError, PeopleError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:

@@ -62,6 +62,20 @@ def test_plan_rejects_bad_settings_with_the_key() -> None:
     assert "llm-gateway:network.vpcCidr = '8.8.0.0/16'" in result.stderr
 
 
+def test_plan_counts_the_stacks_people_and_rejects_a_bad_people_file() -> None:
+    assert "People: 3 active (developer 2, test 1), 0 blocked, from people/dev.yaml" in plan("dev").stdout
+    bad_stack, bad_people = ROOT_DIR / "Pulumi.badpeople.yaml", ROOT_DIR / "people" / "badpeople.yaml"
+    bad_stack.write_text((ROOT_DIR / "Pulumi.dev.yaml").read_text())
+    bad_people.write_text("people:\n  mallory@example.com: {tier: superuser}\n")
+    try:
+        result = plan("badpeople")
+    finally:
+        bad_stack.unlink()
+        bad_people.unlink()
+    assert result.returncode == 2
+    assert "people.mallory@example.com.tier = 'superuser': unknown tier" in result.stderr
+
+
 def test_plan_names_a_missing_stack() -> None:
     result = plan("nosuchstack")
     assert result.returncode == 1 and "Pulumi.nosuchstack.yaml" in result.stderr
