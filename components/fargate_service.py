@@ -29,6 +29,9 @@ TASK_START_SECONDS = 300
 FAILED_ROLLOUT_MARGIN_SECONDS = 900
 ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 
+# Fargate's most: SIGTERM, then SIGKILL this long after (ECS TaskDefinition ContainerDefinition.stopTimeout).
+STOP_TIMEOUT_SECONDS = 120
+
 
 @dataclass(frozen=True, kw_only=True)
 class Container:
@@ -185,7 +188,7 @@ class FargateService(pulumi.ComponentResource):
             "healthCheck": {"command": list(container.health_check), "interval": 30, "timeout": 5, "retries": 3,
                             "startPeriod": container.health_check_start_seconds},
             "linuxParameters": {"initProcessEnabled": True},
-            "stopTimeout": 120,
+            "stopTimeout": STOP_TIMEOUT_SECONDS,
         }
         if container.command:
             definition["command"] = list(container.command)

@@ -21,6 +21,7 @@ from components.container_image import ContainerImage, ContainerImageArgs
 from components.database import Database, DatabaseArgs
 from components.egress_probe import EgressProbe, EgressProbeArgs
 from components.fargate_service import (
+    STOP_TIMEOUT_SECONDS,
     Autoscaling,
     Container,
     EfsVolume,
@@ -61,6 +62,11 @@ LITELLM_OFFLINE = {f"LITELLM_LOCAL_{name}": "True" for name in (
 # waiting for the migration lock (litellm_proxy_extras: MAX_MIGRATE_DEPLOY_ATTEMPTS, prisma_toolchain.py); the
 # deploy waits that long plus 5 minutes for the task to be placed, pull its image and start.
 MIGRATION_TIMEOUT_SECONDS = 4 * 600 + 600 + 300
+# On SIGTERM LiteLLM 1.108.7 lets in-flight requests finish for GRACEFUL_SHUTDOWN_TIMEOUT (default 30 s), gives uvicorn
+# 10 s more (proxy_cli.py, GRACEFUL_SHUTDOWN_TEARDOWN_HEADROOM_SECONDS), then writes the spend it still holds
+# (proxy_server.py, flush_spend_counters_on_shutdown). All of it must end before ECS's SIGKILL, or that spend is lost.
+SPEND_FLUSH_SECONDS = 20
+LITELLM_DRAIN_SECONDS = STOP_TIMEOUT_SECONDS - 10 - SPEND_FLUSH_SECONDS
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 IMAGES_DIR = PROJECT_DIR / "images"
 SECRETS = (
@@ -276,6 +282,7 @@ class Gateway(pulumi.ComponentResource):
             "DATABASE_NAME": db.database_name, "DATABASE_USERNAME": db.username,
             "DISABLE_SCHEMA_UPDATE": "true", "LITELLM_MODE": "PRODUCTION", **LITELLM_OFFLINE,
             "KEEPALIVE_TIMEOUT": str(settings.edge.alb_idle_timeout_seconds + TARGET_KEEPALIVE_MARGIN_SECONDS),
+            "GRACEFUL_SHUTDOWN_TIMEOUT": str(LITELLM_DRAIN_SECONDS),
             **LITELLM_HARDENING,
         }
         secret_env = {"LITELLM_MASTER_KEY": "litellm-master-key", "LITELLM_SALT_KEY": "litellm-salt-key",

@@ -402,6 +402,16 @@ def test_litellm_keeps_idle_connections_longer_than_the_alb(stack: Graph) -> Non
     assert int(environment["KEEPALIVE_TIMEOUT"]) > idle
 
 
+def test_litellm_writes_its_spend_before_ecs_kills_it(stack: Graph) -> None:
+    """On SIGTERM (scale-in, deploys, Spot) LiteLLM 1.108.7 drains for GRACEFUL_SHUTDOWN_TIMEOUT (default 30 s), uvicorn
+    gets 10 s more (proxy_cli.py), then the spend it still holds is written (flush_spend_counters_on_shutdown, three
+    tries). ECS sends SIGKILL `stopTimeout` after SIGTERM: the drain must leave room for the write."""
+    definition = container(stack, "litellm")
+    drain = int(env(definition)["GRACEFUL_SHUTDOWN_TIMEOUT"])
+    assert drain > 30, "long streams get more than LiteLLM's default"
+    assert drain + 10 + 20 <= definition["stopTimeout"] <= 120
+
+
 def test_grafana_never_closes_idle_connections_before_the_alb(stack: Graph) -> None:
     """Grafana's http.Server sets only ReadTimeout ([server] read_timeout, default 0), which Go also uses as the
     idle timeout: unset, idle connections stay open; set, it must exceed the ALB's idle timeout."""
