@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from offline.engine import project_name, stack_config
-from settings import load_settings
+from offline.engine import ROOT_DIR, project_name, stack_config
+from settings import MODEL_CATALOG, load_settings
 from tests import litellm_openapi
 from tests.fakes.litellm_admin import FakeLiteLLMAdmin
 from tools import users
@@ -248,3 +248,14 @@ def test_a_person_of_each_tier_gets_a_body_litellm_accepts() -> None:
     for person in people({"a": {"tier": "admin"}, "d": {"tier": "developer"}, "t": {"tier": "test"}}):
         body = {**users.user_body(person), "auto_create_key": False}
         assert litellm_openapi.problems("POST", "/user/new", {}, body) == [], person.tier
+
+
+def test_the_readmes_overshoot_bounds_follow_from_the_prices_and_the_cap() -> None:
+    """The largest request of a model: a full 200k-token context in and the 64k-token output maximum, billed at the
+    `us.` profile price (list + 10 %); at most `maxParallelRequests` of them are in flight when a budget runs out."""
+    readme = (ROOT_DIR / "README.md").read_text()
+    cap = settings().budgets["developer"].max_parallel_requests
+    for name in (SONNET, HAIKU):
+        model = MODEL_CATALOG[name]
+        largest = (200_000 * model.input_usd_per_mtok + 64_000 * model.output_usd_per_mtok) * 1.1 / 1e6
+        assert f"${largest:.2f}" in readme and f"${cap * largest:.2f}" in readme, name
