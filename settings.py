@@ -340,7 +340,7 @@ class CacheSettings(Section):
 
     enabled: bool | None = Field(None, description="Default: on when litellm.maxCount > 1 (several tasks).")
     node_type: str = Field("cache.t4g.micro", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
-    engine_version: str = Field("8.0", pattern=r"^[7-9]\.\d+$", description="Valkey major.minor.")
+    engine_version: str = Field("8.0", pattern=r"^(7\.2|8\.\d)$", description="ElastiCache's Valkey: 7.2 or 8.x.")
     multi_az: bool = Field(False, description="A replica in a second zone with automatic failover (twice the cost).")
 
 

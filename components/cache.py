@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import stack_unique
+
 VALKEY_PORT = 6379
 
 
@@ -41,8 +43,11 @@ class Cache(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         subnets = aws.elasticache.SubnetGroup(f"{name}-subnets", subnet_ids=list(args.subnet_ids),
                                               description="Private subnets of the gateway", opts=child)
-        engine_log = aws.cloudwatch.LogGroup(f"{name}-engine-log", retention_in_days=args.log_retention_days,
-                                             opts=child)
+        # ElastiCache delivers logs the vended way: a group outside /aws/vendedlogs/ is added to the account's
+        # shared CloudWatch Logs resource policy (5120 characters at most), which can make creation fail.
+        engine_log = aws.cloudwatch.LogGroup(
+            f"{name}-engine-log", name=f"/aws/vendedlogs/elasticache/{stack_unique('valkey-engine')}",
+            retention_in_days=args.log_retention_days, opts=child)
         group = aws.elasticache.ReplicationGroup(
             f"{name}-valkey", description="LiteLLM's shared counters and spend queue", engine="valkey",
             engine_version=args.engine_version, node_type=args.node_type, port=VALKEY_PORT,

@@ -289,7 +289,8 @@ class Gateway(pulumi.ComponentResource):
                       "DATABASE_PASSWORD": "database-password"}
         if self.cache:
             # Read by config.yaml's coordination_redis (components/litellm_config.py).
-            environment |= {"REDIS_HOST": self.cache.address, "REDIS_PORT": str(self.cache.port)}
+            # REDIS_SSL too: a client LiteLLM builds from REDIS_* alone would otherwise speak plain text.
+            environment |= {"REDIS_HOST": self.cache.address, "REDIS_PORT": str(self.cache.port), "REDIS_SSL": "True"}
             secret_env["REDIS_PASSWORD"] = CACHE_TOKEN.key
         return self._service("litellm", Container(
             image=self.images["litellm"].image_ref, port=LITELLM_PORT, health_check=LITELLM_HEALTH,

@@ -43,9 +43,10 @@ def render(models: Sequence[str], *, shared_cache: bool) -> str:
     """config.yaml for LiteLLM serving exactly `models` (catalogue names), with Valkey shared by its tasks or not."""
     config = yaml.safe_load(BASE_CONFIG.read_text())
     if shared_cache:
-        # Spend is queued in Valkey and one task at a time writes it to PostgreSQL (db_spend_update_writer.py):
-        # no deadlocks between tasks, and a killed task's queued spend survives it.
-        config["general_settings"] |= {"coordination_redis": SHARED_CACHE, "use_redis_transaction_buffer": True}
+        # Not `use_redis_transaction_buffer`: with it every task hands its spend only to Valkey (db_spend_update_writer
+        # .py), so while Valkey is down no spend reaches PostgreSQL and a task stopped meanwhile loses what it held.
+        # Without it each task writes its own spend every 10-15 s; a few tasks do not deadlock the database.
+        config["general_settings"] |= {"coordination_redis": SHARED_CACHE}
     config["model_list"] = [_route(name) for name in models]
     config["router_settings"] = {"model_group_alias": {
         alias: {"model": name, "hidden": True} for name in models

@@ -55,6 +55,16 @@ def test_the_cache_encrypts_both_ways_and_demands_the_generated_token(prod: Grap
     assert stored.inputs["secretString"] == group["authToken"], "LiteLLM reads the token AWS demands"
 
 
+def test_the_engine_log_goes_to_a_vended_log_group_with_retention(prod: Graph) -> None:
+    """ElastiCache's log delivery adds any other group to the account's shared Logs resource policy (5120 characters
+    at most): CloudWatch Logs User Guide, "Enabling logging from AWS services"."""
+    (delivery,) = valkey(prod).inputs["logDeliveryConfigurations"]
+    group = prod.one("aws:cloudwatch/logGroup:LogGroup", "-cache-engine-log").inputs
+    assert delivery == {"destination": group["name"], "destinationType": "cloudwatch-logs", "logFormat": "json",
+                        "logType": "engine-log"}
+    assert group["name"].startswith("/aws/vendedlogs/elasticache/llm-gateway-prod-") and group["retentionInDays"]
+
+
 def test_prod_survives_losing_a_zone(prod: Graph) -> None:
     group = valkey(prod).inputs
     assert (group["numCacheClusters"], group["automaticFailoverEnabled"], group["multiAzEnabled"]) == (2, True, True)
@@ -85,7 +95,8 @@ def test_litellm_is_wired_to_the_cache_from_its_environment(dev: Graph, prod: Gr
     config = yaml.safe_load(planned_config_path(prod).read_text())["general_settings"]
     assert config["coordination_redis"] == {"host": "os.environ/REDIS_HOST", "port": "os.environ/REDIS_PORT",
                                             "password": "os.environ/REDIS_PASSWORD", "ssl": True}
-    assert config["use_redis_transaction_buffer"] is True
+    assert "use_redis_transaction_buffer" not in config, "spend must reach PostgreSQL while Valkey is down"
+    assert environment["REDIS_SSL"] == "True"
     dev_config = yaml.safe_load(planned_config_path(dev).read_text())
     assert "coordination_redis" not in dev_config["general_settings"] and "REDIS_HOST" not in env(
         container(dev, "litellm"))

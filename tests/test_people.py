@@ -18,7 +18,7 @@ from settings import MODEL_CATALOG, load_settings
 from tests import litellm_openapi
 from tests.fakes.litellm_admin import FakeLiteLLMAdmin
 from tools import users
-from tools.litellm_admin import ROUTES, Admin
+from tools.litellm_admin import ROUTES, Admin, AdminError
 from tools.people import PeopleError, Person, load_people, parse_people, people_path
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -174,6 +174,18 @@ def test_block_now_then_apply_shows_the_unblock_it_would_do(fresh: FakeLiteLLMAd
     assert "next apply unblocks them" in capsys.readouterr().out
     (change,) = users.plan(wanted, users.observe(admin(fresh)), NOW)
     assert change.action == "unblock"
+
+
+def test_a_key_is_shown_the_moment_it_exists_even_if_a_later_call_fails(fresh: FakeLiteLLMAdmin) -> None:
+    wanted = people({"ivan": {"tier": "test"}, "judy": {"tier": "test"}})
+    fresh.users["placeholder"] = {"user_id": "placeholder", "metadata": {}}
+    fresh.handle("POST", "/key/generate", {}, {"user_id": "placeholder", "key_alias": "judy/1"},
+                 f"Bearer {fresh.master_key}")  # judy's first alias is taken elsewhere: her key will be refused
+    shown: list[tuple[str, str]] = []
+    with pytest.raises(AdminError, match="Unique key aliases"):
+        users.apply(admin(fresh), users.plan(wanted, users.observe(admin(fresh)), NOW),
+                    lambda user_id, key: shown.append((user_id, key)))
+    assert [user for user, _ in shown] == ["ivan"] and shown[0][1].startswith("sk-")
 
 
 def test_users_made_elsewhere_are_listed_but_left_alone(fresh: FakeLiteLLMAdmin) -> None:

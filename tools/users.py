@@ -24,7 +24,7 @@ import os
 import shlex
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -233,14 +233,17 @@ def unmanaged(accounts: dict[str, Account]) -> list[str]:
 
 # --- applying and showing ---------------------------------------------------------------------------------------
 
-def apply(admin: Admin, changes: Sequence[Change]) -> dict[str, str]:
-    """Send every change's requests in order; return the keys issued, by person (shown once, never stored)."""
+def apply(admin: Admin, changes: Sequence[Change],
+          announce: Callable[[str, str], None] = lambda user_id, key: None) -> dict[str, str]:
+    """Send every change's requests in order; return the keys issued, by person. Each key is announced the moment
+    it exists: LiteLLM never shows it again, so a later failure must not swallow it."""
     issued = {}
     for change in changes:
         for request in change.requests:
             answer = admin.call(request.method, request.path, body=request.body)
             if request.path == "/key/generate":
                 issued[change.user_id] = answer["key"]
+                announce(change.user_id, answer["key"])
     return issued
 
 
@@ -300,12 +303,15 @@ def print_setup(environment: dict[str, str]) -> None:
     print(json.dumps({"env": environment}, indent=2))
 
 
-def print_issued(settings: Settings, people: Sequence[Person], issued: dict[str, str], gateway: str | None) -> None:
+def announcer(settings: Settings, people: Sequence[Person], gateway: str | None) -> Callable[[str, str], None]:
+    """Prints a new key (and the person's Claude Code setup when the gateway's URL is known) as soon as it exists."""
     tiers = {p.user_id: p.tier for p in people}
-    for user_id, key in issued.items():
-        print(f"\n# {user_id}: {key}  (shown once: hand it over privately)")
+
+    def announce(user_id: str, key: str) -> None:
+        print(f"\n# {user_id}: {key}  (shown once: hand it over privately)", flush=True)
         if gateway:
             print_setup(claude_code_setup(settings, tiers[user_id], gateway, key))
+    return announce
 
 
 # --- command line -----------------------------------------------------------------------------------------------
@@ -340,14 +346,14 @@ def run(options: argparse.Namespace, admin: Admin, settings: Settings, people: S
         changes = plan(people, accounts, when)
         print(render_diff(changes, len(people) - sum(c.person is not None for c in changes), unmanaged(accounts)))
         if options.command == "apply":
-            print_issued(settings, people, apply(admin, changes), options.gateway)
+            apply(admin, changes, announcer(settings, people, options.gateway))
         return 0
     person = next((p for p in people if p.user_id == options.user_id), None)
     if person is None:
         raise ValueError(f"{options.user_id}: not in {people_path(settings.stack).name}")
     if options.command == "rotate":
-        print_issued(settings, people, apply(admin, [rotation(person, accounts.get(person.user_id), when)]),
-                     options.gateway)
+        apply(admin, [rotation(person, accounts.get(person.user_id), when)],
+              announcer(settings, people, options.gateway))
         return 0
     blocked = change_for(replace(person, blocked=True), accounts.get(person.user_id), when)
     apply(admin, [blocked] if blocked else [])
