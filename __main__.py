@@ -32,3 +32,5 @@ pulumi.export("adminEndpoints", {"litellm": f"{gateway.litellm.hostname}:{LITELL
 pulumi.export("litellmMasterKeySecretArn", gateway.secrets.arns["litellm-master-key"])
 pulumi.export("alarmTopicArn", gateway.alert_topic.arn)
 pulumi.export("grafanaAdminPasswordSecretArn", gateway.secrets.arns["grafana-admin-password"])
+# The ALB's own address (internal with a VPC origin): tools.smoke checks that it refuses traffic skipping CloudFront.
+pulumi.export("originUrl", gateway.origin_url)

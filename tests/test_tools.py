@@ -1,18 +1,24 @@
-"""Tools around a deployed gateway: Claude Code setups by tier, the tunnel and the Automation API wrapper (people
-and budgets: test_people.py)."""
+"""Tools around a deployed gateway: Claude Code setups by tier, the tunnel, the smoke test's target and the Python
+API (tools.automation: offline plan, validation before Pulumi starts, its wiring to the Automation API with a
+stand-in for the CLI). People and budgets: test_people.py; the smoke checks against the real proxy: test_images.py."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import types
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pulumi import automation as auto
 
 from components import litellm_config
 from offline.engine import ROOT_DIR, Graph, project_name, stack_config
 from settings import MODEL_CATALOG, load_settings
-from tools import automation, tunnel, users
+from tools import automation, smoke, tunnel, users
 from tools.people import parse_people
 
 
@@ -27,29 +33,106 @@ def test_dated_names_match_the_aliases_the_proxy_serves() -> None:
         m.dated_name: name for name, m in MODEL_CATALOG.items()}
 
 
-def test_automation_applies_the_pack_and_the_stacks_policy_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: dict[str, Any] = {}
+# --- the Python API (tools.automation) ----------------------------------------------------------------------------
 
-    class FakeStack:
-        def preview(self, **options: Any) -> str:
-            calls["preview"] = options
-            return "previewed"
-
-    def fake_select(stack_name: str, work_dir: str) -> FakeStack:
-        calls["select"] = (stack_name, work_dir)
-        return FakeStack()
-
-    monkeypatch.setattr(automation.auto, "create_or_select_stack", fake_select)
-    assert automation.preview("prod") == "previewed"
-    assert calls["select"] == ("prod", str(ROOT_DIR))
-    assert calls["preview"]["policy_packs"] == [str(ROOT_DIR / "policies")]
-    assert calls["preview"]["policy_pack_configs"] == [str(ROOT_DIR / "policies" / "config.prod.json")]
-    assert automation.policy_options("sandbox")["policy_pack_configs"] == [], "no config file, none passed"
+def test_the_offline_plan_takes_overrides_and_returns_what_the_plan_command_prints() -> None:
+    plan = automation.plan("dev", {"litellm": {"maxCount": 3}})
+    assert plan.settings.litellm.max_count == 3 and plan.settings.litellm.cpu == 512, "a section's other keys stay"
+    assert plan.summary["counts"]["aws:elasticache/replicationGroup:ReplicationGroup"] == 1, "tasks share Valkey"
+    assert not plan.blocked and plan.findings == []
+    assert set(plan.summary) == set(json.loads(subprocess.run(
+        [sys.executable, "-m", "offline.plan", "dev", "--json"], cwd=ROOT_DIR, capture_output=True, text=True,
+        check=True).stdout))
 
 
-def test_automation_refuses_a_stack_without_a_file() -> None:
-    with pytest.raises(ValueError, match=r"no Pulumi\.staging\.yaml"):
-        automation.select("staging")
+def test_bad_overrides_are_refused_with_the_key_before_pulumi_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(automation, "select", lambda stack: pytest.fail("Pulumi was started"))
+    with pytest.raises(automation.InvalidSettingsError, match=r"llm-gateway:cache\.nodeType = 'large'"):
+        automation.up("prod", {"cache": {"nodeType": "large"}})
+    with pytest.raises(automation.UnknownStackError, match=r"no Pulumi\.staging\.yaml.*'dev', 'prod'"):
+        automation.preview("staging")
+
+
+def test_without_the_pulumi_cli_the_error_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(automation.shutil, "which", lambda name: None)
+    with pytest.raises(automation.PulumiMissingError, match="Pulumi CLI is not on PATH"):
+        automation.preview("dev")
+
+
+class FakeStack:
+    """Stands in for pulumi.automation.Stack: records what it is asked and plays back engine events."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: dict[str, dict[str, Any]] = {}
+        self.fail = fail
+
+    def _events(self, options: dict[str, Any]) -> None:
+        step = auto.StepEventMetadata(op=auto.OpType.CREATE, urn="urn:pulumi:dev::llm-gateway::aws:ec2/vpc:Vpc::gw-vpc",
+                                      type="aws:ec2/vpc:Vpc", provider="")
+        options["on_event"](auto.EngineEvent(sequence=1, timestamp=0, resource_pre_event=auto.ResourcePreEvent(step)))
+        options["on_event"](auto.EngineEvent(sequence=2, timestamp=0, policy_event=auto.PolicyEvent(
+            message="no tags", color="never", policy_name="required-tags", policy_pack_name="p",
+            policy_pack_version="1", policy_pack_version_tag="1", enforcement_level="advisory",
+            resource_urn=step.urn)))
+
+    def up(self, **options: Any) -> Any:
+        self.calls["up"] = {**options, "config": Path(options["config_file"]).read_text()
+                            if options["config_file"] else None}
+        self._events(options)
+        if self.fail:
+            raise auto.errors.CommandError(auto.CommandResult(stdout="", stderr="boom", code=255))
+        return types.SimpleNamespace(summary=types.SimpleNamespace(resource_changes={"create": 1}),
+                                     outputs={"gatewayUrl": auto.OutputValue("https://gw", False)})
+
+
+@pytest.fixture
+def fake_stack(monkeypatch: pytest.MonkeyPatch) -> FakeStack:
+    fake = FakeStack()
+    monkeypatch.setattr(automation.shutil, "which", lambda name: "/usr/bin/pulumi")
+    monkeypatch.setattr(automation.auto, "create_or_select_stack", lambda stack_name, work_dir: fake)
+    return fake
+
+
+def test_up_passes_the_pack_overrides_and_progress_then_runs_the_smoke_test(
+        fake_stack: FakeStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    passed = [smoke.Check("no key is refused", True, "401", "401")]
+    monkeypatch.setattr(automation.smoke, "target_of", lambda stack, outputs: ("target", stack, outputs))
+    monkeypatch.setattr(automation.smoke, "checks", lambda target: passed)
+    seen: list[automation.Progress] = []
+    result = automation.up("prod", {"litellm": {"maxCount": 4}}, on_progress=seen.append)
+    call = fake_stack.calls["up"]
+    assert call["policy_packs"] == [str(ROOT_DIR / "policies")]
+    assert call["policy_pack_configs"] == [str(ROOT_DIR / "policies" / "config.prod.json")]
+    merged = yaml.safe_load(call["config"])["config"]
+    assert merged["llm-gateway:litellm"] == {"cpu": 1024, "memory": 2048, "desiredCount": 2, "maxCount": 4,
+                                            "spot": False}
+    assert merged["llm-gateway:deletionProtection"] is True, "the rest of the stack file stays"
+    assert "maxCount: 6" in (ROOT_DIR / "Pulumi.prod.yaml").read_text(), "the stack file is never rewritten"
+    assert [p.kind for p in seen] == ["resource", "policy"] and seen[0].operation == "create"
+    assert result.findings == [automation.Finding("required-tags", "advisory", "no tags", seen[0].urn)]
+    assert (result.changes, result.outputs, result.smoke) == ({"create": 1}, {"gatewayUrl": "https://gw"}, passed)
+
+
+def test_a_failed_smoke_test_or_update_is_a_typed_error(fake_stack: FakeStack,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    failed = [smoke.Check("/metrics not served", False, "403 or 404", "200")]
+    monkeypatch.setattr(automation.smoke, "target_of", lambda stack, outputs: None)
+    monkeypatch.setattr(automation.smoke, "checks", lambda target: failed)
+    with pytest.raises(automation.SmokeFailedError, match="/metrics not served") as error:
+        automation.up("dev")
+    assert error.value.checks == failed
+    assert fake_stack.calls["up"]["config"] is None, "no overrides: the stack file itself"
+    assert automation.up("dev", smoke_test=False).smoke is None
+    fake_stack.fail = True
+    with pytest.raises(automation.OperationFailedError, match="pulumi up dev failed"):
+        automation.up("dev", smoke_test=False)
+
+
+def test_the_smoke_target_comes_from_the_stacks_outputs(dev: Graph) -> None:
+    target = smoke.target_of("dev", dev.outputs, key="sk-given")
+    assert (target.url, target.key, target.models) == (dev.outputs["gatewayUrl"], "sk-given", tuple(MODEL_CATALOG))
+    assert target.origin_url is None, "vpc-origin: the ALB is internal"
+    assert dev.outputs["originUrl"].startswith("http://") and "elb.amazonaws.com" in dev.outputs["originUrl"]
 
 
 def test_the_tunnel_forwards_through_the_nat_instance_in_service(dev: Graph) -> None:

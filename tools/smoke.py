@@ -1,0 +1,183 @@
+"""After a deploy: does the gateway do what its users rely on? One row per check, exit 1 if any fails.
+
+    python -m tools.smoke --stack dev          # URL and key from the stack's outputs and Secrets Manager
+
+Checks: no key -> 401; /v1/models lists exactly the stack's models; a tiny call to the cheapest model through the
+OpenAI API and one through the Anthropic Messages API, streamed; the admin API from outside -> 403; /metrics not
+served; Grafana's login page under /grafana/; in public-alb mode, the ALB refuses a request without CloudFront's
+origin header. Run it from outside `edge.adminCidrs` (an admin address is let through to the admin API).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from offline.engine import project_name, stack_config
+from settings import MODEL_CATALOG, load_settings
+
+TIMEOUT_SECONDS = 60
+PROMPT = [{"role": "user", "content": "Answer with one word: ok"}]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A deployed gateway as the smoke test sees it."""
+
+    url: str
+    key: str
+    models: tuple[str, ...]
+    # The ALB's own address in public-alb mode (reachable from the internet, must refuse); None for an internal ALB.
+    origin_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    expected: str
+    got: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def fetch(url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Answer:
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            return Answer(response.status, response.read())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, error.read())
+
+
+def cheapest(models: tuple[str, ...]) -> str:
+    return min(models, key=lambda m: MODEL_CATALOG[m].input_usd_per_mtok + MODEL_CATALOG[m].output_usd_per_mtok)
+
+
+def _status(name: str, answer: Answer, expected: tuple[int, ...]) -> Check:
+    return Check(name, answer.status in expected, " or ".join(map(str, expected)), str(answer.status))
+
+
+def _listed_models(target: Target, auth: dict[str, str]) -> Check:
+    answer = fetch(f"{target.url}/v1/models", headers=auth)
+    listed = sorted(m["id"] for m in answer.json()["data"]) if answer.status == 200 else []
+    return Check("/v1/models lists the stack's models", listed == sorted(target.models),
+                 ", ".join(sorted(target.models)), ", ".join(listed) or f"HTTP {answer.status}")
+
+
+def _openai_call(target: Target, auth: dict[str, str]) -> Check:
+    model = cheapest(target.models)
+    answer = fetch(f"{target.url}/v1/chat/completions", {"model": model, "max_tokens": 8, "messages": PROMPT},
+                   auth)
+    text = answer.json()["choices"][0]["message"]["content"] if answer.status == 200 else ""
+    return Check(f"OpenAI chat completion ({model})", answer.status == 200 and bool(text), "200 with text",
+                 f"{answer.status} {text[:40]!r}" if text else f"HTTP {answer.status} {answer.body[:80]!r}")
+
+
+def _anthropic_stream(target: Target, auth: dict[str, str]) -> Check:
+    model = cheapest(target.models)
+    answer = fetch(f"{target.url}/v1/messages", {"model": model, "max_tokens": 8, "stream": True,
+                                                 "messages": PROMPT},
+                   {**auth, "anthropic-version": "2023-06-01"})
+    events = [line.removeprefix(b"event:").strip().decode() for line in answer.body.splitlines()
+              if line.startswith(b"event:")]
+    complete = answer.status == 200 and events[:1] == ["message_start"] and events[-1:] == ["message_stop"]
+    return Check(f"Anthropic Messages, streamed ({model})", complete, "200, message_start ... message_stop",
+                 f"{answer.status}, {len(events)} events" + (f" ({events[0]} ... {events[-1]})" if events else ""))
+
+
+def _grafana(target: Target) -> Check:
+    answer = fetch(f"{target.url}/grafana/login")
+    return Check("Grafana's login page under /grafana/", answer.status == 200 and b"Grafana" in answer.body,
+                 "200, a Grafana page", f"{answer.status}")
+
+
+ORIGIN_CHECK = "ALB refuses a request without the origin header"
+
+
+def _origin(target: Target) -> Check:
+    if target.origin_url is None:
+        return Check(ORIGIN_CHECK, True, "403 (public-alb)", "n/a: internal ALB (vpc-origin)")
+    return _status(ORIGIN_CHECK, fetch(f"{target.origin_url}/v1/models"), (403,))
+
+
+def checks(target: Target) -> list[Check]:
+    auth = {"Authorization": f"Bearer {target.key}"}
+    steps: list[tuple[str, Callable[[], Check]]] = [
+        ("no key is refused", lambda: _status("no key is refused", fetch(f"{target.url}/v1/models"), (401,))),
+        ("/v1/models", lambda: _listed_models(target, auth)),
+        ("OpenAI chat completion", lambda: _openai_call(target, auth)),
+        ("Anthropic Messages, streamed", lambda: _anthropic_stream(target, auth)),
+        ("admin API closed from outside", lambda: _status(
+            "admin API closed from outside", fetch(f"{target.url}/key/list", headers=auth), (403,))),
+        ("/metrics not served", lambda: _status("/metrics not served", fetch(f"{target.url}/metrics"), (403, 404))),
+        ("Grafana", lambda: _grafana(target)),
+        (ORIGIN_CHECK, lambda: _origin(target)),
+    ]
+    return [_guarded(name, step) for name, step in steps]
+
+
+def _guarded(name: str, step: Callable[[], Check]) -> Check:
+    """A check that cannot even ask (DNS, TLS, timeout, a malformed answer) fails with the reason."""
+    try:
+        return step()
+    except (OSError, ValueError, KeyError, IndexError) as error:
+        return Check(name, False, "an answer", f"{type(error).__name__}: {error}")
+
+
+def render(results: list[Check]) -> str:
+    rows = [("", "check", "expected", "got")] + [("ok" if c.ok else "FAIL", c.name, c.expected, c.got)
+                                                 for c in results]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    failed = sum(not c.ok for c in results)
+    return "\n".join([*lines, f"{len(results) - failed} passed, {failed} failed"])
+
+
+def run(target: Target) -> int:
+    results = checks(target)
+    print(render(results))
+    return 1 if any(not c.ok for c in results) else 0
+
+
+def _aws(*arguments: str) -> str:
+    return subprocess.run(["aws", *arguments], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+
+
+def target_of(stack: str, outputs: dict[str, Any], key: str | None = None) -> Target:
+    """The stack's URL, models and ALB from its outputs; the master key from Secrets Manager unless given."""
+    settings = load_settings(project_name(), stack, stack_config(stack))
+    key = key or _aws("secretsmanager", "get-secret-value", "--secret-id", outputs["litellmMasterKeySecretArn"],
+                      "--query", "SecretString", "--output", "text", "--region", settings.region)
+    origin = outputs.get("originUrl")
+    return Target(url=outputs["gatewayUrl"].rstrip("/"), key=key, models=settings.models,
+                  origin_url=origin if settings.edge.origin_mode == "public-alb" else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--key", help="an API key (default: the stack's master key from Secrets Manager)")
+    options = parser.parse_args(argv)
+    outputs = json.loads(subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "-s", options.stack],
+                                        capture_output=True, text=True, check=True, timeout=120).stdout)
+    return run(target_of(options.stack, outputs, options.key))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
