@@ -12,6 +12,9 @@ import pulumi_aws as aws
 class ClusterArgs:
     vpc_id: pulumi.Input[str]
     namespace: str
+    # ECS's clusterSettings value: disabled, enabled (standard: per cluster and service) or enhanced (per task and
+    # container too, billed per observation).
+    container_insights: str
 
 
 class Cluster(pulumi.ComponentResource):
@@ -25,7 +28,8 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:compute:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        cluster = aws.ecs.Cluster(f"{name}-ecs", settings=[{"name": "containerInsights", "value": "enhanced"}],
+        cluster = aws.ecs.Cluster(f"{name}-ecs", settings=[{"name": "containerInsights",
+                                                                       "value": args.container_insights}],
                                   opts=child)
         self.capacity_providers = aws.ecs.ClusterCapacityProviders(
             f"{name}-capacity", cluster_name=cluster.name, capacity_providers=["FARGATE", "FARGATE_SPOT"],

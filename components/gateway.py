@@ -132,7 +132,8 @@ class Gateway(pulumi.ComponentResource):
         self.groups = self._security_groups()
         self.alert_topic = AlertTopic(f"{name}-alarms", AlertTopicArgs(email=settings.alert_email), self._child())
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
-            vpc_id=self.network.vpc_id, namespace=f"{settings.environment}.llm-gateway.internal"), self._child())
+            vpc_id=self.network.vpc_id, namespace=f"{settings.environment}.llm-gateway.internal",
+            container_insights=settings.container_insights), self._child())
         self.database = Database(f"{name}-db", DatabaseArgs(
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["postgres"],
             instance_class=settings.database.instance_class, engine_version=settings.database.engine_version,

@@ -19,7 +19,7 @@ from components import litellm_config
 from components.container_image import content_tag
 from offline.engine import ROOT_DIR, Graph, Resource
 from offline.policy_check import evaluate, mandatory
-from settings import MODEL_CATALOG, PROJECT, Model, load_settings
+from settings import MODEL_CATALOG, PROJECT, Model, SettingsError, load_settings
 from tests.stacks import TASK_DEFINITION, config_with, container, containers, env, run_with
 from tools import users
 
@@ -433,8 +433,14 @@ def test_exec_is_opt_in() -> None:
 
 
 def test_cluster_offers_fargate_and_spot_with_container_insights(stack: Graph) -> None:
+    """Standard Container Insights by default: the tasks-below-desired alarms read its service task counts; enhanced
+    (per task and container, billed per observation) is a setting; off is refused, as it would silence them."""
     cluster = stack.one("aws:ecs/cluster:Cluster")
-    assert {"name": "containerInsights", "value": "enhanced"} in cluster.inputs["settings"]
+    assert {"name": "containerInsights", "value": "enabled"} in cluster.inputs["settings"]
+    enhanced = run_with("dev", containerInsights="enhanced").one("aws:ecs/cluster:Cluster")
+    assert {"name": "containerInsights", "value": "enhanced"} in enhanced.inputs["settings"]
+    with pytest.raises(SettingsError, match=r"llm-gateway:containerInsights = 'disabled'.*'enabled' or 'enhanced'"):
+        run_with("dev", containerInsights="disabled")
     capacity = stack.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
     assert set(capacity.inputs["capacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
 
