@@ -32,5 +32,11 @@ pulumi.export("adminEndpoints", {"litellm": f"{gateway.litellm.hostname}:{LITELL
 pulumi.export("litellmMasterKeySecretArn", gateway.secrets.arns["litellm-master-key"])
 pulumi.export("alarmTopicArn", gateway.alert_topic.arn)
 pulumi.export("grafanaAdminPasswordSecretArn", gateway.secrets.arns["grafana-admin-password"])
+# What the runbooks (README) act on: the database to restore, the cluster and services to inspect or scale.
+pulumi.export("databaseIdentifier", gateway.database.identifier)
+pulumi.export("ecsCluster", gateway.cluster.name)
+services = {key: getattr(gateway, key) for key in ("litellm", "grafana", "victoriametrics")}
+pulumi.export("ecsServices", {key: service.service_name for key, service in services.items()})
+pulumi.export("logGroups", {key: service.log_group_name for key, service in services.items()})
 # The ALB's own address (internal with a VPC origin): tools.smoke checks that it refuses traffic skipping CloudFront.
 pulumi.export("originUrl", gateway.origin_url)
