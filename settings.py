@@ -375,9 +375,10 @@ class Settings(Section):
     alert_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$",
                                     description="Where alarms are e-mailed (the address must confirm).")
     exec_enabled: bool = Field(False, description="Allow `aws ecs execute-command` into tasks.")
-    container_insights: Literal["enabled", "enhanced"] = Field(
-        "enabled", description="ECS Container Insights: enabled (standard: cluster and service metrics, which the "
-        "tasks-below-desired alarms read) or enhanced (per task and container too, billed per observation).")
+    container_insights: Literal["disabled", "enabled", "enhanced"] = Field(
+        "enabled", description="ECS Container Insights: enabled (standard: cluster and service metrics, ~$25 a month "
+        "for this stack), enhanced (per task and container too, billed per metric), or disabled (the task-count "
+        "alarms then read AWS/ECS's free service metrics against each service's desiredCount).")
     build_images_on_preview: bool = Field(False, description="Build container images during `pulumi preview`.")
     edge: EdgeSettings = EdgeSettings()
     alerting: AlertingSettings = AlertingSettings()

@@ -73,6 +73,10 @@ class AlarmsArgs:
     cluster_name: pulumi.Input[str]
     # Service key -> ECS service name, for running-below-desired (Container Insights' task counts).
     service_names: Mapping[str, pulumi.Input[str]]
+    # Without Container Insights there is no desired count: a service must simply run, unless its minimum task count
+    # (settings) is 0; AWS/ECS's own CPU metric shows whether it does.
+    container_insights: bool = True
+    minimum_tasks: Mapping[str, int] = field(default_factory=dict)
     database_identifier: pulumi.Input[str]
     nat_group_name: pulumi.Input[str]
     # The egress probe's function: its failed invocations mean the NAT does not forward.
@@ -152,7 +156,43 @@ def _one(namespace: str, name: str, dimensions: Mapping[str, pulumi.Input[str]],
     return {"m1": Metric(namespace=namespace, name=name, dimensions=dimensions, statistic=statistic)}
 
 
+def _basic_service_alarms(args: AlarmsArgs) -> list[_Alarm]:
+    """Without Container Insights: AWS/ECS publishes a service's CPUUtilization every minute while a task of it runs
+    (free), so no data for 5 minutes means none runs; behind the ALB, HealthyHostCount says whether one is healthy.
+    A service whose minimum (`desiredCount`) is 0 is allowed to run nothing."""
+    alarms = []
+    for service, service_name in args.service_names.items():
+        if args.minimum_tasks.get(service, 1) < 1:
+            continue
+        dimensions = {"ClusterName": args.cluster_name, "ServiceName": service_name}
+        alarms.append(_Alarm(
+            key=f"{service}-not-running", description=f"{service}: no task has run for 5 minutes (crashing, failing "
+            "to start or to pull its image or secrets)",
+            metrics=_one("AWS/ECS", "CPUUtilization", dimensions, "SampleCount"), comparison="LessThanThreshold",
+            threshold=1, periods=5, missing="breaching"))
+        target_group = args.target_group_arn_suffixes.get(service)
+        if target_group is None:
+            continue
+        balancer = {"LoadBalancer": args.alb_arn_suffix, "TargetGroup": target_group}
+        alarms += [
+            _Alarm(key=f"{service}-unhealthy", description=f"{service}: no healthy task behind the ALB",
+                   metrics=_one("AWS/ApplicationELB", "HealthyHostCount", balancer, "Minimum"),
+                   comparison="LessThanThreshold", threshold=1, periods=5, missing="breaching"),
+            _5xx(service, balancer),
+        ]
+    return alarms
+
+
+def _5xx(service: str, balancer: Mapping[str, pulumi.Input[str]]) -> _Alarm:
+    return _Alarm(key=f"{service}-5xx", description=f"{service} answers 5xx",
+                  metrics=_one("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", balancer, "Sum"),
+                  comparison="GreaterThanThreshold", threshold=10, periods=1, period=FIVE_MINUTES,
+                  missing="notBreaching")
+
+
 def _service_alarms(args: AlarmsArgs) -> list[_Alarm]:
+    if not args.container_insights:
+        return _basic_service_alarms(args)
     alarms = []
     for service, service_name in args.service_names.items():
         desired = Metric(namespace="ECS/ContainerInsights", name="DesiredTaskCount", statistic="Maximum",
@@ -175,10 +215,7 @@ def _service_alarms(args: AlarmsArgs) -> list[_Alarm]:
                    "the ALB", metrics={"desired": desired, "healthy": healthy},
                    expression="IF(desired >= 1 AND FILL(healthy, 0) < 1, 1, 0)", comparison="GreaterThanThreshold",
                    threshold=0, periods=5, missing="notBreaching"),
-            _Alarm(key=f"{service}-5xx", description=f"{service} answers 5xx",
-                   metrics=_one("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", dimensions, "Sum"),
-                   comparison="GreaterThanThreshold", threshold=10, periods=1, period=FIVE_MINUTES,
-                   missing="notBreaching"),
+            _5xx(service, dimensions),
         ]
     return alarms
 

@@ -182,6 +182,8 @@ class Gateway(pulumi.ComponentResource):
             topic_arn=self.alert_topic.arn, alb_arn_suffix=self.alb.arn_suffix,
             target_group_arn_suffixes=self.alb.target_group_arn_suffixes,
             cluster_name=self.cluster.name, service_names={k: s.service_name for k, s in services.items()},
+            container_insights=settings.container_insights != "disabled",
+            minimum_tasks={k: getattr(settings, k).desired_count for k in services},
             database_identifier=self.database.identifier, nat_group_name=self.network.nat_group_name,
             egress_probe_function=self.egress_probe.function_name,
             egress_probe_every_seconds=self.egress_probe.every_seconds,

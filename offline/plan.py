@@ -19,9 +19,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from offline.cost import estimate, load_bill, render_difference
+from offline.cost import render as render_bill
 from offline.engine import ROOT_DIR, Graph, Resource, project_name, run, stack_config
 from offline.policy_check import PolicyConfigError, Verdict, evaluate, mandatory, stack_policy_config, waivers
-from settings import SettingsError, load_settings
+from settings import Settings, SettingsError, load_settings
 from tools.people import PeopleError, load_people, people_path
 
 # Per resource type, the inputs a reviewer reads in a pull request.
@@ -97,17 +99,18 @@ def alarm_routes(graph: Graph) -> dict[str, Any]:
     return {"alarms": len(graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")), "subscribers": subscribers}
 
 
-def people_of(stack: str) -> dict[str, Any]:
+def people_of(settings: Settings) -> dict[str, Any]:
     """Who the stack's people file admits, by tier (tools.users applies it to the running gateway)."""
-    path = people_path(stack)
+    path = people_path(settings.stack)
     if not path.exists():
         return {"file": None}
-    people = load_people(load_settings(project_name(), stack, stack_config(stack)), path)
+    people = load_people(settings, path)
     return {"file": str(path.relative_to(ROOT_DIR)), "active": dict(Counter(p.tier for p in people if not p.blocked)),
             "blocked": sum(p.blocked for p in people)}
 
 
-def summarize(graph: Graph, verdicts: list[Verdict], waived: dict[str, str] | None = None) -> dict[str, Any]:
+def summarize(graph: Graph, settings: Settings, verdicts: list[Verdict],
+              waived: dict[str, str] | None = None) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for resource in graph.resources:
         if not resource.custom and not resource.is_provider:
@@ -123,7 +126,8 @@ def summarize(graph: Graph, verdicts: list[Verdict], waived: dict[str, str] | No
         "total": sum(counts.values()),
         "outputs": graph.outputs,
         "notifications": alarm_routes(graph),
-        "people": people_of(graph.stack),
+        "people": people_of(settings),
+        "cost": estimate(graph, settings).as_dict(),
         "policies": {
             "verdicts": [vars(v) for v in verdicts],
             "counts": dict(Counter(v.level for v in verdicts)),
@@ -157,6 +161,7 @@ def _print_text(summary: dict[str, Any], seconds: float) -> None:
           f"({', '.join(f'{tier} {n}' for tier, n in sorted(people['active'].items())) or 'nobody'}), "
           f"{people['blocked']} blocked, from {people['file']} (apply: tools.users)" if people["file"] else
           f"\nPeople: no people/{summary['stack']}.yaml (tools.users needs one)")
+    print("\n" + render_bill(summary["cost"]))
     print(f"\nPolicy pack: {len(policies['verdicts'])} findings {policies['counts'] or ''}")
     for verdict in policies["verdicts"]:
         print(f"  [{verdict['level']}] {verdict['policy']}: {verdict['resource'].rsplit('::', 1)[-1]}: "
@@ -166,19 +171,30 @@ def _print_text(summary: dict[str, Any], seconds: float) -> None:
     print(f"\nPlanned in {seconds:.1f} s")
 
 
+def plan_summary(stack: str, policy_config: Path | None = None) -> dict[str, Any]:
+    settings = load_settings(project_name(), stack, stack_config(stack))
+    config = json.loads(policy_config.read_text()) if policy_config else stack_policy_config(stack)
+    graph = run(stack)
+    return summarize(graph, settings, evaluate(graph, config), waivers(config))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--policy-config", type=Path, help="policy config JSON, as for --policy-pack-config "
                         "(default: policies/config.<stack>.json if present)")
+    against = parser.add_mutually_exclusive_group()
+    against.add_argument("--against", metavar="STACK", help="also print the monthly cost difference from STACK")
+    against.add_argument("--against-file", type=Path, metavar="PLAN_JSON",
+                         help="... or from a plan saved with --json (e.g. the base branch's, in a pull request)")
+    parser.add_argument("--cost-only", action="store_true", help="print only the bill (and the difference)")
     options = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        graph = run(options.stack)
-        config = json.loads(options.policy_config.read_text()) if options.policy_config else \
-            stack_policy_config(options.stack)
-        summary = summarize(graph, evaluate(graph, config), waivers(config))
+        summary = plan_summary(options.stack, options.policy_config)
+        base_name, base = (options.against, plan_summary(options.against)["cost"]) if options.against else (
+            (str(options.against_file), load_bill(options.against_file)) if options.against_file else (None, None))
     except (SettingsError, PolicyConfigError, PeopleError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -186,9 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the program failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     if options.json:
-        print(json.dumps(summary, indent=2, default=str))
+        print(json.dumps({**summary, **({"against": {"stack": base_name, "cost": base}} if base else {})},
+                         indent=2, default=str))
+    elif options.cost_only:
+        print(render_bill(summary["cost"]))
     else:
         _print_text(summary, time.perf_counter() - started)
+    if base is not None and not options.json:
+        print("\n" + render_difference(base_name, base, options.stack, summary["cost"]))
     return 3 if summary["policies"]["mandatory"] else 0
 
 

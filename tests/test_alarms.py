@@ -38,8 +38,9 @@ def test_every_alarm_notifies_a_topic_in_its_own_region_on_alarm_and_recovery(st
     assert stack.outputs["alarmTopicArn"] == topics["us-west-1"]
 
 
-def test_each_service_alarms_when_its_tasks_fall_below_desired(stack: Graph) -> None:
+def test_each_service_alarms_when_its_tasks_fall_below_desired(prod: Graph) -> None:
     """VictoriaMetrics is behind no ALB: Container Insights' task counts watch every service alike."""
+    stack = prod
     watched = alarms(stack)
     cluster = stack.one("aws:ecs/cluster:Cluster").outputs["name"]
     for service in SERVICES:
@@ -52,8 +53,31 @@ def test_each_service_alarms_when_its_tasks_fall_below_desired(stack: Graph) -> 
         assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
 
 
-def test_unhealthy_alarms_only_while_tasks_are_wanted(stack: Graph) -> None:
+def test_without_container_insights_each_service_alarms_when_nothing_runs(dev: Graph) -> None:
+    """Dev turns Container Insights off: AWS/ECS's free CPUUtilization stops when no task runs (missing data pages),
+    and the ALB's HealthyHostCount says whether one is healthy; a service with desiredCount 0 is left alone."""
+    watched = alarms(dev)
+    cluster = dev.one("aws:ecs/cluster:Cluster").outputs["name"]
+    assert not any(key.endswith("tasks-below-desired") for key in watched), "no Container Insights metric is read"
+    for service in SERVICES:
+        alarm = watched[f"{service}-not-running"]
+        name = dev.one("aws:ecs/service:Service", f"-{service}-service").outputs["name"]
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/ECS", "CPUUtilization",
+                                                                                 "SampleCount")
+        assert alarm["dimensions"] == {"ClusterName": cluster, "ServiceName": name}
+        assert (alarm["comparisonOperator"], alarm["threshold"], alarm["treatMissingData"]) == (
+            "LessThanThreshold", 1, "breaching")
+    for service in ("litellm", "grafana"):
+        healthy = watched[f"{service}-unhealthy"]
+        assert (healthy["metricName"], healthy["treatMissingData"]) == ("HealthyHostCount", "breaching")
+    idle = alarms(run_with("dev", grafana={"cpu": 256, "memory": 512, "desiredCount": 0, "spot": True,
+                                           "architecture": "X86_64"}))
+    assert "grafana-not-running" not in idle and "grafana-unhealthy" not in idle and "litellm-not-running" in idle
+
+
+def test_unhealthy_alarms_only_while_tasks_are_wanted(prod: Graph) -> None:
     """HealthyHostCount is 0 before the first deploy and when a service is scaled to zero; neither is an outage."""
+    stack = prod
     watched = alarms(stack)
     balancer = stack.one("aws:lb/loadBalancer:LoadBalancer").outputs["arnSuffix"]
     for service in ("litellm", "grafana"):
@@ -70,10 +94,10 @@ def test_unhealthy_alarms_only_while_tasks_are_wanted(stack: Graph) -> None:
     ("db-connection-errors", "notBreaching"), ("nat-egress", "notBreaching"), ("alb-5xx", "notBreaching"),
     ("litellm-5xx", "notBreaching"), ("litellm-tasks-below-desired", "notBreaching"),
 ])
-def test_missing_data_alarms_only_when_it_means_the_thing_disappeared(dev: Graph, key: str, missing: str) -> None:
+def test_missing_data_alarms_only_when_it_means_the_thing_disappeared(prod: Graph, key: str, missing: str) -> None:
     """A stopped database or a vanished NAT instance reports nothing: that must page. No errors logged, no
     failed probe, no 5xx, a service not yet created: nothing happened."""
-    assert alarms(dev)[key]["treatMissingData"] == missing
+    assert alarms(prod)[key]["treatMissingData"] == missing
 
 
 def test_the_nat_alarms_when_egress_stops_not_only_when_the_instance_goes(stack: Graph) -> None:

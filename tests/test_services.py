@@ -388,7 +388,7 @@ def test_spot_only_where_the_stack_says(dev: Graph, prod: Graph) -> None:
         return service(graph, key).inputs["capacityProviderStrategies"][0]["capacityProvider"]
 
     assert {k: capacity(dev, k) for k in ("litellm", "grafana", "victoriametrics")} == {
-        "litellm": "FARGATE", "grafana": "FARGATE_SPOT", "victoriametrics": "FARGATE_SPOT"}
+        "litellm": "FARGATE_SPOT", "grafana": "FARGATE_SPOT", "victoriametrics": "FARGATE_SPOT"}
     assert {capacity(prod, k) for k in ("litellm", "grafana", "victoriametrics")} == {"FARGATE"}
 
 
@@ -432,15 +432,15 @@ def test_exec_is_opt_in() -> None:
     assert any(s["Sid"] == "EcsExec" for s in statements(graph, "litellm-task"))
 
 
-def test_cluster_offers_fargate_and_spot_with_container_insights(stack: Graph) -> None:
-    """Standard Container Insights by default: the tasks-below-desired alarms read its service task counts; enhanced
-    (per task and container, billed per observation) is a setting; off is refused, as it would silence them."""
+def test_cluster_offers_fargate_and_spot_with_the_stacks_container_insights(stack: Graph) -> None:
+    """Standard Container Insights by default (prod); dev turns it off (~$25 a month); enhanced is a setting."""
     cluster = stack.one("aws:ecs/cluster:Cluster")
-    assert {"name": "containerInsights", "value": "enabled"} in cluster.inputs["settings"]
+    expected = {"dev": "disabled", "prod": "enabled"}[stack.stack]
+    assert {"name": "containerInsights", "value": expected} in cluster.inputs["settings"]
     enhanced = run_with("dev", containerInsights="enhanced").one("aws:ecs/cluster:Cluster")
     assert {"name": "containerInsights", "value": "enhanced"} in enhanced.inputs["settings"]
-    with pytest.raises(SettingsError, match=r"llm-gateway:containerInsights = 'disabled'.*'enabled' or 'enhanced'"):
-        run_with("dev", containerInsights="disabled")
+    with pytest.raises(SettingsError, match=r"llm-gateway:containerInsights = 'off'.*'disabled', 'enabled' or "):
+        run_with("dev", containerInsights="off")
     capacity = stack.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
     assert set(capacity.inputs["capacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
 
@@ -480,7 +480,16 @@ def test_outputs_give_the_caller_the_urls_and_the_secrets_to_log_in(dev: Graph) 
     assert dev.outputs["grafanaAdminPasswordSecretArn"] == arns["grafana-admin-password"]
     assert set(dev.outputs) == {"gatewayUrl", "grafanaUrl", "distributionId", "vpcId", "natEniId", "egressIp",
                                 "natGroupName", "adminEndpoints", "alarmTopicArn",
-                                "litellmMasterKeySecretArn", "grafanaAdminPasswordSecretArn"}
+                                "litellmMasterKeySecretArn", "grafanaAdminPasswordSecretArn",
+                                # what the runbooks and the smoke test act on
+                                "originUrl", "databaseIdentifier", "ecsCluster", "ecsServices", "logGroups"}
+    db = dev.one("aws:rds/instance:Instance")
+    assert dev.outputs["databaseIdentifier"] == db.outputs["identifier"]
+    assert dev.outputs["ecsCluster"] == dev.one("aws:ecs/cluster:Cluster").outputs["name"]
+    for key in ("litellm", "grafana", "victoriametrics"):
+        assert dev.outputs["ecsServices"][key] == dev.one("aws:ecs/service:Service", f"-{key}-service").outputs["name"]
+        assert dev.outputs["logGroups"][key] == dev.one("aws:cloudwatch/logGroup:LogGroup",
+                                                        f"-{key}-logs").outputs["name"]
 
 
 def test_a_new_catalogue_entry_flows_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:

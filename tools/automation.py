@@ -166,7 +166,7 @@ def plan(stack: str, overrides: Overrides | None = None) -> Plan:
     config = stack_policy_config(stack)
     graph = run(stack, _flat(stack_document(stack, overrides)))
     verdicts = evaluate(graph, config)
-    summary = summarize(graph, verdicts, waivers(config))
+    summary = summarize(graph, settings, verdicts, waivers(config))
     findings = [Finding(v.policy, v.level, v.message, v.resource) for v in verdicts]
     return Plan(stack=stack, settings=settings, summary=summary, findings=findings)
 
