@@ -57,3 +57,15 @@ def test_forks_and_bots_skip_the_preview_with_a_message() -> None:
     assert skipped["if"] == "github.event.pull_request.head.repo.full_name != github.repository || " \
                             "github.actor == 'dependabot[bot]'"
     assert "::notice" in skipped["steps"][0]["run"]
+
+
+def test_every_pull_request_shows_what_it_does_to_the_monthly_cost() -> None:
+    """The cost job plans each stack on the base branch and on the change, and posts the difference (the bill's
+    own `--against-file`), with no credentials."""
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    job = workflow["jobs"]["cost"]
+    script = next(step["run"] for step in job["steps"] if "against-file" in step.get("run", ""))
+    assert 'git worktree add /tmp/base "origin/$BASE"' in script and "for stack in dev prod" in script
+    assert "--cost-only --against-file" in script and "GITHUB_STEP_SUMMARY" in script
+    (post,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("marocchino/sticky-pull-request-comment")]
+    assert post["with"]["path"] == "cost.md" and post["if"] == SAME_REPOSITORY
