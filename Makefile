@@ -7,7 +7,7 @@ STACK ?= dev
 APT_TOOLS := victoria-metrics shellcheck redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup tools plan test lint
+.PHONY: setup tools plan test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,7 @@ lint: setup
 
 test: lint tools $(LITELLM_VENV)/.installed $(LITELLM_VENV)/openapi.json node_modules/.installed  ## the whole suite
 	$(BIN)/python -m pytest
+
+bench: setup tools $(LITELLM_VENV)/.installed  ## capacity benchmark, minutes long, not part of `make test`
+	$(BIN)/pip install --quiet -r requirements-bench.txt -c constraints.txt
+	$(BIN)/python -m bench.run

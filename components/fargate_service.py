@@ -258,6 +258,10 @@ class FargateService(pulumi.ComponentResource):
             desired_count=args.desired_count, platform_version="LATEST",
             capacity_provider_strategies=[{"capacity_provider": "FARGATE_SPOT" if args.spot else "FARGATE",
                                            "weight": 1}],
+            # Moving a service between Fargate and Spot is an update (a new deployment), not a second service on the
+            # same target group and Cloud Map name: pulumi-aws replaces the service otherwise (ecs/service.py,
+            # capacity_provider_strategies: "Updating this argument requires force_new_deployment = true").
+            force_new_deployment=True,
             network_configuration={"subnets": list(args.subnet_ids), "security_groups": [args.security_group_id],
                                    "assign_public_ip": False},
             # `pulumi up` fails when a deployment does not complete: terraform-provider-aws 6.x waits for the service

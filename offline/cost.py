@@ -52,7 +52,6 @@ FREE = {
     "aws:ecs/taskDefinition:TaskDefinition": "free (tasks are priced with their service)",
     "aws:lb/targetGroup:TargetGroup": "free", "aws:lb/listener:Listener": "free",
     "aws:lb/listenerRule:ListenerRule": "free", "aws:appautoscaling/target:Target": "free",
-    "aws:appautoscaling/policy:Policy": "free (its alarms are AWS-managed)",
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": "free", "aws:secretsmanager/secretVersion:SecretVersion": "free",
     "aws:rds/subnetGroup:SubnetGroup": "free", "aws:elasticache/subnetGroup:SubnetGroup": "free",
     "aws:efs/mountTarget:MountTarget": "free", "aws:efs/accessPoint:AccessPoint": "free",
@@ -236,6 +235,12 @@ def _alarm(graph: Graph, alarm: Resource, pricer: _Pricer, region: str) -> None:
     pricer.add(alarm, "CloudWatch alarm", metrics, "alarm metric-month", "cloudwatch.alarm-metric-month", region=region)
 
 
+def _scaling_policy(graph: Graph, policy: Resource, pricer: _Pricer, region: str) -> None:
+    """Target tracking creates and keeps two CloudWatch alarms (scale out, scale in), billed like any other."""
+    pricer.add(policy, "CloudWatch alarm", 2, "alarm metric-month", "cloudwatch.alarm-metric-month", region=region,
+               note="incl. target tracking's own")
+
+
 def _metric_filter(graph: Graph, log_filter: Resource, pricer: _Pricer, region: str) -> None:
     pricer.add(log_filter, "custom metric from the log", 1, "metric-month", "cloudwatch.custom-metric-month",
                region=region)
@@ -282,7 +287,8 @@ PRICERS: dict[str, Callable[[Graph, Resource, _Pricer, str], None]] = {
     "aws:ecs/service:Service": _fargate, "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
     "aws:autoscaling/group:Group": _nat_group, "aws:ec2/eip:Eip": _address, "aws:rds/instance:Instance": _database,
     "aws:elasticache/replicationGroup:ReplicationGroup": _cache, "aws:secretsmanager/secret:Secret": _secret,
-    "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm, "aws:cloudwatch/logMetricFilter:LogMetricFilter":
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm, "aws:appautoscaling/policy:Policy": _scaling_policy,
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter":
     _metric_filter, "aws:ecs/cluster:Cluster": _container_insights,
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": _namespace,
     "aws:servicediscovery/service:Service": _discovery, "aws:wafv2/webAcl:WebAcl": _web_acl,

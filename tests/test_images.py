@@ -511,15 +511,19 @@ def test_the_smoke_test_passes_against_the_proxy_behind_an_edge_stand_in(
         proxy: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     """tools.smoke's checks against the real LiteLLM with dev's planned config and a fake Bedrock; the edge, Grafana
     and the ALB are a local stand-in (tests/fakes/edge.py)."""
-    edge = EdgeStandIn(PROXY)
-    try:
-        target = smoke.Target(url=edge.url, key=MASTER_KEY, models=tuple(MODEL_CATALOG), origin_url=edge.origin_url)
-        assert smoke.run(target) == 0, capsys.readouterr().out
-    finally:
-        edge.close()
-    table = capsys.readouterr().out
-    assert "8 passed, 0 failed" in table and "FAIL" not in table
-    assert "Anthropic Messages, streamed (claude-haiku-4-5)" in table, "the cheapest model is used"
+    for viewer in (False, True):
+        edge = EdgeStandIn(PROXY, grafana_viewer=viewer)
+        try:
+            target = smoke.Target(url=edge.url, key=MASTER_KEY, models=tuple(MODEL_CATALOG),
+                                  origin_url=edge.origin_url, grafana_viewer=viewer)
+            assert smoke.run(target) == 0, capsys.readouterr().out
+        finally:
+            edge.close()
+        table = capsys.readouterr().out
+        assert "8 passed, 0 failed" in table and "FAIL" not in table
+        assert "Anthropic Messages, streamed (claude-haiku-4-5)" in table, "the cheapest model is used"
+        grafana = "Grafana's login page under /grafana/" if viewer else "Grafana closed to this address"
+        assert grafana in table
 
 
 def test_the_smoke_test_fails_on_what_users_would_hit(proxy: dict[str, Any],

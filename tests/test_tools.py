@@ -96,7 +96,8 @@ def fake_stack(monkeypatch: pytest.MonkeyPatch) -> FakeStack:
 def test_up_passes_the_pack_overrides_and_progress_then_runs_the_smoke_test(
         fake_stack: FakeStack, monkeypatch: pytest.MonkeyPatch) -> None:
     passed = [smoke.Check("no key is refused", True, "401", "401")]
-    monkeypatch.setattr(automation.smoke, "target_of", lambda stack, outputs: ("target", stack, outputs))
+    targets: list[Any] = []
+    monkeypatch.setattr(automation.smoke, "target_of", lambda settings, outputs: targets.append(settings))
     monkeypatch.setattr(automation.smoke, "checks", lambda target: passed)
     seen: list[automation.Progress] = []
     result = automation.up("prod", {"litellm": {"maxCount": 4}}, on_progress=seen.append)
@@ -111,12 +112,13 @@ def test_up_passes_the_pack_overrides_and_progress_then_runs_the_smoke_test(
     assert [p.kind for p in seen] == ["resource", "policy"] and seen[0].operation == "create"
     assert result.findings == [automation.Finding("required-tags", "advisory", "no tags", seen[0].urn)]
     assert (result.changes, result.outputs, result.smoke) == ({"create": 1}, {"gatewayUrl": "https://gw"}, passed)
+    assert targets[0].litellm.max_count == 4, "the smoke test checks what was deployed, overrides included"
 
 
 def test_a_failed_smoke_test_or_update_is_a_typed_error(fake_stack: FakeStack,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     failed = [smoke.Check("/metrics not served", False, "403 or 404", "200")]
-    monkeypatch.setattr(automation.smoke, "target_of", lambda stack, outputs: None)
+    monkeypatch.setattr(automation.smoke, "target_of", lambda settings, outputs: None)
     monkeypatch.setattr(automation.smoke, "checks", lambda target: failed)
     with pytest.raises(automation.SmokeFailedError, match="/metrics not served") as error:
         automation.up("dev")
@@ -129,9 +131,10 @@ def test_a_failed_smoke_test_or_update_is_a_typed_error(fake_stack: FakeStack,
 
 
 def test_the_smoke_target_comes_from_the_stacks_outputs(dev: Graph) -> None:
-    target = smoke.target_of("dev", dev.outputs, key="sk-given")
+    target = smoke.target_of(dev_settings(), dev.outputs, key="sk-given")
     assert (target.url, target.key, target.models) == (dev.outputs["gatewayUrl"], "sk-given", tuple(MODEL_CATALOG))
     assert target.origin_url is None, "vpc-origin: the ALB is internal"
+    assert not target.grafana_viewer, "by default the smoke test runs from outside Grafana's viewer list"
     assert dev.outputs["originUrl"].startswith("http://") and "elb.amazonaws.com" in dev.outputs["originUrl"]
 
 

@@ -237,7 +237,7 @@ def _run(stack: str, operation: str, overrides: Overrides | None,
             result = getattr(workspace_stack, operation)(**options)
         except auto.errors.CommandError as error:
             raise OperationFailedError(f"pulumi {operation} {stack} failed: {str(error).strip()[-500:]}",
-                                  "".join(output)[-5000:]) from None
+                                       "\n".join(output)[-5000:]) from None
     changes = result.change_summary if operation == "preview" else (result.summary.resource_changes or {})
     outputs = {k: v.value for k, v in getattr(result, "outputs", {}).items()}
     return Result(stack=stack, operation=operation, changes=dict(changes or {}), outputs=outputs, findings=findings)
@@ -251,10 +251,11 @@ def preview(stack: str, overrides: Overrides | None = None,
 def up(stack: str, overrides: Overrides | None = None, on_progress: Callable[[Progress], None] | None = None,
        smoke_test: bool = True) -> Result:
     """Update the stack; then, unless told not to, run the smoke test against it (SmokeFailedError if a check fails)."""
+    settings = validate(stack, overrides)
     result = _run(stack, "up", overrides, on_progress)
     if not smoke_test:
         return result
-    checks = smoke.checks(smoke.target_of(stack, result.outputs))
+    checks = smoke.checks(smoke.target_of(settings, result.outputs))
     if any(not c.ok for c in checks):
         raise SmokeFailedError(checks)
     return Result(**{**vars(result), "smoke": checks})

@@ -4,8 +4,9 @@
 
 Checks: no key -> 401; /v1/models lists exactly the stack's models; a tiny call to the cheapest model through the
 OpenAI API and one through the Anthropic Messages API, streamed; the admin API from outside -> 403; /metrics not
-served; Grafana's login page under /grafana/; in public-alb mode, the ALB refuses a request without CloudFront's
-origin header. Run it from outside `edge.adminCidrs` (an admin address is let through to the admin API).
+served; Grafana under /grafana/ (its login page from an address in `edge.grafanaCidrs` with --grafana-viewer, else
+403 at the edge); in public-alb mode, the ALB refuses a request without CloudFront's origin header. Run it from
+outside `edge.adminCidrs` (an admin address is let through to the admin API).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offline.engine import project_name, stack_config
-from settings import MODEL_CATALOG, load_settings
+from settings import MODEL_CATALOG, Settings, load_settings
 
 TIMEOUT_SECONDS = 60
 PROMPT = [{"role": "user", "content": "Answer with one word: ok"}]
@@ -36,6 +37,8 @@ class Target:
     models: tuple[str, ...]
     # The ALB's own address in public-alb mode (reachable from the internet, must refuse); None for an internal ALB.
     origin_url: str | None = None
+    # Whether this runs from an address the edge lets through to Grafana (edge.grafanaCidrs).
+    grafana_viewer: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def _anthropic_stream(target: Target, auth: dict[str, str]) -> Check:
 
 def _grafana(target: Target) -> Check:
     answer = fetch(f"{target.url}/grafana/login")
+    if not target.grafana_viewer:
+        return _status("Grafana closed to this address (grafanaCidrs)", answer, (403,))
     return Check("Grafana's login page under /grafana/", answer.status == 200 and b"Grafana" in answer.body,
                  "200, a Grafana page", f"{answer.status}")
 
@@ -159,24 +164,29 @@ def _aws(*arguments: str) -> str:
     return subprocess.run(["aws", *arguments], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
 
 
-def target_of(stack: str, outputs: dict[str, Any], key: str | None = None) -> Target:
-    """The stack's URL, models and ALB from its outputs; the master key from Secrets Manager unless given."""
-    settings = load_settings(project_name(), stack, stack_config(stack))
+def target_of(settings: Settings, outputs: dict[str, Any], key: str | None = None,
+              grafana_viewer: bool = False) -> Target:
+    """The deployed settings' models and edge, the URL and ALB from the outputs; the master key from Secrets
+    Manager unless given."""
     key = key or _aws("secretsmanager", "get-secret-value", "--secret-id", outputs["litellmMasterKeySecretArn"],
                       "--query", "SecretString", "--output", "text", "--region", settings.region)
     origin = outputs.get("originUrl")
     return Target(url=outputs["gatewayUrl"].rstrip("/"), key=key, models=settings.models,
-                  origin_url=origin if settings.edge.origin_mode == "public-alb" else None)
+                  origin_url=origin if settings.edge.origin_mode == "public-alb" else None,
+                  grafana_viewer=grafana_viewer)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", required=True)
     parser.add_argument("--key", help="an API key (default: the stack's master key from Secrets Manager)")
+    parser.add_argument("--grafana-viewer", action="store_true",
+                        help="this address is in edge.grafanaCidrs: expect Grafana's login page, not 403")
     options = parser.parse_args(argv)
     outputs = json.loads(subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "-s", options.stack],
                                         capture_output=True, text=True, check=True, timeout=120).stdout)
-    return run(target_of(options.stack, outputs, options.key))
+    settings = load_settings(project_name(), options.stack, stack_config(options.stack))
+    return run(target_of(settings, outputs, options.key, options.grafana_viewer))
 
 
 if __name__ == "__main__":

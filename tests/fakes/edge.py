@@ -19,8 +19,11 @@ FORWARDED = ("Authorization", "Content-Type", "anthropic-version", "x-api-key")
 
 
 class EdgeStandIn:
-    def __init__(self, upstream: str, leaks: tuple[str, ...] = ()) -> None:
+    def __init__(self, upstream: str, leaks: tuple[str, ...] = (), grafana_viewer: bool = False) -> None:
+        """`grafana_viewer`: the client's address is in the edge's Grafana list (else /grafana is 403, as at the
+        real edge with grafanaCidrs empty)."""
         self.upstream, self.leaks, self.secret = upstream.rstrip("/"), leaks, "origin-secret"
+        self.grafana_viewer = grafana_viewer
         edge = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,7 +51,7 @@ class EdgeStandIn:
         path = handler.path.split("?", 1)[0]
         if handler.headers.get("Host", "").startswith("localhost"):  # straight to the "ALB"
             self._answer(handler, 403, b"Forbidden")
-        elif path == "/grafana/login":
+        elif path == "/grafana/login" and self.grafana_viewer:
             self._answer(handler, 200, b"<!doctype html><title>Grafana</title>")
         elif INFERENCE.match(path) or path in self.leaks:
             self._forward(handler)
