@@ -215,14 +215,28 @@ class ServiceSettings(Section):
         return self
 
 
+# Measured with `make bench` (README, "Capacity"; bench/results-2026-11-27.json): one LiteLLM 1.108.7 process on one
+# core adds under 100 ms at p95 while it streams 50 long Claude Code turns at once (80 KB prompts, 420 tokens out at 60
+# tokens/s: about 6 turns a second); at 100 at once it adds 343 ms. Shorter turns (200 tokens) held at 15.6 a second.
+TURNS_PER_VCPU_PER_SECOND = 6
+
+
 class LiteLLMSettings(ServiceSettings):
     # Upstream's non-root image carried x86 Prisma engines in its arm64 variant until BerriAI/litellm#27170, and
     # whether the pinned tag's arm64 variant is sound cannot be checked from here (ghcr.io is out of reach).
     architecture: Literal["ARM64", "X86_64"] | None = Field(
         "X86_64", description="X86_64 until the pinned image's arm64 variant is verified (README, known limits).")
     cpu_target_percent: int = Field(60, ge=10, le=90, description="Autoscaling target for average CPU.")
-    requests_per_target_per_minute: int = Field(
-        60, ge=1, le=100_000, description="Autoscaling target for ALB requests per task (LLM calls are long).")
+    requests_per_target_per_minute: int | None = Field(
+        None, ge=1, le=100_000, description="Autoscaling target for ALB requests per task; default: the measured "
+        "capacity of the task's vCPUs at cpuTargetPercent.")
+
+    @property
+    def requests_target(self) -> int:
+        """Requests a minute per task that autoscaling aims at: measured turns per vCPU, this task's vCPUs, and the
+        same headroom as the CPU target."""
+        measured = TURNS_PER_VCPU_PER_SECOND * 60 * self.cpu / 1024 * self.cpu_target_percent / 100
+        return self.requests_per_target_per_minute or round(measured)
 
 
 class VictoriaMetricsSettings(ServiceSettings):

@@ -165,20 +165,23 @@ async def send(session: ClientSession, target: tuple[str, dict[str, Any], dict[s
     return Sample(ok, end - started, (first or end) - started, gap)
 
 
-async def closed_loop(session: ClientSession, target: Any, concurrency: int, requests: int | None = None,
-                      seconds: float | None = None) -> tuple[list[Sample], float]:
-    """`concurrency` clients, each sending one request after the other, for `requests` each or `seconds`."""
+async def closed_loop(session: ClientSession, target: Any, concurrency: int, *, requests: int | None = None,
+                      seconds: float | None = None, spread: float = 0.0) -> tuple[list[Sample], float]:
+    """`concurrency` clients, each sending one request after the other, for `requests` each or `seconds`. Clients
+    start evenly over `spread` seconds (one answer's length): people do not press enter at the same instant, and
+    clients that start together stay in step, which would measure bursts, not load."""
     deadline = time.perf_counter() + seconds if seconds else None
     samples: list[Sample] = []
 
-    async def client() -> None:
+    async def client(index: int) -> None:
+        await asyncio.sleep(spread * index / concurrency)
         sent = 0
         while (requests is None or sent < requests) and (deadline is None or time.perf_counter() < deadline):
             samples.append(await send(session, target))
             sent += 1
 
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
+    await asyncio.gather(*(client(index) for index in range(concurrency)))
     return samples, time.perf_counter() - started
 
 
@@ -248,9 +251,12 @@ async def overhead(session: ClientSession, levels: list[int], stream: bool, requ
     """A Claude Code turn at rising concurrency: latency (or time to first token) through the proxy minus straight
     to the fake, at each percentile."""
     rows, field = [], "first_byte" if stream else "seconds"
+    spread = SHAPES["sonnet"].seconds
     for concurrency in levels:
-        direct, _ = await closed_loop(session, direct_request("sonnet", stream), concurrency, requests)
-        proxied, _ = await closed_loop(session, proxy_request("sonnet", stream), concurrency, requests)
+        direct, _ = await closed_loop(session, direct_request("sonnet", stream), concurrency, requests=requests,
+                                      spread=spread)
+        proxied, _ = await closed_loop(session, proxy_request("sonnet", stream), concurrency, requests=requests,
+                                       spread=spread)
         d, p = summary(direct, field), summary(proxied, field)
         rows.append({"concurrency": concurrency, "stream": stream, "requests": len(proxied),
                      "errors": sum(not s.ok for s in proxied),
@@ -263,10 +269,12 @@ async def throughput(session: ClientSession, levels: list[int], seconds: float,
                      bound_ms: float) -> list[dict[str, Any]]:
     """Short answers at rising concurrency: requests per second one process on one core completes, and its p95
     overhead; stops past the bound."""
-    rows = []
+    rows, spread = [], SHAPES["haiku"].seconds
     for concurrency in levels:
-        direct, _ = await closed_loop(session, direct_request("haiku", False), concurrency, seconds=seconds / 3)
-        proxied, elapsed = await closed_loop(session, proxy_request("haiku", False), concurrency, seconds=seconds)
+        direct, _ = await closed_loop(session, direct_request("haiku", False), concurrency, seconds=seconds / 3,
+                                      spread=spread)
+        proxied, elapsed = await closed_loop(session, proxy_request("haiku", False), concurrency, seconds=seconds,
+                                             spread=spread)
         d, p = summary(direct, "seconds"), summary(proxied, "seconds")
         rows.append({"concurrency": concurrency, "rps": round(sum(s.ok for s in proxied) / elapsed, 1),
                      "errors": sum(not s.ok for s in proxied), "overhead_ms_p95": round(1000 * (p["p95"] - d["p95"]),
@@ -284,7 +292,8 @@ async def streams(session: ClientSession, pid: int, levels: list[int], bound_ms:
     shape = SHAPES["opus"]
     for count in levels:
         with PeakMemory(pid) as memory:
-            samples = await asyncio.gather(*(send(session, proxy_request("opus", True)) for _ in range(count)))
+            samples, _ = await closed_loop(session, proxy_request("opus", True), count, requests=1,
+                                           spread=shape.seconds)
         ok = [s for s in samples if s.ok]
         rows.append({"streams": count, "errors": count - len(ok),
                      "ttft_overhead_ms_p95": round(1000 * (percentile([s.first_byte for s in ok], 95) - shape.ttft), 1),
@@ -308,7 +317,7 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
             # LiteLLM's first calls of each kind build clients and caches: not what a running gateway pays.
             for family in SHAPES:
                 for stream in (False, True):
-                    await closed_loop(session, proxy_request(family, stream), 4, 2)
+                    await closed_loop(session, proxy_request(family, stream), 4, requests=2)
             results = {
                 "machine": {"cpus": os.cpu_count(), "proxy_core": options.proxy_core, "load_core": options.load_core,
                             "python": sys.version.split()[0], "label": options.label},

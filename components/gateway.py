@@ -310,7 +310,7 @@ class Gateway(pulumi.ComponentResource):
             autoscaling=Autoscaling(
                 min_count=scaling.desired_count, max_count=scaling.max_count,
                 cpu_target_percent=scaling.cpu_target_percent,
-                requests_per_target_per_minute=scaling.requests_per_target_per_minute,
+                requests_per_target_per_minute=scaling.requests_target,
                 alb_resource_label=pulumi.Output.concat(
                     self.alb.arn_suffix, "/", self.alb.target_group_arn_suffixes["litellm"]))
             if scaling.max_count > scaling.desired_count else None,

@@ -19,7 +19,7 @@ from components import litellm_config
 from components.container_image import content_tag
 from offline.engine import ROOT_DIR, Graph, Resource
 from offline.policy_check import evaluate, mandatory
-from settings import MODEL_CATALOG, PROJECT, Model, SettingsError, load_settings
+from settings import MODEL_CATALOG, PROJECT, TURNS_PER_VCPU_PER_SECOND, Model, SettingsError, load_settings
 from tests.stacks import TASK_DEFINITION, config_with, container, containers, env, run_with
 from tools import users
 
@@ -402,9 +402,14 @@ def test_litellm_scales_on_cpu_and_requests_within_the_stack_bounds(dev: Graph, 
         policies = {p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"][
             "predefinedMetricType"]: p for p in graph.of_type("aws:appautoscaling/policy:Policy")}
         assert set(policies) == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
-        label = policies["ALBRequestCountPerTarget"].inputs["targetTrackingScalingPolicyConfiguration"][
-            "predefinedMetricSpecification"]["resourceLabel"]
+        requests = policies["ALBRequestCountPerTarget"].inputs["targetTrackingScalingPolicyConfiguration"]
+        label = requests["predefinedMetricSpecification"]["resourceLabel"]
         assert label.startswith("app/") and "/targetgroup/" in label
+        # Sized from the benchmark: measured turns per vCPU x the task's vCPUs x the CPU target's headroom.
+        cpu = int(graph.one(TASK_DEFINITION, "-litellm-task").inputs["cpu"])
+        cpu_target = policies["ECSServiceAverageCPUUtilization"].inputs["targetTrackingScalingPolicyConfiguration"][
+            "targetValue"]
+        assert requests["targetValue"] == round(TURNS_PER_VCPU_PER_SECOND * 60 * cpu / 1024 * cpu_target / 100)
 
 
 def test_tasks_run_privately_and_roll_back_failed_deploys(stack: Graph) -> None:
