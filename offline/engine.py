@@ -8,6 +8,7 @@ camelCase keys. Runs with preview=False so every `.apply` runs and assertions ca
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import runpy
@@ -27,6 +28,11 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT_DIR / "__main__.py"
 ACCOUNT_ID = "123456789012"
 STACK_TYPE = "pulumi:pulumi:Stack"
+
+# pulumi_aws builds tens of thousands of typed classes when its modules load, and the SDK makes an Output and tasks
+# per property of every resource: CPython's collector, run every 700 new objects by default, spent about 40 % of a
+# plan traversing them (measured: a warm plan of dev 0.61 s -> 0.35 s without it). Collections stay, far fewer.
+gc.set_threshold(100_000, 50, 100)
 
 
 @dataclass
