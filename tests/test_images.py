@@ -34,6 +34,7 @@ from settings import MODEL_CATALOG, PROJECT, load_settings
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
 from tests.fakes.edge import EdgeStandIn
 from tests.fakes.outbound import OutboundTrap
+from tests.fakes.valkey import Valkey, valkey_server
 from tests.live import (
     LITELLM,
     PROXY,
@@ -60,6 +61,7 @@ DASHBOARD = IMAGES / "grafana" / "dashboards" / "llm-gateway.json"
 
 
 BEARER = {"Authorization": f"Bearer {MASTER_KEY}"}
+VALKEY_PORT = 6391
 
 
 # --- hadolint -------------------------------------------------------------------------------------------------
@@ -130,13 +132,21 @@ def outbound() -> Iterator[OutboundTrap]:
 
 
 @pytest.fixture(scope="module")
-def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, dev: Graph,
-          outbound: OutboundTrap) -> Iterator[dict[str, Any]]:
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Valkey]:
+    with valkey_server(tmp_path_factory.mktemp("valkey"), VALKEY_PORT) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture(scope="module")
+def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, prod: Graph, outbound: OutboundTrap,
+          shared_cache: Valkey) -> Iterator[dict[str, Any]]:
+    """Prod's planned config and environment (dev's, plus Valkey shared by the tasks), against a fake Bedrock and a
+    Valkey stand-in."""
     log = tmp_path_factory.mktemp("litellm") / "proxy.log"
     started = time.monotonic()
-    with litellm_proxy(dev, 4000, {**outbound.environment(), "LITELLM_MASTER_KEY": MASTER_KEY,
-                                   "AWS_REGION_NAME": BEDROCK_REGION, "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url},
-                       log) as process:
+    with litellm_proxy(prod, 4000, {**outbound.environment(), "LITELLM_MASTER_KEY": MASTER_KEY,
+                                    "AWS_REGION_NAME": BEDROCK_REGION, "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url,
+                                    **shared_cache.environment()}, log) as process:
         # A connection the ALB would keep: used once now, again at the end of the module (see the keep-alive test).
         idle = http.client.HTTPConnection("127.0.0.1", 4000, timeout=10)
         try:
@@ -539,6 +549,21 @@ def test_the_smoke_test_fails_on_what_users_would_hit(proxy: dict[str, Any],
     assert failed == {"/v1/models lists the stack's models", "OpenAI chat completion (claude-haiku-4-5)",
                       "Anthropic Messages, streamed (claude-haiku-4-5)", "admin API closed from outside",
                       "/metrics not served", "ALB refuses a request without the origin header"}
+
+
+def test_the_proxy_keeps_its_shared_counters_in_valkey(proxy: dict[str, Any], shared_cache: Valkey) -> None:
+    """With prod's config LiteLLM reaches Valkey over TLS (the certificate verified, the token presented: the
+    stand-in refuses anything else, test_cache.py) and keeps its rate-limit windows there, one per key, user and
+    model, so every task counts the same requests (hooks/parallel_request_limiter_v3.py); with virtual keys the
+    spend counters (spend:key:..., spend:user:...) join them."""
+    for _ in range(3):
+        status, body, _ = call("/v1/chat/completions", {"model": "claude-haiku-4-5", "messages": [
+            {"role": "user", "content": "hi"}]}, BEARER)
+        assert status == 200, body
+    assert "Got exception from REDIS" not in Path(proxy["log"]).read_text()
+    keys = set(shared_cache.cli("--scan").split())
+    assert "{api_key:litellm_proxy_master_key}:tokens" in keys, keys
+    assert "{model_per_key:litellm_proxy_master_key:claude-haiku-4-5}:tokens" in keys, keys
 
 
 def test_the_proxy_fetched_nothing_from_the_internet(proxy: dict[str, Any], outbound: OutboundTrap) -> None:
