@@ -34,7 +34,7 @@ def test_plan_prints_each_stack_grouped_by_component() -> None:
         started = time.perf_counter()
         result = runner(stack)
         assert result.returncode == 0, result.stderr
-        assert time.perf_counter() - started < 10
+        assert time.perf_counter() - started < 30, "a plan takes seconds (bench/plan_speed.py measures it)"
         assert f"Plan for stack {stack}" in result.stdout
         assert "llm-gateway:network:Network gw-net" in result.stdout
         assert "aws:ec2/vpc:Vpc  gw-net-vpc" in result.stdout
