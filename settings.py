@@ -216,9 +216,11 @@ class ServiceSettings(Section):
 
 
 # Measured with `make bench` (README, "Capacity"; bench/results-2026-11-27.json): one LiteLLM 1.108.7 process on one
-# core adds under 100 ms at p95 while it streams 50 long Claude Code turns at once (80 KB prompts, 420 tokens out at 60
-# tokens/s: about 6 turns a second); at 100 at once it adds 343 ms. Shorter turns (200 tokens) held at 15.6 a second.
-TURNS_PER_VCPU_PER_SECOND = 6
+# core keeps 75 long Claude Code streams open (80 KB prompts, 420 tokens out at 60 tokens/s, three in a row each:
+# about 8.9 turns a second) adding 31 ms at p95 to the first token; at 100 it adds 146 ms. Rounded down.
+TURNS_PER_VCPU_PER_SECOND = 8
+# images/litellm/Dockerfile: `--num_workers 1`, one process and one event loop, so one core at most.
+LITELLM_WORKERS = 1
 
 
 class LiteLLMSettings(ServiceSettings):
@@ -233,9 +235,10 @@ class LiteLLMSettings(ServiceSettings):
 
     @property
     def requests_target(self) -> int:
-        """Requests a minute per task that autoscaling aims at: measured turns per vCPU, this task's vCPUs, and the
-        same headroom as the CPU target."""
-        measured = TURNS_PER_VCPU_PER_SECOND * 60 * self.cpu / 1024 * self.cpu_target_percent / 100
+        """Requests a minute per task that autoscaling aims at: measured turns per vCPU, this task's vCPUs (at most
+        one: the image runs one uvicorn worker, one event loop), and the same headroom as the CPU target."""
+        vcpus = min(self.cpu / 1024, LITELLM_WORKERS)
+        measured = TURNS_PER_VCPU_PER_SECOND * 60 * vcpus * self.cpu_target_percent / 100
         return self.requests_per_target_per_minute or round(measured)
 
 

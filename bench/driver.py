@@ -90,10 +90,12 @@ async def invoke_stream(request: web.Request) -> web.StreamResponse:
     start = {**messages_reply(model, ""), "content": [], "usage": {"input_tokens": 20_000, "output_tokens": 1}}
     await response.write(_chunk({"type": "message_start", "message": start}) + _chunk(
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))
-    for _ in range(0, shape.output_tokens, TOKENS_PER_CHUNK):
+    interval, first = TOKENS_PER_CHUNK / shape.tokens_per_second, time.perf_counter()
+    for index, _ in enumerate(range(0, shape.output_tokens, TOKENS_PER_CHUNK)):
         await response.write(_chunk({"type": "content_block_delta", "index": 0,
                                      "delta": {"type": "text_delta", "text": "ok " * TOKENS_PER_CHUNK}}))
-        await asyncio.sleep(TOKENS_PER_CHUNK / shape.tokens_per_second)
+        # Paced by the clock, not by the last write: a busy load core must not slow the model down.
+        await asyncio.sleep(max(0.0, first + (index + 1) * interval - time.perf_counter()))
     await response.write(b"".join(_chunk(e) for e in (
         {"type": "content_block_stop", "index": 0},
         {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
@@ -116,6 +118,7 @@ async def start_fake() -> web.AppRunner:
 # --- one request, through the proxy or straight to the fake ---------------------------------------------------
 
 PADDING = "x" * PROMPT_BYTES
+PROXY_PID: list[int] = []  # the proxy under test, for CPU accounting
 
 
 def proxy_request(family: str, stream: bool) -> tuple[str, dict[str, Any], dict[str, str]]:
@@ -147,18 +150,20 @@ class Sample:
 
 
 async def send(session: ClientSession, target: tuple[str, dict[str, Any], dict[str, str]]) -> Sample:
+    """One request; a stream through the proxy counts only if it ended with message_stop."""
     url, body, headers = target
+    must_end = body.get("stream") is True
     started = time.perf_counter()
     first = last = None
-    gap = 0.0
+    gap, tail = 0.0, b""
     try:
         async with session.post(url, json=body, headers=headers) as response:
-            async for _ in response.content.iter_any():
+            async for data in response.content.iter_any():
                 now = time.perf_counter()
                 first = first or now
                 gap = max(gap, now - last) if last else gap
-                last = now
-            ok = response.status == 200
+                last, tail = now, (tail + data)[-200:]
+            ok = response.status == 200 and (not must_end or b"message_stop" in tail)
     except Exception:  # a refused or dropped request is a sample that failed
         ok = False
     end = time.perf_counter()
@@ -196,6 +201,12 @@ def summary(samples: list[Sample], field: str) -> dict[str, float]:
 
 
 # --- the proxy ----------------------------------------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
@@ -255,11 +266,13 @@ async def overhead(session: ClientSession, levels: list[int], stream: bool, requ
     for concurrency in levels:
         direct, _ = await closed_loop(session, direct_request("sonnet", stream), concurrency, requests=requests,
                                       spread=spread)
+        cpu = cpu_seconds(PROXY_PID[0])
         proxied, _ = await closed_loop(session, proxy_request("sonnet", stream), concurrency, requests=requests,
                                        spread=spread)
         d, p = summary(direct, field), summary(proxied, field)
         rows.append({"concurrency": concurrency, "stream": stream, "requests": len(proxied),
                      "errors": sum(not s.ok for s in proxied),
+                     "proxy_cpu_ms_per_request": round(1000 * (cpu_seconds(PROXY_PID[0]) - cpu) / len(proxied), 1),
                      **{f"overhead_ms_{q}": round(1000 * (p[q] - d[q]), 1) for q in p}})
         print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -290,14 +303,21 @@ async def streams(session: ClientSession, pid: int, levels: list[int], bound_ms:
     chunks, errors, and the proxy's peak memory."""
     rows = []
     shape = SHAPES["opus"]
+    pacing = TOKENS_PER_CHUNK / shape.tokens_per_second
     for count in levels:
+        cpu, load_cpu, started = cpu_seconds(pid), cpu_seconds(os.getpid()), time.perf_counter()
         with PeakMemory(pid) as memory:
-            samples, _ = await closed_loop(session, proxy_request("opus", True), count, requests=1,
+            # Each client streams three in a row: N streams stay open for about two answers' length.
+            samples, _ = await closed_loop(session, proxy_request("opus", True), count, requests=3,
                                            spread=shape.seconds)
         ok = [s for s in samples if s.ok]
-        rows.append({"streams": count, "errors": count - len(ok),
+        elapsed = time.perf_counter() - started
+        rows.append({"streams": count, "errors": len(samples) - len(ok),
                      "ttft_overhead_ms_p95": round(1000 * (percentile([s.first_byte for s in ok], 95) - shape.ttft), 1),
-                     "max_gap_ms_p99": round(1000 * percentile([s.max_gap for s in ok], 99), 1),
+                     # the longest pause between two chunks beyond the model's own pacing
+                     "stall_ms_p99": round(1000 * (percentile([s.max_gap for s in ok], 99) - pacing), 1),
+                     "proxy_cpu_ms_per_stream": round(1000 * (cpu_seconds(pid) - cpu) / len(samples), 1),
+                     "load_core_busy_pct": round(100 * (cpu_seconds(os.getpid()) - load_cpu) / elapsed),
                      "peak_rss_mb": round(memory.peak, 1)})
         print(json.dumps(rows[-1]), flush=True)
         if rows[-1]["errors"] or rows[-1]["ttft_overhead_ms_p95"] > bound_ms:
@@ -313,6 +333,7 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
     try:
         async with ClientSession(connector=TCPConnector(limit=0), timeout=timeout) as session:
             await wait_ready(session)
+            PROXY_PID.append(proxy.pid)
             idle = rss_mb(proxy.pid)
             # LiteLLM's first calls of each kind build clients and caches: not what a running gateway pays.
             for family in SHAPES:
@@ -323,6 +344,7 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
                             "python": sys.version.split()[0], "label": options.label},
                 "shapes": {k: vars(v) for k, v in SHAPES.items()}, "prompt_bytes": PROMPT_BYTES,
                 "bound_ms": options.bound_ms, "idle_rss_mb": round(idle, 1),
+                "warm_rss_mb": round(rss_mb(proxy.pid), 1),
                 "overhead": await overhead(session, options.levels, False, options.requests)
                 + await overhead(session, options.levels, True, options.requests),
                 "throughput": await throughput(session, options.rps_levels, options.seconds, options.bound_ms),
@@ -349,7 +371,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2, help="per client, per overhead level")
     parser.add_argument("--rps-levels", type=int, nargs="+", default=[4, 8, 16, 32, 64, 128])
     parser.add_argument("--seconds", type=float, default=8, help="per throughput level")
-    parser.add_argument("--stream-levels", type=int, nargs="+", default=[25, 50, 100, 200, 400])
+    parser.add_argument("--stream-levels", type=int, nargs="+", default=[25, 50, 75, 100, 150])
     options = parser.parse_args()
     results = asyncio.run(main_async(options))
     options.out.write_text(json.dumps(results, indent=2))

@@ -30,20 +30,23 @@ def machine() -> str:
 
 def table(results: dict[str, Any]) -> str:
     out = [f"Machine: {results['machine']['label']}; LiteLLM pinned to core {results['machine']['proxy_core']}, "
-           f"load and fake Bedrock on core {results['machine']['load_core']}. Idle RSS {results['idle_rss_mb']} MB.",
+           f"load and fake Bedrock on core {results['machine']['load_core']}. RSS {results['idle_rss_mb']} MB idle, "
+           f"{results.get('warm_rss_mb', '?')} MB after warm-up.",
            f"Request: a Claude Code turn (~{results['prompt_bytes'] // 1000} KB of prompt). Bound: p95 overhead "
            f"<= {results['bound_ms']:g} ms.", "",
-           "| concurrency | mode | requests | errors | overhead p50 / p95 / p99 (ms) |", "|---|---|---|---|---|"]
+           "| concurrency | mode | requests | errors | overhead p50 / p95 / p99 (ms) | LiteLLM CPU per request (ms) |",
+           "|---|---|---|---|---|---|"]
     out += [f"| {r['concurrency']} | {'stream: time to first token' if r['stream'] else 'whole answer'} | "
             f"{r['requests']} | {r['errors']} | {r['overhead_ms_p50']} / {r['overhead_ms_p95']} / "
-            f"{r['overhead_ms_p99']} |" for r in results["overhead"]]
+            f"{r['overhead_ms_p99']} | {r.get('proxy_cpu_ms_per_request', '-')} |" for r in results["overhead"]]
     out += ["", "| clients (short answers) | requests/s | errors | p95 overhead (ms) |", "|---|---|---|---|"]
     out += [f"| {r['concurrency']} | {r['rps']} | {r['errors']} | {r['overhead_ms_p95']} |"
             for r in results["throughput"]]
-    out += ["", "| long streams at once | errors | TTFT overhead p95 (ms) | longest stall p99 (ms) | peak RSS (MB) |",
-            "|---|---|---|---|---|"]
-    out += [f"| {r['streams']} | {r['errors']} | {r['ttft_overhead_ms_p95']} | {r['max_gap_ms_p99']} | "
-            f"{r['peak_rss_mb']} |" for r in results["streams"]]
+    out += ["", "| long streams | errors | TTFT overhead p95 (ms) | stall beyond pacing p99 (ms) | LiteLLM CPU per "
+            "stream (ms) | load core busy | peak RSS (MB) |", "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['streams']} | {r['errors']} | {r['ttft_overhead_ms_p95']} | {r.get('stall_ms_p99', '-')} | "
+            f"{r.get('proxy_cpu_ms_per_stream', '-')} | {r.get('load_core_busy_pct', '-')} % | {r['peak_rss_mb']} |"
+            for r in results["streams"]]
     return "\n".join(out)
 
 

@@ -19,7 +19,15 @@ from components import litellm_config
 from components.container_image import content_tag
 from offline.engine import ROOT_DIR, Graph, Resource
 from offline.policy_check import evaluate, mandatory
-from settings import MODEL_CATALOG, PROJECT, TURNS_PER_VCPU_PER_SECOND, Model, SettingsError, load_settings
+from settings import (
+    LITELLM_WORKERS,
+    MODEL_CATALOG,
+    PROJECT,
+    TURNS_PER_VCPU_PER_SECOND,
+    Model,
+    SettingsError,
+    load_settings,
+)
 from tests.stacks import TASK_DEFINITION, config_with, container, containers, env, run_with
 from tools import users
 
@@ -409,7 +417,20 @@ def test_litellm_scales_on_cpu_and_requests_within_the_stack_bounds(dev: Graph, 
         cpu = int(graph.one(TASK_DEFINITION, "-litellm-task").inputs["cpu"])
         cpu_target = policies["ECSServiceAverageCPUUtilization"].inputs["targetTrackingScalingPolicyConfiguration"][
             "targetValue"]
-        assert requests["targetValue"] == round(TURNS_PER_VCPU_PER_SECOND * 60 * cpu / 1024 * cpu_target / 100)
+        vcpus = min(cpu / 1024, LITELLM_WORKERS)  # one uvicorn worker: one event loop, one core at most
+        assert requests["targetValue"] == round(TURNS_PER_VCPU_PER_SECOND * 60 * vcpus * cpu_target / 100)
+
+
+def test_the_sizing_assumes_as_many_workers_as_the_image_runs() -> None:
+    """The request target counts at most one vCPU per uvicorn worker: one event loop uses one core."""
+    (command,) = [line for line in (ROOT_DIR / "images" / "litellm" / "Dockerfile").read_text().splitlines()
+                  if line.startswith("CMD ")]
+    workers = json.loads(command.removeprefix("CMD "))
+    assert int(workers[workers.index("--num_workers") + 1]) == LITELLM_WORKERS
+    big = run_with("prod", litellm={"cpu": 2048, "memory": 4096, "desiredCount": 2, "maxCount": 6})
+    target = next(p for p in big.of_type("aws:appautoscaling/policy:Policy") if "ALBRequest" in str(p.inputs))
+    assert target.inputs["targetTrackingScalingPolicyConfiguration"]["targetValue"] == round(
+        TURNS_PER_VCPU_PER_SECOND * 60 * LITELLM_WORKERS * 60 / 100), "2 vCPUs, one worker: one core's worth"
 
 
 def test_tasks_run_privately_and_roll_back_failed_deploys(stack: Graph) -> None:
