@@ -11,6 +11,7 @@ mandatory policy is violated.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 
 from offline.cost import estimate, load_bill, render_difference
 from offline.cost import render as render_bill
-from offline.engine import ROOT_DIR, Graph, Resource, project_name, run, stack_config
+from offline.engine import PLAN_GC_THRESHOLDS, ROOT_DIR, Graph, Resource, project_name, run, stack_config
 from offline.policy_check import PolicyConfigError, Verdict, evaluate, mandatory, stack_policy_config, waivers
 from settings import Settings, SettingsError, load_settings
 from tools.people import PeopleError, load_people, people_path
@@ -191,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-only", action="store_true", help="print only the bill (and the difference)")
     options = parser.parse_args(argv)
     started = time.perf_counter()
+    defaults = gc.get_threshold()
+    gc.set_threshold(*PLAN_GC_THRESHOLDS)  # one plan, then the process ends: no garbage to keep in check
     try:
         summary = plan_summary(options.stack, options.policy_config)
         base_name, base = (options.against, plan_summary(options.against)["cost"]) if options.against else (
@@ -201,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         print(f"error: the program failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
+    finally:
+        gc.set_threshold(*defaults)
     if options.json:
         print(json.dumps({**summary, **({"against": {"stack": base_name, "cost": base}} if base else {})},
                          indent=2, default=str))
