@@ -394,8 +394,8 @@ class Settings(Section):
     exec_enabled: bool = Field(False, description="Allow `aws ecs execute-command` into tasks.")
     container_insights: Literal["disabled", "enabled", "enhanced"] = Field(
         "enabled", description="ECS Container Insights: enabled (standard: cluster and service metrics, ~$25 a month "
-        "for this stack), enhanced (per task and container too, billed per metric), or disabled (the task-count "
-        "alarms then read AWS/ECS's free service metrics against each service's desiredCount).")
+        "for this stack), enhanced (per task and container too, billed per metric), or disabled (the task alarms "
+        "then read AWS/ECS's and the ALB's free metrics: is a task running, is one healthy).")
     build_images_on_preview: bool = Field(False, description="Build container images during `pulumi preview`.")
     edge: EdgeSettings = EdgeSettings()
     alerting: AlertingSettings = AlertingSettings()

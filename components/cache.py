@@ -1,10 +1,10 @@
-"""Valkey on ElastiCache, shared by LiteLLM's tasks: spend counters, rate-limit windows, the spend queue and key-cache
-invalidation, so that budgets and revocations hold across tasks (LiteLLM keeps them per process otherwise).
+"""Valkey on ElastiCache, shared by LiteLLM's tasks: spend counters, rate-limit windows and key-cache invalidation, so
+that budgets and revocations hold across tasks (LiteLLM keeps them per process otherwise).
 
 One shard, cluster mode off (LiteLLM 1.108.7 connects with a plain Redis client unless given cluster nodes), in the
 private subnets. TLS is required in transit and LiteLLM must present the AUTH token (ElastiCache allows AUTH only with
 TLS, on node-based groups; Serverless would need cluster-aware clients and RBAC users instead). Encrypted at rest.
-Nothing in it needs a backup: spend is the database's; the queue drains every few seconds.
+Nothing in it needs a backup: spend is written to the database by each task.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ class CacheArgs:
 
 class Cache(pulumi.ComponentResource):
     address: pulumi.Output[str]
-    replication_group_id: pulumi.Output[str]
     port: int
 
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -49,7 +48,7 @@ class Cache(pulumi.ComponentResource):
             f"{name}-engine-log", name=f"/aws/vendedlogs/elasticache/{stack_unique('valkey-engine')}",
             retention_in_days=args.log_retention_days, opts=child)
         group = aws.elasticache.ReplicationGroup(
-            f"{name}-valkey", description="LiteLLM's shared counters and spend queue", engine="valkey",
+            f"{name}-valkey", description="LiteLLM's shared counters", engine="valkey",
             engine_version=args.engine_version, node_type=args.node_type, port=VALKEY_PORT,
             num_cache_clusters=2 if args.multi_az else 1, automatic_failover_enabled=args.multi_az,
             multi_az_enabled=args.multi_az, subnet_group_name=subnets.name, security_group_ids=[args.security_group_id],
@@ -59,6 +58,5 @@ class Cache(pulumi.ComponentResource):
                 destination=engine_log.name, destination_type="cloudwatch-logs", log_format="json",
                 log_type="engine-log")],
             opts=child)
-        self.address, self.replication_group_id = group.primary_endpoint_address, group.id
-        self.port = VALKEY_PORT
+        self.address, self.port = group.primary_endpoint_address, VALKEY_PORT
         self.register_outputs({"address": self.address})

@@ -13,7 +13,7 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     namespace: str
     # ECS's clusterSettings value: disabled, enabled (standard: per cluster and service) or enhanced (per task and
-    # container too, billed per observation).
+    # container too).
     container_insights: str
 
 

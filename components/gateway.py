@@ -123,7 +123,6 @@ class Gateway(pulumi.ComponentResource):
                                                "requires it", rotation=settings.edge.origin_secret_version),
                      *([CACHE_TOKEN] if settings.shared_cache else [])),
             recovery_window_days=30 if protected else 7, protect_permanent=protected), self._child())
-
         self.images = {service: ContainerImage(f"{name}-{service}", ContainerImageArgs(
             context=IMAGES_DIR / service, project_dir=PROJECT_DIR, platform=self._platform(service),
             generated_files=self._generated_files(service),

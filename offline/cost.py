@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from offline.engine import Graph, Resource
+from offline.text import aligned
 from settings import MODEL_CATALOG, Settings
 
 HOURS_PER_MONTH = 730
@@ -380,10 +381,7 @@ def render(bill: dict[str, Any]) -> str:
                      f"{line['quantity']:g} {line['unit']}",
                      _price_text(line["unit_usd"]),
                      "?" if line["monthly"] is None else f"${line['monthly']:,.2f}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    table = ["  " + "  ".join(cell.rjust(width) if column == 4 else cell.ljust(width)
-                              for column, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
-             for row in rows]
+    table = aligned(rows, right={4}, indent="  ")
     usage = ", ".join(f"{u['item']} {_price_text(u['unit_usd'])}/{u['unit']}" for u in bill["usage"])
     out = [f"Monthly cost, idle, {bill['region']} (730 h; prices: offline/prices.yaml)", *table,
            f"  total: ${bill['total']:,.2f} a month",

@@ -11,7 +11,6 @@ mandatory policy is violated.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
@@ -22,7 +21,7 @@ from typing import Any
 
 from offline.cost import estimate, load_bill, render_difference
 from offline.cost import render as render_bill
-from offline.engine import PLAN_GC_THRESHOLDS, ROOT_DIR, Graph, Resource, project_name, run, stack_config
+from offline.engine import ROOT_DIR, Graph, Resource, fewer_collections, project_name, run, stack_config
 from offline.policy_check import PolicyConfigError, Verdict, evaluate, mandatory, stack_policy_config, waivers
 from settings import Settings, SettingsError, load_settings
 from tools.people import PeopleError, load_people, people_path
@@ -172,11 +171,13 @@ def _print_text(summary: dict[str, Any], seconds: float) -> None:
     print(f"\nPlanned in {seconds:.1f} s")
 
 
-def plan_summary(stack: str, policy_config: Path | None = None) -> dict[str, Any]:
-    settings = load_settings(project_name(), stack, stack_config(stack))
-    config = json.loads(policy_config.read_text()) if policy_config else stack_policy_config(stack)
-    graph = run(stack)
-    return summarize(graph, settings, evaluate(graph, config), waivers(config))
+def plan_summary(stack: str, config: dict[str, str] | None = None, policy_config: Path | None = None) -> dict[str, Any]:
+    """The plan of `stack` with its stack file's config, or `config` (namespaced keys, as Pulumi hands them over)."""
+    config = stack_config(stack) if config is None else config
+    settings = load_settings(project_name(), stack, config)
+    policy = json.loads(policy_config.read_text()) if policy_config else stack_policy_config(stack)
+    graph = run(stack, config)
+    return summarize(graph, settings, evaluate(graph, policy), waivers(policy))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,20 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-only", action="store_true", help="print only the bill (and the difference)")
     options = parser.parse_args(argv)
     started = time.perf_counter()
-    defaults = gc.get_threshold()
-    gc.set_threshold(*PLAN_GC_THRESHOLDS)  # one plan, then the process ends: no garbage to keep in check
     try:
-        summary = plan_summary(options.stack, options.policy_config)
-        base_name, base = (options.against, plan_summary(options.against)["cost"]) if options.against else (
-            (str(options.against_file), load_bill(options.against_file)) if options.against_file else (None, None))
+        with fewer_collections():  # the policy pack and the bill too, not only the program
+            summary = plan_summary(options.stack, policy_config=options.policy_config)
+            base_name, base = (options.against, plan_summary(options.against)["cost"]) if options.against else (
+                (str(options.against_file), load_bill(options.against_file)) if options.against_file else (None, None))
     except (SettingsError, PolicyConfigError, PeopleError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:
         print(f"error: the program failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    finally:
-        gc.set_threshold(*defaults)
     if options.json:
         print(json.dumps({**summary, **({"against": {"stack": base_name, "cost": base}} if base else {})},
                          indent=2, default=str))

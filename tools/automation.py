@@ -31,9 +31,8 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from offline.engine import ROOT_DIR, project_name, run
-from offline.plan import summarize
-from offline.policy_check import evaluate, stack_policy_config, waivers
+from offline.engine import ROOT_DIR, as_pulumi_config, project_name
+from offline.plan import plan_summary
 from settings import Settings, SettingsError, load_settings
 from tools import smoke
 
@@ -100,6 +99,8 @@ class Result:
     outputs: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     smoke: list[smoke.Check] | None = None
+    # What the operation deployed: the stack file with the overrides, validated.
+    settings: Settings | None = None
 
 
 @dataclass(frozen=True)
@@ -145,15 +146,10 @@ def stack_document(stack: str, overrides: Overrides | None = None) -> dict[str, 
     return document
 
 
-def _flat(document: dict[str, Any]) -> dict[str, str]:
-    """Config as Pulumi hands it to the program: namespaced keys, objects as JSON text."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in document["config"].items()}
-
-
 def validate(stack: str, overrides: Overrides | None = None) -> Settings:
     """The settings the operation would deploy; InvalidSettingsError names each bad key, before anything starts."""
     try:
-        return load_settings(project_name(), stack, _flat(stack_document(stack, overrides)))
+        return load_settings(project_name(), stack, as_pulumi_config(stack_document(stack, overrides)["config"]))
     except SettingsError as error:
         raise InvalidSettingsError(str(error)) from None
 
@@ -163,11 +159,8 @@ def validate(stack: str, overrides: Overrides | None = None) -> Settings:
 def plan(stack: str, overrides: Overrides | None = None) -> Plan:
     """The program under the mock engine with the policy pack: no CLI, no cloud, no network."""
     settings = validate(stack, overrides)
-    config = stack_policy_config(stack)
-    graph = run(stack, _flat(stack_document(stack, overrides)))
-    verdicts = evaluate(graph, config)
-    summary = summarize(graph, settings, verdicts, waivers(config))
-    findings = [Finding(v.policy, v.level, v.message, v.resource) for v in verdicts]
+    summary = plan_summary(stack, as_pulumi_config(stack_document(stack, overrides)["config"]))
+    findings = [Finding(v["policy"], v["level"], v["message"], v["resource"]) for v in summary["policies"]["verdicts"]]
     return Plan(stack=stack, settings=settings, summary=summary, findings=findings)
 
 
@@ -215,7 +208,7 @@ def _progress(event: auto.EngineEvent) -> Progress | None:
 
 def _run(stack: str, operation: str, overrides: Overrides | None,
          on_progress: Callable[[Progress], None] | None) -> Result:
-    validate(stack, overrides)
+    settings = validate(stack, overrides)
     workspace_stack = select(stack)
     findings: list[Finding] = []
 
@@ -240,7 +233,8 @@ def _run(stack: str, operation: str, overrides: Overrides | None,
                                        "\n".join(output)[-5000:]) from None
     changes = result.change_summary if operation == "preview" else (result.summary.resource_changes or {})
     outputs = {k: v.value for k, v in getattr(result, "outputs", {}).items()}
-    return Result(stack=stack, operation=operation, changes=dict(changes or {}), outputs=outputs, findings=findings)
+    return Result(stack=stack, operation=operation, changes=dict(changes or {}), outputs=outputs, findings=findings,
+                  settings=settings)
 
 
 def preview(stack: str, overrides: Overrides | None = None,
@@ -251,11 +245,10 @@ def preview(stack: str, overrides: Overrides | None = None,
 def up(stack: str, overrides: Overrides | None = None, on_progress: Callable[[Progress], None] | None = None,
        smoke_test: bool = True) -> Result:
     """Update the stack; then, unless told not to, run the smoke test against it (SmokeFailedError if a check fails)."""
-    settings = validate(stack, overrides)
     result = _run(stack, "up", overrides, on_progress)
     if not smoke_test:
         return result
-    checks = smoke.checks(smoke.target_of(settings, result.outputs))
+    checks = smoke.checks(smoke.target_of(result.settings, result.outputs))
     if any(not c.ok for c in checks):
         raise SmokeFailedError(checks)
     return Result(**{**vars(result), "smoke": checks})

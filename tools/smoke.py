@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offline.engine import project_name, stack_config
+from offline.text import aligned
 from settings import MODEL_CATALOG, Settings, load_settings
 
 TIMEOUT_SECONDS = 60
@@ -148,8 +149,7 @@ def _guarded(name: str, step: Callable[[], Check]) -> Check:
 def render(results: list[Check]) -> str:
     rows = [("", "check", "expected", "got")] + [("ok" if c.ok else "FAIL", c.name, c.expected, c.got)
                                                  for c in results]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines = aligned(rows)
     failed = sum(not c.ok for c in results)
     return "\n".join([*lines, f"{len(results) - failed} passed, {failed} failed"])
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from offline.engine import project_name, stack_config
+from offline.text import aligned
 from settings import Settings, load_settings
 from tools.litellm_admin import Admin
 from tools.people import Person, load_people, people_path
@@ -265,8 +266,7 @@ def render_list(accounts: dict[str, Account]) -> str:
         usable = sum(not k.blocked for k in account.live_keys)
         rows.append((account.user_id, account.tier or "-", status, f"${account.spend:,.2f} / {budget}",
                      (account.budget_reset_at or "-")[:16], f"{usable} of {len(account.keys)} usable"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(aligned(rows))
 
 
 # --- Claude Code ------------------------------------------------------------------------------------------------
