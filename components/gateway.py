@@ -196,10 +196,11 @@ class Gateway(pulumi.ComponentResource):
     def _generated_files(self, service: str) -> dict[str, str]:
         """Files rendered for this stack into an image: LiteLLM's models, Grafana's alert thresholds."""
         settings = self._settings
-        return {"litellm": {"config.yaml": litellm_config.render(
-                    settings.models, shared_cache=settings.shared_cache)},
-                "grafana": {"provisioning/alerting/rules.yaml": grafana_alerts.render(settings.alerting)},
-                }.get(service, {})
+        if service == "litellm":
+            return {"config.yaml": litellm_config.render(settings.models, shared_cache=settings.shared_cache)}
+        if service == "grafana":
+            return {"provisioning/alerting/rules.yaml": grafana_alerts.render(settings.alerting)}
+        return {}
 
     def _platform(self, service: str) -> str:
         return "linux/arm64" if self._settings.architecture_of(service) == "ARM64" else "linux/amd64"

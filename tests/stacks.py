@@ -1,12 +1,31 @@
-"""Stack config as Pulumi hands it over, with settings changed for one test; and the planned containers."""
+"""Stack config as Pulumi hands it over, with settings changed for one test; the program's graph for a config,
+planned once per test worker; the plan command run in-process; and the planned containers."""
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
+from unittest import mock
 
 from offline.engine import Graph, run, stack_config
+from offline.plan import main as plan_main
 from settings import PROJECT
+
+_PLANNED: dict[str, Graph] = {}
+
+
+def planned(stack: str, config: dict[str, str] | None = None) -> Graph:
+    """The program's graph for `stack` with `config` (its stack file's by default), planned once per test worker:
+    the program is deterministic for a config and tests never change a graph. A test that patches something the
+    program reads (the model catalogue) calls offline.engine.run itself."""
+    config = stack_config(stack) if config is None else config
+    key = json.dumps([stack, config], sort_keys=True)
+    if key not in _PLANNED:
+        _PLANNED[key] = run(stack, config)
+    return _PLANNED[key]
 
 
 def config_with(stack: str, **overrides: Any) -> dict[str, str]:
@@ -21,7 +40,16 @@ def config_with(stack: str, **overrides: Any) -> dict[str, str]:
 
 
 def run_with(stack: str, **overrides: Any) -> Graph:
-    return run(stack, config_with(stack, **overrides))
+    return planned(stack, config_with(stack, **overrides))
+
+
+def plan_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m offline.plan <args>` in this process, its program runs shared with the tests' (`planned`); the
+    command line itself is run as a user runs it in test_plan.py."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), mock.patch("offline.plan.run", planned):
+        code = plan_main(list(args))
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"

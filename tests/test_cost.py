@@ -3,9 +3,7 @@ the arithmetic from the graph and the table (never from numbers written here), a
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -13,9 +11,8 @@ import yaml
 
 from offline import cost
 from offline.engine import ROOT_DIR, Graph, project_name, run, stack_config
-from offline.plan import main
 from settings import load_settings
-from tests.stacks import config_with, run_with
+from tests.stacks import config_with, plan_command, run_with
 
 REGIONS = ("us-west-1", "us-east-1", "us-west-2")
 
@@ -120,11 +117,9 @@ def test_the_price_table_names_a_source_and_date_for_every_line_in_three_regions
 
 
 def plan_output(*args: str) -> str:
-    """`python -m offline.plan <args>`, run in this process (the command line is tested in test_plan.py)."""
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert main(list(args)) == 0
-    return out.getvalue()
+    result = plan_command(*args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def test_the_plan_prints_the_bill_bedrock_prices_and_what_a_budget_buys() -> None:

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from offline.engine import ROOT_DIR
-from offline.plan import main
+from tests.stacks import plan_command as plan
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The command as a user runs it."""
     return subprocess.run([sys.executable, "-m", "offline.plan", *args], cwd=ROOT_DIR, capture_output=True,
                           text=True, timeout=60, check=False)
-
-
-def plan(*args: str) -> subprocess.CompletedProcess[str]:
-    """The same command run in this process (faster; exit code from main)."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(args))
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def test_plan_prints_each_stack_grouped_by_component() -> None:

@@ -24,10 +24,10 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from offline.engine import ROOT_DIR, Graph, Resource, run
+from offline.engine import ROOT_DIR, Graph, Resource
 from offline.policy_check import PolicyConfigError, evaluate, mandatory, stack_policy_config
 from tests.policy_probes import PROFILE
-from tests.test_plan import plan as plan_command
+from tests.stacks import plan_command, planned
 
 from pack_policies import ALL_POLICIES
 
@@ -267,7 +267,7 @@ def test_every_policy_is_mandatory_in_every_stack_unless_waived_with_a_reason(tm
     assert {n for n, level in levels.items() if level != "mandatory"} == {"add-missing-tags", "resource-coverage"}
     assert stack_policy_config("dev") == {} and stack_policy_config("prod") == {}
     with pytest.raises(PolicyConfigError, match="lowers efs-encrypted to advisory without a reason"):
-        evaluate(run("dev"), {"efs-encrypted": "advisory"})
+        evaluate(planned("dev"), {"efs-encrypted": "advisory"})
     waived = {"efs-encrypted": {"enforcementLevel": "advisory", "waiver": "scratch stack, no data"}}
     config = tmp_path / "policy.json"
     config.write_text(json.dumps(waived))

@@ -17,7 +17,7 @@ from botocore.validate import ParamValidator
 
 from components import litellm_config
 from components.container_image import content_tag
-from offline.engine import ROOT_DIR, Graph, Resource
+from offline.engine import ROOT_DIR, Graph, Resource, run
 from offline.policy_check import evaluate, mandatory
 from settings import (
     LITELLM_WORKERS,
@@ -151,10 +151,18 @@ def test_parliament_finds_nothing_but_its_known_false_alarms(stack: Graph) -> No
         assert not real, f"{resource.name}: {real}"
 
 
-def test_parliament_would_catch_a_wildcard_policy() -> None:
-    policy = parliament.analyze_policy_string(json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "*", "Resource": "*"}]}), include_community_auditors=True)
-    assert policy.findings
+def test_parliament_and_its_false_alarm_filter_would_catch_a_widened_policy(dev: Graph) -> None:
+    """The negative control: LiteLLM's execution policy with every statement on `*` and a PassRole added is reported,
+    and `_accepted` lets those findings through. (Not `Action: *`: parliament expands it into every IAM action,
+    seconds of CPU for the same proof.)"""
+    resource = dev.one("aws:iam/rolePolicy:RolePolicy", "litellm-execution")
+    document = json.loads(resource.inputs["policy"])
+    for statement in document["Statement"]:
+        statement["Resource"] = "*"
+    document["Statement"].append({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})
+    policy = parliament.analyze_policy_string(json.dumps(document), include_community_auditors=True)
+    assert {"RESOURCE_STAR", "PERMISSIONS_MANAGEMENT_ACTIONS"} <= {
+        f.issue for f in policy.findings if not _accepted(resource.name, f)}
 
 
 # --- secrets --------------------------------------------------------------------------------------------------
@@ -526,7 +534,8 @@ def test_a_new_catalogue_entry_flows_everywhere(monkeypatch: pytest.MonkeyPatch)
                        profile_scope="global")
     monkeypatch.setitem(MODEL_CATALOG, fictitious.name, fictitious)
     models = ["claude-haiku-4-5", "claude-test-9"]
-    graph = run_with("dev", models=models, budgets={"test": {"maxBudgetUsd": 1, "models": ["claude-test-9"]}})
+    tiers = {"test": {"maxBudgetUsd": 1, "models": ["claude-test-9"]}}
+    graph = run("dev", config_with("dev", models=models, budgets=tiers))  # not `planned`: the catalogue is patched
     config = yaml.safe_load(litellm_config.render(models, shared_cache=False))
     (route,) = [r for r in config["model_list"] if r["model_name"] == "claude-test-9"]
     assert route["litellm_params"]["model"] == "bedrock/global.anthropic.claude-test-9-20270101-v1:0"
