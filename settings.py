@@ -216,9 +216,10 @@ class ServiceSettings(Section):
 
 
 # Measured with `make bench` (README, "Capacity"; bench/results-2026-11-27.json): one LiteLLM 1.108.7 process on one
-# core keeps 75 long Claude Code streams open (80 KB prompts, 420 tokens out at 60 tokens/s, three in a row each:
-# about 8.9 turns a second) adding 31 ms at p95 to the first token; at 100 it adds 146 ms. Rounded down.
-TURNS_PER_VCPU_PER_SECOND = 8
+# core, its start-up heap frozen (images/litellm/custom_hooks.py), keeps 100 long Claude Code streams open (80 KB
+# prompts, 420 tokens out at 60 tokens/s, three in a row each: about 11.9 turns a second) adding 34-65 ms at p95 to
+# the first token; at 150 it adds 175-367 ms. Without the freeze it held 75. Rounded down.
+TURNS_PER_VCPU_PER_SECOND = 11
 # images/litellm/Dockerfile: `--num_workers 1`, one process and one event loop, so one core at most.
 LITELLM_WORKERS = 1
 

@@ -26,7 +26,9 @@ from typing import Any
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
 ROOT = Path(__file__).resolve().parent.parent
+GC_LOG = ROOT / ".build" / "bench" / "gc.jsonl"
 sys.path.insert(0, str(ROOT))
+from tests import gc_trace  # noqa: E402
 from tests.fakes.bedrock import converse_reply, event_message, messages_reply  # noqa: E402
 
 FAKE_PORT, PROXY_PORT = 4901, 4902
@@ -213,10 +215,13 @@ def rss_mb(pid: int) -> float:
     return int(status.split("VmRSS:")[1].split()[0]) / 1024
 
 
-def start_proxy(config: Path, environment: dict[str, str], core: int, log: Path) -> subprocess.Popen[bytes]:
+def start_proxy(config: Path, environment: dict[str, str], core: int, log: Path,
+                gc_freeze: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, **environment, "LITELLM_MASTER_KEY": KEY, "AWS_BEDROCK_RUNTIME_ENDPOINT": FAKE,
            "AWS_REGION_NAME": "us-west-2", "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-           "AWS_SECRET_ACCESS_KEY": "bench"}
+           "AWS_SECRET_ACCESS_KEY": "bench",
+           **gc_trace.environment(GC_LOG, freeze=gc_freeze == "on")}
+    GC_LOG.unlink(missing_ok=True)
     litellm = Path(sys.executable).parent / "litellm"
     with log.open("w") as output:
         return subprocess.Popen(["taskset", "-c", str(core), str(litellm), "--config", str(config), "--port",
@@ -256,6 +261,23 @@ class PeakMemory:
         self._task.cancel()
 
 
+def collections(since: float) -> list[dict[str, Any]]:
+    """The proxy's logged garbage collections (tests/gc_trace) since a wall-clock time."""
+    return [entry for entry in gc_trace.entries(GC_LOG) if entry["t"] >= since and "ms" in entry]
+
+
+def longest_collection_ms(since: float) -> float:
+    return max((entry["ms"] for entry in collections(since)), default=0.0)
+
+
+def gc_summary(freeze: str, since: float) -> dict[str, Any]:
+    frozen = [entry["frozen"] for entry in gc_trace.entries(GC_LOG) if "frozen" in entry]
+    full = [entry["ms"] for entry in collections(since) if entry["generation"] == 2]
+    return {"freeze": freeze, "frozen_objects": frozen[-1] if frozen else None, "full_collections_under_load":
+            len(full), "longest_full_collection_ms": max(full, default=0.0),
+            "longest_collection_ms": longest_collection_ms(since)}
+
+
 # --- the phases ---------------------------------------------------------------------------------------------------
 
 async def overhead(session: ClientSession, levels: list[int], stream: bool, requests: int) -> list[dict[str, Any]]:
@@ -266,14 +288,15 @@ async def overhead(session: ClientSession, levels: list[int], stream: bool, requ
     for concurrency in levels:
         direct, _ = await closed_loop(session, direct_request("sonnet", stream), concurrency, requests=requests,
                                       spread=spread)
-        cpu = cpu_seconds(PROXY_PID[0])
+        cpu, since = cpu_seconds(PROXY_PID[0]), time.time()
         proxied, _ = await closed_loop(session, proxy_request("sonnet", stream), concurrency, requests=requests,
                                        spread=spread)
         d, p = summary(direct, field), summary(proxied, field)
         rows.append({"concurrency": concurrency, "stream": stream, "requests": len(proxied),
                      "errors": sum(not s.ok for s in proxied),
                      "proxy_cpu_ms_per_request": round(1000 * (cpu_seconds(PROXY_PID[0]) - cpu) / len(proxied), 1),
-                     **{f"overhead_ms_{q}": round(1000 * (p[q] - d[q]), 1) for q in p}})
+                     **{f"overhead_ms_{q}": round(1000 * (p[q] - d[q]), 1) for q in p},
+                     "longest_gc_ms": longest_collection_ms(since)})
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -305,7 +328,7 @@ async def streams(session: ClientSession, pid: int, levels: list[int], bound_ms:
     shape = SHAPES["opus"]
     pacing = TOKENS_PER_CHUNK / shape.tokens_per_second
     for count in levels:
-        cpu, load_cpu, started = cpu_seconds(pid), cpu_seconds(os.getpid()), time.perf_counter()
+        cpu, load_cpu, started, since = cpu_seconds(pid), cpu_seconds(os.getpid()), time.perf_counter(), time.time()
         with PeakMemory(pid) as memory:
             # Each client streams three in a row: N streams stay open for about two answers' length.
             samples, _ = await closed_loop(session, proxy_request("opus", True), count, requests=3,
@@ -318,7 +341,7 @@ async def streams(session: ClientSession, pid: int, levels: list[int], bound_ms:
                      "stall_ms_p99": round(1000 * (percentile([s.max_gap for s in ok], 99) - pacing), 1),
                      "proxy_cpu_ms_per_stream": round(1000 * (cpu_seconds(pid) - cpu) / len(samples), 1),
                      "load_core_busy_pct": round(100 * (cpu_seconds(os.getpid()) - load_cpu) / elapsed),
-                     "peak_rss_mb": round(memory.peak, 1)})
+                     "peak_rss_mb": round(memory.peak, 1), "longest_gc_ms": longest_collection_ms(since)})
         print(json.dumps(rows[-1]), flush=True)
         if rows[-1]["errors"] or rows[-1]["ttft_overhead_ms_p95"] > bound_ms:
             break
@@ -328,7 +351,8 @@ async def streams(session: ClientSession, pid: int, levels: list[int], bound_ms:
 async def main_async(options: argparse.Namespace) -> dict[str, Any]:
     os.sched_setaffinity(0, {options.load_core})
     runner = await start_fake()
-    proxy = start_proxy(options.config, json.loads(options.env.read_text()), options.proxy_core, options.log)
+    proxy = start_proxy(options.config, json.loads(options.env.read_text()), options.proxy_core, options.log,
+                        options.gc_freeze)
     timeout = ClientTimeout(total=300)
     try:
         async with ClientSession(connector=TCPConnector(limit=0), timeout=timeout) as session:
@@ -339,6 +363,7 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
             for family in SHAPES:
                 for stream in (False, True):
                     await closed_loop(session, proxy_request(family, stream), 4, requests=2)
+            measured_since = time.time()
             results = {
                 "machine": {"cpus": os.cpu_count(), "proxy_core": options.proxy_core, "load_core": options.load_core,
                             "python": sys.version.split()[0], "label": options.label},
@@ -350,6 +375,7 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
                 "throughput": await throughput(session, options.rps_levels, options.seconds, options.bound_ms),
                 "streams": await streams(session, proxy.pid, options.stream_levels, options.bound_ms),
             }
+            results["gc"] = gc_summary(options.gc_freeze, measured_since)
     finally:
         proxy.terminate()
         proxy.wait(timeout=30)
@@ -372,6 +398,8 @@ def main() -> int:
     parser.add_argument("--rps-levels", type=int, nargs="+", default=[4, 8, 16, 32, 64, 128])
     parser.add_argument("--seconds", type=float, default=8, help="per throughput level")
     parser.add_argument("--stream-levels", type=int, nargs="+", default=[25, 50, 75, 100, 150])
+    parser.add_argument("--gc-freeze", choices=("on", "off"), default="on",
+                        help="off: custom_hooks.py's gc.freeze() does nothing (the before of a before/after)")
     options = parser.parse_args()
     results = asyncio.run(main_async(options))
     options.out.write_text(json.dumps(results, indent=2))

@@ -34,20 +34,32 @@ def table(results: dict[str, Any]) -> str:
            f"{results.get('warm_rss_mb', '?')} MB after warm-up.",
            f"Request: a Claude Code turn (~{results['prompt_bytes'] // 1000} KB of prompt). Bound: p95 overhead "
            f"<= {results['bound_ms']:g} ms.", "",
-           "| concurrency | mode | requests | errors | overhead p50 / p95 / p99 (ms) | LiteLLM CPU per request (ms) |",
-           "|---|---|---|---|---|---|"]
+           *gc_lines(results.get("gc")),
+           "| concurrency | mode | requests | errors | overhead p50 / p95 / p99 (ms) | LiteLLM CPU per request (ms) | "
+           "longest GC (ms) |", "|---|---|---|---|---|---|---|"]
     out += [f"| {r['concurrency']} | {'stream: time to first token' if r['stream'] else 'whole answer'} | "
             f"{r['requests']} | {r['errors']} | {r['overhead_ms_p50']} / {r['overhead_ms_p95']} / "
-            f"{r['overhead_ms_p99']} | {r.get('proxy_cpu_ms_per_request', '-')} |" for r in results["overhead"]]
+            f"{r['overhead_ms_p99']} | {r.get('proxy_cpu_ms_per_request', '-')} | {r.get('longest_gc_ms', '-')} |"
+            for r in results["overhead"]]
     out += ["", "| clients (short answers) | requests/s | errors | p95 overhead (ms) |", "|---|---|---|---|"]
     out += [f"| {r['concurrency']} | {r['rps']} | {r['errors']} | {r['overhead_ms_p95']} |"
             for r in results["throughput"]]
     out += ["", "| long streams | errors | TTFT overhead p95 (ms) | stall beyond pacing p99 (ms) | LiteLLM CPU per "
-            "stream (ms) | load core busy | peak RSS (MB) |", "|---|---|---|---|---|---|---|"]
+            "stream (ms) | load core busy | peak RSS (MB) | longest GC (ms) |", "|---|---|---|---|---|---|---|---|"]
     out += [f"| {r['streams']} | {r['errors']} | {r['ttft_overhead_ms_p95']} | {r.get('stall_ms_p99', '-')} | "
-            f"{r.get('proxy_cpu_ms_per_stream', '-')} | {r.get('load_core_busy_pct', '-')} % | {r['peak_rss_mb']} |"
-            for r in results["streams"]]
+            f"{r.get('proxy_cpu_ms_per_stream', '-')} | {r.get('load_core_busy_pct', '-')} % | {r['peak_rss_mb']} | "
+            f"{r.get('longest_gc_ms', '-')} |" for r in results["streams"]]
     return "\n".join(out)
+
+
+def gc_lines(gc: dict[str, Any] | None) -> list[str]:
+    """The proxy's garbage collections under load (bench/gc_trace), for runs that traced them."""
+    if gc is None:
+        return []
+    frozen = "off (the before run)" if gc["freeze"] == "off" else f"on, {gc['frozen_objects']:,} objects frozen"
+    return [f"Start-up heap freeze: {frozen}. Under load: {gc['full_collections_under_load']} full collections, the "
+            f"longest {gc['longest_full_collection_ms']} ms; longest collection of any generation "
+            f"{gc['longest_collection_ms']} ms.", ""]
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

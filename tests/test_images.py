@@ -31,6 +31,7 @@ import yaml
 
 from offline.engine import ROOT_DIR, Graph, stack_config
 from settings import MODEL_CATALOG, PROJECT, load_settings
+from tests import gc_trace
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
 from tests.fakes.edge import EdgeStandIn
 from tests.fakes.outbound import OutboundTrap
@@ -142,18 +143,19 @@ def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, prod: 
           shared_cache: Valkey) -> Iterator[dict[str, Any]]:
     """Prod's planned config and environment (dev's, plus Valkey shared by the tasks), against a fake Bedrock and a
     Valkey stand-in."""
-    log = tmp_path_factory.mktemp("litellm") / "proxy.log"
+    work = tmp_path_factory.mktemp("litellm")
+    log, gc_log = work / "proxy.log", work / "gc.jsonl"
     started = time.monotonic()
     with litellm_proxy(prod, 4000, {**outbound.environment(), "LITELLM_MASTER_KEY": MASTER_KEY,
                                     "AWS_REGION_NAME": BEDROCK_REGION, "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url,
-                                    **shared_cache.environment()}, log) as process:
+                                    **shared_cache.environment(), **gc_trace.environment(gc_log)}, log) as process:
         # A connection the ALB would keep: used once now, again at the end of the module (see the keep-alive test).
         idle = http.client.HTTPConnection("127.0.0.1", 4000, timeout=10)
         try:
             idle.request("GET", "/health/liveliness")
             idle.getresponse().read()
             yield {"start_seconds": time.monotonic() - started, "pid": process.pid, "idle": idle,
-                   "idle_since": time.monotonic(), "log": log}
+                   "idle_since": time.monotonic(), "log": log, "gc_log": gc_log}
         finally:
             idle.close()
 
@@ -188,6 +190,16 @@ def test_chat_completion_reaches_bedrock_signed_and_answers_in_openai_format(
     authorization = sent["headers"]["authorization"]
     assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/")
     assert f"/{BEDROCK_REGION}/bedrock/aws4_request" in authorization
+
+
+def test_the_first_model_call_freezes_the_start_up_heap_once(proxy: dict[str, Any]) -> None:
+    """images/litellm/custom_hooks.py freezes what LiteLLM built at start-up, so full collections stop walking it
+    (README "Capacity": 0.5 s pauses without). The proxy here logs its gc.freeze() calls (tests/gc_trace)."""
+    for model in ("claude-haiku-4-5", "claude-sonnet-4-5"):
+        assert call("/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+                    BEARER)[0] == 200
+    (freeze,) = [entry for entry in gc_trace.entries(proxy["gc_log"]) if "frozen" in entry]
+    assert freeze["frozen"] > 300_000, "LiteLLM's modules alone are more objects than that"
 
 
 def test_anthropic_messages_api_works_as_claude_code_calls_it(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:

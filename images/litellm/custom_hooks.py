@@ -6,10 +6,14 @@ list (the master key) reaches the pre-call hook, and an unknown model then gets 
 model=X". Claude Code shows that text to the person. This callback (litellm_settings.callbacks) rewords both to
 name the models the key may use: the authentication denial through the failure hook LiteLLM's auth error handler
 calls (auth_exception_handler.py uses the exception it returns), the unknown model in the pre-call hook.
+
+The first call through the pre-call hook also freezes the proxy's start-up heap (`_freeze_start_up_heap`).
 """
 
 from __future__ import annotations
 
+import functools
+import gc
 from collections.abc import Iterable
 from typing import Any
 
@@ -57,8 +61,18 @@ def _reason(model: Any, key: Any) -> str | None:
     return refusal(model, getattr(key, "models", None) or [], served, aliases, getattr(key, "team_models", None) or [])
 
 
+@functools.cache
+def _freeze_start_up_heap() -> None:
+    """Move every object alive now (~0.7 million once LiteLLM has started: its modules, FastAPI's, pydantic models)
+    into the collector's permanent generation, once. Without it each full collection walks them all: `make bench`
+    traced 0.3-0.4 s pauses on one core, during which the event loop answers nobody and every open stream stalls.
+    At the first model call the proxy's start-up is over (its config, router and clients are built)."""
+    gc.freeze()
+
+
 class ModelGuard(CustomLogger):
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: str) -> dict:
+        _freeze_start_up_heap()
         if reason := _reason(data.get("model"), user_api_key_dict):
             raise HTTPException(status_code=400, detail=reason)
         return data
@@ -73,3 +87,4 @@ class ModelGuard(CustomLogger):
 
 
 proxy_handler_instance = ModelGuard()
+
