@@ -53,10 +53,11 @@ def table(results: dict[str, Any]) -> str:
 
 
 def gc_lines(gc: dict[str, Any] | None) -> list[str]:
-    """The proxy's garbage collections under load (bench/gc_trace), for runs that traced them."""
+    """The proxy's garbage collections under load (tests/gc_trace), for runs that traced them."""
     if gc is None:
         return []
-    frozen = "off (the before run)" if gc["freeze"] == "off" else f"on, {gc['frozen_objects']:,} objects frozen"
+    frozen = "off (the before run)" if gc["freeze"] == "off" else (
+        f"on, {gc['frozen_objects']:,} objects frozen" if gc["frozen_objects"] else "on, but no model call froze")
     return [f"Start-up heap freeze: {frozen}. Under load: {gc['full_collections_under_load']} full collections, the "
             f"longest {gc['longest_full_collection_ms']} ms; longest collection of any generation "
             f"{gc['longest_collection_ms']} ms.", ""]

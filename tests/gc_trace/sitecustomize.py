@@ -1,5 +1,5 @@
-"""Loaded only by a LiteLLM process started with this folder on its PYTHONPATH (tests/live.py `gc_traced`; the
-capacity benchmark, bench/driver.py).
+"""Loaded only by a LiteLLM process started with this folder on its PYTHONPATH (`environment` in __init__.py here:
+tests/test_images.py's proxy, the capacity benchmark's, bench/driver.py).
 
 Writes one JSON line per garbage collection of the oldest generation, and per collection of any generation longer
 than 10 ms, to $GC_TRACE_LOG: wall-clock time, generation, milliseconds, objects collected. Also logs each
