@@ -55,6 +55,10 @@ TAG_CHARACTERS = re.compile(r"^[\w\s.:/=+\-@]*$")
 MAX_STACK_TAGS = 40
 
 
+# What Bedrock bills for a geographic (`us.`) profile over list price; `global.` profiles bill list price.
+PROFILE_MARKUP = {"us": 1.1, "global": 1.0}
+
+
 class Model(BaseModel):
     """A Claude model the gateway can serve: its name here, its Bedrock id and cross-region profile scope, the other
     names clients send for it, and its list price per 1M tokens. Everything model-specific is derived from this:
@@ -75,6 +79,12 @@ class Model(BaseModel):
     @property
     def profile_id(self) -> str:
         return f"{self.profile_scope}.{self.bedrock_id}"
+
+    @property
+    def billed_usd_per_mtok(self) -> tuple[float, float]:
+        """Input and output price per 1M tokens as Bedrock bills them through this model's profile."""
+        markup = PROFILE_MARKUP[self.profile_scope]
+        return self.input_usd_per_mtok * markup, self.output_usd_per_mtok * markup
 
     @property
     def client_names(self) -> tuple[str, ...]:

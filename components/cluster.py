@@ -28,9 +28,8 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:compute:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        cluster = aws.ecs.Cluster(f"{name}-ecs", settings=[{"name": "containerInsights",
-                                                                       "value": args.container_insights}],
-                                  opts=child)
+        cluster = aws.ecs.Cluster(
+            f"{name}-ecs", settings=[{"name": "containerInsights", "value": args.container_insights}], opts=child)
         self.capacity_providers = aws.ecs.ClusterCapacityProviders(
             f"{name}-capacity", cluster_name=cluster.name, capacity_providers=["FARGATE", "FARGATE_SPOT"],
             default_capacity_provider_strategies=[{"capacity_provider": "FARGATE", "weight": 1, "base": 0}],

@@ -12,8 +12,6 @@ import yaml
 from settings import MODEL_CATALOG
 
 BASE_CONFIG = Path(__file__).resolve().parent.parent / "images" / "litellm" / "config.base.yaml"
-# What Bedrock bills for a geographic (`us.`) profile over list price; `global.` profiles bill list price.
-PROFILE_MARKUP = {"us": 1.1, "global": 1.0}
 # LiteLLM's shared state in Valkey (general_settings.coordination_redis, litellm 1.108.7 proxy_server.py
 # `_init_coordination_redis`): spend counters, rate limits, key-cache invalidation, router cooldowns. Unlike
 # `litellm_settings.cache` it never caches an LLM response. Over TLS, verified against the system CAs (ElastiCache's
@@ -29,10 +27,11 @@ def _route(name: str) -> dict[str, Any]:
     route: dict[str, Any] = {"model_name": name, "litellm_params": {
         "model": f"bedrock/{model.profile_id}", "aws_region_name": "os.environ/AWS_REGION_NAME"}}
     if not model.priced_by_litellm:
-        input_cost = model.input_usd_per_mtok * PROFILE_MARKUP[model.profile_scope] / 1e6
+        input_per_mtok, output_per_mtok = model.billed_usd_per_mtok
+        input_cost = input_per_mtok / 1e6
         route["model_info"] = {
             "input_cost_per_token": input_cost,
-            "output_cost_per_token": model.output_usd_per_mtok * PROFILE_MARKUP[model.profile_scope] / 1e6,
+            "output_cost_per_token": output_per_mtok / 1e6,
             # Without these LiteLLM bills cached tokens at the full input price (ten times a cache read).
             "cache_read_input_token_cost": input_cost * CACHE_READ,
             "cache_creation_input_token_cost": input_cost * CACHE_WRITE}

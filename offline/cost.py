@@ -25,8 +25,6 @@ from settings import MODEL_CATALOG, Settings
 
 HOURS_PER_MONTH = 730
 PRICES_FILE = Path(__file__).resolve().parent / "prices.yaml"
-# Bedrock bills a `us.` cross-region profile at list price + 10 % (components/litellm_config.py PROFILE_MARKUP).
-US_PROFILE_MARKUP = 1.1
 # The NAT instance's root volume comes from the fck-nat AMI; its size is not read here.
 NAT_ROOT_VOLUME_GB = 8
 # A Claude Code turn for "what a budget buys": uncached input and output tokens (an assumption, stated as one).
@@ -349,10 +347,9 @@ def _merged(lines: list[Line]) -> list[Line]:
 def _bedrock(settings: Settings) -> Iterator[dict[str, Any]]:
     for name in settings.models:
         model = MODEL_CATALOG[name]
-        markup = US_PROFILE_MARKUP if model.profile_scope == "us" else 1.0
-        yield {"model": name, "profile": model.profile_scope, "input_per_mtok": round(model.input_usd_per_mtok * markup,
-                                                                                        4),
-               "output_per_mtok": round(model.output_usd_per_mtok * markup, 4)}
+        input_per_mtok, output_per_mtok = model.billed_usd_per_mtok
+        yield {"model": name, "profile": model.profile_scope, "input_per_mtok": round(input_per_mtok, 4),
+               "output_per_mtok": round(output_per_mtok, 4)}
 
 
 def _budgets(settings: Settings) -> Iterator[dict[str, Any]]:

@@ -14,12 +14,11 @@ Behaviour this relies on (litellm 1.108.7, paths under litellm/proxy/):
 
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
+
+from tools.http import fetch
 
 PAGE_SIZE = 100  # the most either list route returns at once
 
@@ -42,15 +41,11 @@ class Admin:
              body: dict[str, Any] | None = None) -> dict[str, Any]:
         assert (method, path) in ROUTES, f"{method} {path} is not a route this tool may call"
         url = self._url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        request = urllib.request.Request(
-            url, method=method, data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self._master_key}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise AdminError(f"{method} {path}: HTTP {error.code}: {error.read()[:500].decode(errors='replace')}") \
-                from None
+        answer = fetch(url, body, {"Authorization": f"Bearer {self._master_key}"}, method=method,
+                       timeout_seconds=self._timeout)
+        if answer.status >= 400:
+            raise AdminError(f"{method} {path}: HTTP {answer.status}: {answer.body[:500].decode(errors='replace')}")
+        return answer.json()
 
     def list_users(self) -> Iterator[dict[str, Any]]:
         yield from self._pages("/user/list", "users", {"page_size": str(PAGE_SIZE)})

@@ -15,8 +15,6 @@ import argparse
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +22,8 @@ from typing import Any
 from offline.engine import project_name, stack_config
 from offline.text import aligned
 from settings import MODEL_CATALOG, Settings, load_settings
+from tools.http import Answer, fetch
 
-TIMEOUT_SECONDS = 60
 PROMPT = [{"role": "user", "content": "Answer with one word: ok"}]
 
 
@@ -48,25 +46,6 @@ class Check:
     ok: bool
     expected: str
     got: str
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def fetch(url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Answer:
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            return Answer(response.status, response.read())
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, error.read())
 
 
 def cheapest(models: tuple[str, ...]) -> str:
