@@ -12,7 +12,7 @@ from unittest import mock
 
 from offline.engine import Graph, run, stack_config
 from offline.plan import main as plan_main
-from settings import PROJECT
+from settings import PROJECT, Settings, load_settings
 
 _PLANNED: dict[str, Graph] = {}
 
@@ -37,6 +37,11 @@ def config_with(stack: str, **overrides: Any) -> dict[str, str]:
             else value
         config[full_key] = merged if isinstance(merged, str) else json.dumps(merged)
     return config
+
+
+def settings_of(graph: Graph, config: dict[str, str] | None = None) -> Settings:
+    """The settings `graph` was planned with: its stack file's, or `config`."""
+    return load_settings(PROJECT, graph.stack, config or stack_config(graph.stack))
 
 
 def run_with(stack: str, **overrides: Any) -> Graph:

@@ -10,15 +10,10 @@ import pytest
 import yaml
 
 from offline import cost
-from offline.engine import ROOT_DIR, Graph, project_name, run, stack_config
-from settings import load_settings
-from tests.stacks import config_with, plan_command, run_with
+from offline.engine import ROOT_DIR, Graph, run, stack_config
+from tests.stacks import config_with, plan_command, run_with, settings_of
 
 REGIONS = ("us-west-1", "us-east-1", "us-west-2")
-
-
-def settings_of(graph: Graph, config: dict[str, str] | None = None) -> object:
-    return load_settings(project_name(), graph.stack, config or stack_config(graph.stack))
 
 
 def bill(graph: Graph, config: dict[str, str] | None = None) -> cost.Bill:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.engine import ACCOUNT_ID, ROOT_DIR, Graph, Resource, stack_config
-from settings import MODEL_CATALOG, PROJECT, Settings, load_settings
+from offline.engine import ACCOUNT_ID, ROOT_DIR, Graph, Resource
+from settings import MODEL_CATALOG
 from tests.reachability import (
     Peer,
     admits,
@@ -31,7 +31,7 @@ from tests.reachability import (
     role_of,
     route_target,
 )
-from tests.stacks import container, env, run_with
+from tests.stacks import container, env, run_with, settings_of
 
 from iam_logic import request_allowed
 
@@ -42,10 +42,6 @@ AWS_PUBLIC_ENDPOINT = "52.94.133.131"
 # Bedrock User Guide, "Supported Regions and models for inference profiles": the US Claude 4.5 profiles route
 # requests to us-east-1, us-east-2, us-west-1 and us-west-2.
 US_PROFILE_DESTINATIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
-
-
-def settings_of(graph: Graph) -> Settings:
-    return load_settings(PROJECT, graph.stack, stack_config(graph.stack))
 
 
 def container_of(definition: Resource) -> dict[str, Any]:
