@@ -26,6 +26,8 @@ from pulumi.runtime.settings import ROOT
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
+from settings import Settings, load_settings
+
 ROOT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT_DIR / "__main__.py"
 ACCOUNT_ID = "123456789012"
@@ -299,6 +301,11 @@ def stack_config(stack: str) -> dict[str, str]:
         raise FileNotFoundError(f"no stack file {path.name}; stacks here: "
                                 f"{sorted(p.name for p in ROOT_DIR.glob('Pulumi.*.yaml'))}")
     return as_pulumi_config((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+
+
+def stack_settings(stack: str, config: dict[str, str] | None = None) -> Settings:
+    """The validated settings of `stack`: from its stack file, or from `config` (as `stack_config` gives it)."""
+    return load_settings(project_name(), stack, stack_config(stack) if config is None else config)
 
 
 def as_pulumi_config(config: dict[str, Any]) -> dict[str, str]:

@@ -21,9 +21,9 @@ from typing import Any
 
 from offline.cost import estimate, load_bill, render_difference
 from offline.cost import render as render_bill
-from offline.engine import ROOT_DIR, Graph, Resource, fewer_collections, project_name, run, stack_config
+from offline.engine import ROOT_DIR, Graph, Resource, fewer_collections, run, stack_config, stack_settings
 from offline.policy_check import PolicyConfigError, Verdict, evaluate, mandatory, stack_policy_config, waivers
-from settings import Settings, SettingsError, load_settings
+from settings import Settings, SettingsError
 from tools.people import PeopleError, load_people, people_path
 
 # Per resource type, the inputs a reviewer reads in a pull request.
@@ -174,7 +174,7 @@ def _print_text(summary: dict[str, Any], seconds: float) -> None:
 def plan_summary(stack: str, config: dict[str, str] | None = None, policy_config: Path | None = None) -> dict[str, Any]:
     """The plan of `stack` with its stack file's config, or `config` (namespaced keys, as Pulumi hands them over)."""
     config = stack_config(stack) if config is None else config
-    settings = load_settings(project_name(), stack, config)
+    settings = stack_settings(stack, config)
     policy = json.loads(policy_config.read_text()) if policy_config else stack_policy_config(stack)
     graph = run(stack, config)
     return summarize(graph, settings, evaluate(graph, policy), waivers(policy))

@@ -10,9 +10,9 @@ from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 from unittest import mock
 
-from offline.engine import Graph, run, stack_config
+from offline.engine import Graph, run, stack_config, stack_settings
 from offline.plan import main as plan_main
-from settings import PROJECT, Settings, load_settings
+from settings import PROJECT, Settings
 
 _PLANNED: dict[str, Graph] = {}
 
@@ -41,7 +41,7 @@ def config_with(stack: str, **overrides: Any) -> dict[str, str]:
 
 def settings_of(graph: Graph, config: dict[str, str] | None = None) -> Settings:
     """The settings `graph` was planned with: its stack file's, or `config`."""
-    return load_settings(PROJECT, graph.stack, config or stack_config(graph.stack))
+    return stack_settings(graph.stack, config)
 
 
 def run_with(stack: str, **overrides: Any) -> Graph:

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.engine import ROOT_DIR, Graph, stack_config
-from settings import MODEL_CATALOG, PROJECT, load_settings
+from offline.engine import ROOT_DIR, Graph, stack_settings
+from settings import MODEL_CATALOG
 from tests import gc_trace
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
 from tests.fakes.edge import EdgeStandIn
@@ -469,7 +469,7 @@ def test_claude_code_works_for_every_tier_and_model_choice_on_the_first_try(
     tier; every turn reaches Bedrock on a model the tier may use, with only betas Bedrock documents for it."""
     assert CLAUDE.exists(), "run `make setup` (npm ci installs Claude Code)"
     (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
-    settings = load_settings(PROJECT, "dev", stack_config("dev"))
+    settings = stack_settings("dev")
     runs = [(tier, choice) for tier in ("admin", "developer", "test") for choice in ("", "opus", "sonnet", "haiku")]
     before = len(bedrock.requests)
     environment = {tier: {**outbound.environment(), **users.claude_code_setup(settings, tier, PROXY, MASTER_KEY)}
@@ -493,7 +493,7 @@ def test_without_the_setups_beta_switch_claude_code_sends_betas_bedrock_does_not
     LiteLLM renames to tool-search-tool-2025-10-19 and forwards to Sonnet 4.5, for which Bedrock documents it not
     (only Opus 4.5): a beta Bedrock rejects would fail every turn. If this starts failing, re-check the switch."""
     (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
-    settings = load_settings(PROJECT, "dev", stack_config("dev"))
+    settings = stack_settings("dev")
     environment = users.claude_code_setup(settings, "developer", PROXY, MASTER_KEY)
     del environment["CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS"]
     before = len(bedrock.requests)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from offline.engine import ROOT_DIR, project_name, stack_config
-from settings import MODEL_CATALOG, load_settings
+from offline.engine import ROOT_DIR, stack_settings
+from settings import MODEL_CATALOG
 from tests import litellm_openapi
 from tests.fakes.litellm_admin import FakeLiteLLMAdmin
 from tools import users
@@ -27,7 +27,7 @@ DATED = {HAIKU: "claude-haiku-4-5-20251001", SONNET: "claude-sonnet-4-5-20250929
 
 
 def settings(stack: str = "dev") -> Any:
-    return load_settings(project_name(), stack, stack_config(stack))
+    return stack_settings(stack)
 
 
 def people(raw: dict[str, Any]) -> tuple[Person, ...]:

@@ -16,14 +16,14 @@ import yaml
 from pulumi import automation as auto
 
 from components import litellm_config
-from offline.engine import ROOT_DIR, Graph, project_name, stack_config
-from settings import MODEL_CATALOG, load_settings
+from offline.engine import ROOT_DIR, Graph, stack_settings
+from settings import MODEL_CATALOG
 from tools import automation, smoke, tunnel, users
 from tools.people import parse_people
 
 
 def dev_settings() -> Any:
-    return load_settings(project_name(), "dev", stack_config("dev"))
+    return stack_settings("dev")
 
 
 def test_dated_names_match_the_aliases_the_proxy_serves() -> None:

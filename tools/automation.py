@@ -31,9 +31,9 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from offline.engine import ROOT_DIR, as_pulumi_config, project_name
+from offline.engine import ROOT_DIR, as_pulumi_config, project_name, stack_settings
 from offline.plan import plan_summary
-from settings import Settings, SettingsError, load_settings
+from settings import Settings, SettingsError
 from tools import smoke
 
 POLICY_DIR = ROOT_DIR / "policies"
@@ -149,7 +149,7 @@ def stack_document(stack: str, overrides: Overrides | None = None) -> dict[str, 
 def validate(stack: str, overrides: Overrides | None = None) -> Settings:
     """The settings the operation would deploy; InvalidSettingsError names each bad key, before anything starts."""
     try:
-        return load_settings(project_name(), stack, as_pulumi_config(stack_document(stack, overrides)["config"]))
+        return stack_settings(stack, as_pulumi_config(stack_document(stack, overrides)["config"]))
     except SettingsError as error:
         raise InvalidSettingsError(str(error)) from None
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from offline.engine import project_name, stack_config
+from offline.engine import stack_settings
 from offline.text import aligned
-from settings import MODEL_CATALOG, Settings, load_settings
+from settings import MODEL_CATALOG, Settings
 from tools.http import Answer, fetch
 
 PROMPT = [{"role": "user", "content": "Answer with one word: ok"}]
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     outputs = json.loads(subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "-s", options.stack],
                                         capture_output=True, text=True, check=True, timeout=120).stdout)
-    settings = load_settings(project_name(), options.stack, stack_config(options.stack))
+    settings = stack_settings(options.stack)
     return run(target_of(settings, outputs, options.key, options.grafana_viewer))
 
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from offline.engine import project_name, stack_config
+from offline.engine import stack_settings
 from offline.text import aligned
-from settings import Settings, load_settings
+from settings import Settings
 from tools.litellm_admin import Admin
 from tools.people import Person, load_people, people_path
 
@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     master_key = os.environ.get("LITELLM_MASTER_KEY")
     if not master_key:
         parser.error("set LITELLM_MASTER_KEY (the stack's litellm-master-key secret)")
-    settings = load_settings(project_name(), options.stack, stack_config(options.stack))
+    settings = stack_settings(options.stack)
     people = load_people(settings)
     return run(options, Admin(options.url, master_key), settings, people, datetime.now(UTC))
 
