@@ -120,7 +120,6 @@ async def start_fake() -> web.AppRunner:
 # --- one request, through the proxy or straight to the fake ---------------------------------------------------
 
 PADDING = "x" * PROMPT_BYTES
-PROXY_PID: list[int] = []  # the proxy under test, for CPU accounting
 
 
 def proxy_request(family: str, stream: bool) -> tuple[str, dict[str, Any], dict[str, str]]:
@@ -280,7 +279,8 @@ def gc_summary(freeze: str, since: float) -> dict[str, Any]:
 
 # --- the phases ---------------------------------------------------------------------------------------------------
 
-async def overhead(session: ClientSession, levels: list[int], stream: bool, requests: int) -> list[dict[str, Any]]:
+async def overhead(session: ClientSession, pid: int, levels: list[int], stream: bool,
+                   requests: int) -> list[dict[str, Any]]:
     """A Claude Code turn at rising concurrency: latency (or time to first token) through the proxy minus straight
     to the fake, at each percentile."""
     rows, field = [], "first_byte" if stream else "seconds"
@@ -288,13 +288,13 @@ async def overhead(session: ClientSession, levels: list[int], stream: bool, requ
     for concurrency in levels:
         direct, _ = await closed_loop(session, direct_request("sonnet", stream), concurrency, requests=requests,
                                       spread=spread)
-        cpu, since = cpu_seconds(PROXY_PID[0]), time.time()
+        cpu, since = cpu_seconds(pid), time.time()
         proxied, _ = await closed_loop(session, proxy_request("sonnet", stream), concurrency, requests=requests,
                                        spread=spread)
         d, p = summary(direct, field), summary(proxied, field)
         rows.append({"concurrency": concurrency, "stream": stream, "requests": len(proxied),
                      "errors": sum(not s.ok for s in proxied),
-                     "proxy_cpu_ms_per_request": round(1000 * (cpu_seconds(PROXY_PID[0]) - cpu) / len(proxied), 1),
+                     "proxy_cpu_ms_per_request": round(1000 * (cpu_seconds(pid) - cpu) / len(proxied), 1),
                      **{f"overhead_ms_{q}": round(1000 * (p[q] - d[q]), 1) for q in p},
                      "longest_gc_ms": longest_collection_ms(since)})
         print(json.dumps(rows[-1]), flush=True)
@@ -357,7 +357,6 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
     try:
         async with ClientSession(connector=TCPConnector(limit=0), timeout=timeout) as session:
             await wait_ready(session)
-            PROXY_PID.append(proxy.pid)
             idle = rss_mb(proxy.pid)
             # LiteLLM's first calls of each kind build clients and caches: not what a running gateway pays.
             for family in SHAPES:
@@ -370,8 +369,8 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
                 "shapes": {k: vars(v) for k, v in SHAPES.items()}, "prompt_bytes": PROMPT_BYTES,
                 "bound_ms": options.bound_ms, "idle_rss_mb": round(idle, 1),
                 "warm_rss_mb": round(rss_mb(proxy.pid), 1),
-                "overhead": await overhead(session, options.levels, False, options.requests)
-                + await overhead(session, options.levels, True, options.requests),
+                "overhead": await overhead(session, proxy.pid, options.levels, False, options.requests)
+                + await overhead(session, proxy.pid, options.levels, True, options.requests),
                 "throughput": await throughput(session, options.rps_levels, options.seconds, options.bound_ms),
                 "streams": await streams(session, proxy.pid, options.stream_levels, options.bound_ms),
             }
