@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,10 +90,20 @@ def planned_environment(graph: Graph) -> dict[str, str]:
     return {k: v for k, v in env(container(graph, "litellm")).items() if not k.startswith("DATABASE_")}
 
 
-def _stopped(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-    process.wait(timeout=20)
+@contextmanager
+def serving(command: Sequence[str], log: Path | None, ready: Callable[[], bool], seconds: float, what: str,
+            **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A server the test runs: started with its output in `log` (or discarded), yielded once `ready()` holds,
+    stopped (SIGTERM) at the end."""
+    with log.open("w") if log else open(os.devnull, "w") as output:
+        process = subprocess.Popen(list(command), stdout=output, stderr=subprocess.STDOUT, **popen)
+    try:
+        wait_until(ready, seconds, f"{what} to start" + (f" (log: {log})" if log else ""))
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=20)
 
 
 @contextmanager
@@ -102,15 +112,10 @@ def litellm_proxy(graph: Graph, port: int, environment: Mapping[str, str], log: 
     """The proxy on `port`, started and answering; `environment` adds the test's (master key, Bedrock endpoint)."""
     assert LITELLM.exists(), "run `make setup`: it installs the LiteLLM proxy into .venv-litellm"
     env = {**os.environ, **planned_environment(graph), **FAKE_AWS_CREDENTIALS, **environment}
-    with log.open("w") as output:
-        process = subprocess.Popen([str(LITELLM), "--config", str(planned_config_path(graph)), "--port", str(port),
-                                    "--num_workers", "1"], env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: call("/health/liveliness", base=f"http://127.0.0.1:{port}")[0] == 200, 60,
-                   f"LiteLLM to start (log: {log})")
+    with serving([str(LITELLM), "--config", str(planned_config_path(graph)), "--port", str(port), "--num_workers",
+                  "1"], log, lambda: call("/health/liveliness", base=f"http://127.0.0.1:{port}")[0] == 200, 60,
+                 "LiteLLM", env=env) as process:
         yield process
-    finally:
-        _stopped(process)
 
 
 @contextmanager
@@ -123,15 +128,9 @@ def victoriametrics(workdir: Path, port: int, litellm_port: int = 4000) -> Itera
     scrape["scrape_configs"][0]["dns_sd_configs"][0]["port"] = litellm_port
     scrape["scrape_configs"][1]["static_configs"][0]["targets"] = [f"127.0.0.1:{port}"]
     (workdir / "scrape.yml").write_text(yaml.safe_dump(scrape))
-    with (workdir / "vm.log").open("w") as output:
-        process = subprocess.Popen([VM_BINARY, f"-storageDataPath={workdir / 'data'}", f"-httpListenAddr=:{port}",
-                                    f"-promscrape.config={workdir / 'scrape.yml'}",
-                                    "-promscrape.dnsSDCheckInterval=1s", "-search.latencyOffset=0s",
-                                    "-search.disableCache"],
-                                   env={**os.environ, **SCRAPE_ENV}, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: call("/health", base=f"http://127.0.0.1:{port}")[0] == 200, 30,
-                   f"VictoriaMetrics to start (log: {workdir / 'vm.log'})")
+    with serving([VM_BINARY, f"-storageDataPath={workdir / 'data'}", f"-httpListenAddr=:{port}",
+                  f"-promscrape.config={workdir / 'scrape.yml'}", "-promscrape.dnsSDCheckInterval=1s",
+                  "-search.latencyOffset=0s", "-search.disableCache"], workdir / "vm.log",
+                 lambda: call("/health", base=f"http://127.0.0.1:{port}")[0] == 200, 30, "VictoriaMetrics",
+                 env={**os.environ, **SCRAPE_ENV}):
         yield
-    finally:
-        _stopped(process)

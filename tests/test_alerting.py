@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 import urllib.request
@@ -28,7 +27,7 @@ from components.grafana_alerts import RULES, render, threshold
 from offline.engine import ROOT_DIR, Graph, stack_config
 from settings import AlertingSettings
 from tests.fakes.bedrock import FakeBedrock
-from tests.live import call, litellm_proxy, query, victoriametrics, wait_until
+from tests.live import call, litellm_proxy, query, serving, victoriametrics, wait_until
 from tests.stacks import container, env
 
 PROXY = "http://127.0.0.1:4100"
@@ -157,16 +156,10 @@ def stack_under_test(dev: Graph, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @contextmanager
 def vmalert(work: Path, notifier_url: str) -> Iterator[None]:
-    with (work / "vmalert.log").open("w") as output:
-        process = subprocess.Popen([shutil.which("vmalert"), f"-rule={work / 'rules.yml'}", f"-datasource.url={VM}",
-                                    f"-notifier.url={notifier_url}", "-evaluationInterval=1s",
-                                    "-httpListenAddr=:8880"], stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: call("/api/v1/alerts", base=VMALERT)[0] == 200, 30, "vmalert to start")
+    with serving([shutil.which("vmalert"), f"-rule={work / 'rules.yml'}", f"-datasource.url={VM}",
+                  f"-notifier.url={notifier_url}", "-evaluationInterval=1s", "-httpListenAddr=:8880"],
+                 work / "vmalert.log", lambda: call("/api/v1/alerts", base=VMALERT)[0] == 200, 30, "vmalert"):
         yield
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def firing() -> set[str]:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.live import wait_until
+from tests.live import serving
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
@@ -57,15 +57,9 @@ def _certificates(directory: Path) -> None:
 def valkey_server(directory: Path, port: int) -> Iterator[Valkey]:
     assert REDIS_SERVER and REDIS_CLI, "install Debian's redis-server (make tools does)"
     _certificates(directory)
-    server = subprocess.Popen([REDIS_SERVER, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-                               "--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file",
-                               "ca.crt", "--tls-auth-clients", "no", "--requirepass", TOKEN, "--save", "",
-                               "--appendonly", "no", "--dir", str(directory)], cwd=directory,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stand_in = Valkey(directory, port)
-    try:
-        wait_until(lambda: stand_in.cli("PING").strip() == "PONG", 10, "redis-server to start")
+    with serving([REDIS_SERVER, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--tls-cert-file",
+                  "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients",
+                  "no", "--requirepass", TOKEN, "--save", "", "--appendonly", "no", "--dir", str(directory)], None,
+                 lambda: stand_in.cli("PING").strip() == "PONG", 10, "redis-server", cwd=directory):
         yield stand_in
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
