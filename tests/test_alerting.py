@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from components.grafana_alerts import RULES, render, threshold
 from offline.engine import ROOT_DIR, Graph, stack_config
 from settings import AlertingSettings
 from tests.fakes.bedrock import FakeBedrock
+from tests.fakes.local_server import LocalServer
 from tests.live import call, litellm_proxy, query, serving, victoriametrics, wait_until
 from tests.stacks import container, env
 
@@ -132,9 +132,11 @@ class Notifications:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._http = LocalServer(Handler)
+        self.url = self._http.url
+
+    def close(self) -> None:
+        self._http.close()
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +154,7 @@ def stack_under_test(dev: Graph, tmp_path_factory: pytest.TempPathFactory) -> It
                 yield {"bedrock": bedrock, "proxy": proxy}
     finally:
         bedrock.close()
+        notifications.close()
 
 
 @contextmanager

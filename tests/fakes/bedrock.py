@@ -9,9 +9,11 @@ import struct
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
+
+from tests.fakes.local_server import LocalServer
 
 INPUT_TOKENS, OUTPUT_TOKENS = 1000, 500
 
@@ -126,9 +128,8 @@ class FakeBedrock:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._http = LocalServer(Handler)
+        self.url = self._http.url
 
     def fail_next(self, count: int = 1, status: int = 400, error: str = "ValidationException") -> None:
         """The next `count` calls answer `status` with Bedrock's error type (400 ValidationException: a request it
@@ -141,5 +142,4 @@ class FakeBedrock:
             return self.pending_faults.pop(0) if self.pending_faults else None
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()

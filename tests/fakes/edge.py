@@ -6,11 +6,12 @@ planned graph. `leaks` opens paths the real edge closes, so a test can see the s
 from __future__ import annotations
 
 import re
-import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.local_server import LocalServer
 
 INFERENCE = re.compile(r"^(/v1)?/(chat/completions|completions|embeddings|models(/[^/]+)?|messages"
                        r"(/count_tokens)?|responses(/.*)?)/?$")
@@ -36,16 +37,13 @@ class EdgeStandIn:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._http = LocalServer(Handler)
+        self.url = self._http.url
         # The ALB's own address: the same server, reached without CloudFront's header.
-        self.origin_url = f"http://localhost:{port}"
+        self.origin_url = f"http://localhost:{self._http.port}"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.close()
 
     def serve(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path.split("?", 1)[0]

@@ -16,10 +16,11 @@ import itertools
 import json
 import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.local_server import LocalServer
 from tools.litellm_admin import ROUTES
 
 
@@ -62,17 +63,15 @@ class FakeLiteLLMAdmin:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._http = LocalServer(Handler)
+        self.url = self._http.url
 
     def charge(self, user_id: str, usd: float) -> None:
         """Spend recorded against a person, as the proxy does after each answer."""
         self.users[user_id]["spend"] += usd
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.close()
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any,
                authorization: str | None) -> tuple[int, Any]:

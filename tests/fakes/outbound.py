@@ -3,9 +3,10 @@ it as HTTP(S)_PROXY, so any attempt to reach the internet is recorded instead of
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.local_server import LocalServer
 
 
 class OutboundTrap:
@@ -25,9 +26,8 @@ class OutboundTrap:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._http = LocalServer(Handler)
+        self.url = self._http.url
 
     def environment(self) -> dict[str, str]:
         """Proxy settings for a process: everything but loopback goes to the trap."""
@@ -36,5 +36,4 @@ class OutboundTrap:
                 "no_proxy": "127.0.0.1,localhost"}
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
