@@ -3,8 +3,13 @@
 The NAT instance is an auto scaling group of one running fck-nat. Private routes point at a static ENI that every
 new instance attaches at boot, so losing the instance never changes a route. fck-nat's boot script
 (AndrewGuenther/fck-nat, service/fck-nat.sh) masquerades out of the instance's own *primary* interface: it turns
-that interface's source/dest check off and associates the Elastic IP with it, so the Elastic IP is the gateway's
-stable egress address and replaces the instance's launch-time public address.
+that interface's source/dest check off, and the Elastic IP sits on it, so the Elastic IP is the gateway's stable
+egress address and replaces the instance's launch-time public address.
+
+Traffic is asymmetric: a task's request enters on the static ENI, but the de-NATed reply leaves by the primary
+interface (the private subnets are not on-link, the default route is the primary's). Security groups track
+connections per interface (EC2 User Guide, "Security group connection tracking"), so the primary interface's group
+never saw that flow's request and must admit the reply as egress of its own. Each interface has its own group.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from components.naming import stack_unique
 
 HTTPS = 443
 ANYWHERE = "0.0.0.0/0"
+# Where replies to the tasks' connections go: their ephemeral source ports (VPC User Guide, "Ephemeral ports").
+EPHEMERAL_PORTS = (1024, 65535)
+# The user data retries the EC2 calls fck-nat makes once: every 2 s for up to 5 minutes (IAM propagation).
+NAT_CALL_ATTEMPTS, NAT_CALL_RETRY_SECONDS = 150, 2
 FCK_NAT_OWNER = "568608671756"
 # Tag on the NAT instance and its primary ENI; the instance's role may configure only resources carrying it.
 NAT_TAG = "NatInstance"
@@ -38,10 +47,30 @@ def plan_subnets(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
 
 
 def nat_user_data(eni_id: str, eip_allocation_id: str) -> str:
-    """fck-nat reads /etc/fck-nat.conf at boot: attach the static ENI (routes point at it), put the Elastic IP on
-    the primary interface it masquerades out of."""
-    config = f"eni_id={eni_id}\neip_id={eip_allocation_id}\n"
-    script = f"#!/bin/sh\nprintf '{config}' > /etc/fck-nat.conf\nservice fck-nat restart\n"
+    """The instance's boot. fck-nat.sh turns the primary interface's source/dest check off and associates `eip_id`
+    with it once each, without retrying: refused while the instance role propagates, the NAT would never forward, or
+    forward from a passing address. So the user data makes both calls itself, retried, then starts fck-nat with only
+    `eni_id` (attach the static ENI the routes point at, retried by fck-nat; masquerade out of the primary)."""
+    script = f"""#!/bin/sh
+imds() {{ curl -sf -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"; }}
+retry() {{
+    n=1
+    until "$@"; do
+        [ "$n" -ge {NAT_CALL_ATTEMPTS} ] && return 1
+        n=$((n + 1))
+        sleep {NAT_CALL_RETRY_SECONDS}
+    done
+}}
+token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)
+region=$(imds placement/region)
+primary=$(imds "network/interfaces/macs/$(imds mac)/interface-id")
+retry aws ec2 modify-network-interface-attribute --region "$region" --network-interface-id "$primary" \\
+    --no-source-dest-check
+retry aws ec2 associate-address --region "$region" --allocation-id {eip_allocation_id} \\
+    --network-interface-id "$primary" --allow-reassociation
+printf 'eni_id={eni_id}\\n' > /etc/fck-nat.conf
+service fck-nat restart
+"""
     return base64.b64encode(script.encode()).decode()
 
 
@@ -68,6 +97,7 @@ class Network(pulumi.ComponentResource):
     private_subnet_cidrs: list[str]
     availability_zones: list[str]
     nat_eni_id: pulumi.Output[str]
+    # The NAT instance's primary interface: where egress and the operators' tunnels leave from.
     nat_security_group_id: pulumi.Output[str]
     nat_group_name: pulumi.Output[str]
     nat_egress_ip: pulumi.Output[str]
@@ -156,20 +186,30 @@ class Network(pulumi.ComponentResource):
                             opts=self._child())
         return route
 
-    def _nat_security_group(self) -> aws.ec2.SecurityGroup:
-        group = aws.ec2.SecurityGroup(f"{self._name}-nat", vpc_id=self.vpc_id,
-                                      description="NAT instance: HTTPS in from private subnets, HTTPS out",
-                                      opts=self._child())
+    def _nat_security_groups(self) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
+        """(static ENI's group, primary interface's group). Requests come in on the static ENI; the primary sends
+        them on as HTTPS and sends the replies back to the private subnets."""
+        static = aws.ec2.SecurityGroup(f"{self._name}-nat-eni", vpc_id=self.vpc_id,
+                                       description="NAT static ENI: HTTPS in from the private subnets",
+                                       opts=self._child())
+        primary = aws.ec2.SecurityGroup(f"{self._name}-nat", vpc_id=self.vpc_id,
+                                        description="NAT instance: HTTPS out, replies to the private subnets",
+                                        opts=self._child())
         for zone, cidr in zip(self.availability_zones, self.private_subnet_cidrs, strict=True):
             aws.vpc.SecurityGroupIngressRule(
-                f"{self._name}-nat-in-{zone[-1]}", security_group_id=group.id, ip_protocol="tcp",
+                f"{self._name}-nat-in-{zone[-1]}", security_group_id=static.id, ip_protocol="tcp",
                 from_port=HTTPS, to_port=HTTPS, cidr_ipv4=cidr, description=f"HTTPS from private {zone}",
                 opts=self._child())
+            aws.vpc.SecurityGroupEgressRule(
+                f"{self._name}-nat-replies-{zone[-1]}", security_group_id=primary.id, ip_protocol="tcp",
+                from_port=EPHEMERAL_PORTS[0], to_port=EPHEMERAL_PORTS[1], cidr_ipv4=cidr,
+                description=f"replies to private {zone} (the request came in on the static ENI)",
+                opts=self._child())
         aws.vpc.SecurityGroupEgressRule(
-            f"{self._name}-nat-out", security_group_id=group.id, ip_protocol="tcp", from_port=HTTPS,
+            f"{self._name}-nat-out", security_group_id=primary.id, ip_protocol="tcp", from_port=HTTPS,
             to_port=HTTPS, cidr_ipv4=ANYWHERE, description="HTTPS to AWS APIs (Bedrock, ECR, Secrets, Logs)",
             opts=self._child())
-        return group
+        return static, primary
 
     def _nat_instance_profile(self, eip: aws.ec2.Eip, tag_value: str) -> tuple[aws.iam.InstanceProfile,
                                                                                 list[pulumi.Resource]]:
@@ -198,6 +238,9 @@ class Network(pulumi.ComponentResource):
         return aws.iam.InstanceProfile(f"{self._name}-nat", role=role.name, opts=self._child()), [policy, ssm]
 
     def _nat_ami(self) -> str:
+        """The pinned AMI, or the newest fck-nat AMI at first deploy. fck-nat republishes every January and July
+        (.github/workflows/ami-publish.yml): the launch template ignores a newer lookup, so an unrelated `pulumi up`
+        never replaces the NAT mid-deploy. A new AMI is taken deliberately, by pinning `network.natAmiId`."""
         if self._args.nat_ami_id:
             return self._args.nat_ami_id
         return aws.ec2.get_ami(
@@ -208,10 +251,10 @@ class Network(pulumi.ComponentResource):
             opts=pulumi.InvokeOptions(parent=self)).id
 
     def _nat_instance(self) -> aws.autoscaling.Group:
-        group = self._nat_security_group()
+        static_group, group = self._nat_security_groups()
         tag_value = stack_unique(f"{self._name}-nat")
         eni = aws.ec2.NetworkInterface(f"{self._name}-nat", subnet_id=self.public_subnet_ids[0],
-                                       security_groups=[group.id], source_dest_check=False,
+                                       security_groups=[static_group.id], source_dest_check=False,
                                        description="NAT static ENI: private routes point here",
                                        tags={"Name": f"{self._name}-nat", NAT_TAG: tag_value}, opts=self._child())
         # pulumi-aws's Eip docs: "EIP may require IGW to exist prior to association. Use depends_on".
@@ -233,7 +276,7 @@ class Network(pulumi.ComponentResource):
                                                  NAT_TAG: tag_value}}
                 for kind in ("instance", "volume", "network-interface")],
             user_data=pulumi.Output.all(eni.id, eip.allocation_id).apply(lambda ids: nat_user_data(*ids)),
-            opts=self._child())
+            opts=self._child(ignore_changes=[] if self._args.nat_ami_id else ["imageId"]))
         group_of_one = aws.autoscaling.Group(
             f"{self._name}-nat", min_size=1, max_size=1, desired_capacity=1,
             # The static ENI lives in one AZ, so the instance must too.
@@ -242,7 +285,7 @@ class Network(pulumi.ComponentResource):
             instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 0}},
             enabled_metrics=["GroupInServiceInstances"],
             tags=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in self._args.instance_tags.items()],
-            # The boot script calls the EC2 API once, without retrying: its permissions must exist before it runs.
+            # The boot calls the EC2 API at once (retrying a while): its permissions should exist before it runs.
             opts=self._child(depends_on=[*self.internet_access, *grants]))
         self.nat_security_group_id, self.nat_eni_id = group.id, eni.id
         self.nat_group_name, self.nat_egress_ip = group_of_one.name, eip.public_ip

@@ -37,6 +37,8 @@ STACK_TYPE = "pulumi:pulumi:Stack"
 # per property of every resource: CPython's collector, run every 700 new objects by default, spent about 40 % of a
 # plan traversing them (measured: a warm plan of dev 0.61 s -> 0.35 s).
 PLAN_GC_THRESHOLDS = (100_000, 50, 100)
+# AWS-managed prefix lists the program looks up by name, with the ids the mock answers.
+MANAGED_PREFIX_LISTS = {"com.amazonaws.global.cloudfront.origin-facing": "pl-82a045da"}
 
 
 @contextmanager
@@ -241,7 +243,7 @@ class RecordingEngine(mocks.Mocks):
                 "accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "userId": "AIDAMOCK"},
             "aws:index/getPartition:getPartition": lambda: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
             "aws:ec2/getManagedPrefixList:getManagedPrefixList": lambda: {
-                "id": "pl-82a045da", "name": args.args.get("name")},
+                "id": MANAGED_PREFIX_LISTS[args.args["name"]], "name": args.args["name"]},
             "aws:ecr/getAuthorizationToken:getAuthorizationToken": lambda: {
                 "userName": "AWS", "password": "mock-ecr-token", "authorizationToken": "bW9jaw==",
                 "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com"},

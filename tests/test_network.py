@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+from unittest import mock
+
+from pulumi.runtime import mocks
 
 from components.network import FCK_NAT_OWNER, plan_subnets
-from offline.engine import Graph, Resource
-from tests.stacks import run_with
+from offline.engine import Graph, RecordingEngine, Resource, run
+from tests.stacks import planned, run_with
 
 SUBNET = "aws:ec2/subnet:Subnet"
 ROUTE = "aws:ec2/route:Route"
@@ -98,8 +101,9 @@ def test_nat_eni_forwards_and_egress_keeps_a_fixed_public_address(stack: Graph) 
     assert eni.inputs["subnetId"] in {stack.id_of(s) for s in subnets(stack, "public")}
     eip = stack.one("aws:ec2/eip:Eip")
     assert eip.inputs["domain"] == "vpc" and "networkInterface" not in eip.inputs
-    config = base64.b64decode(stack.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["userData"]).decode()
-    assert f"eip_id={eip.outputs['allocationId']}" in config
+    user_data = base64.b64decode(stack.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["userData"]).decode()
+    assert f'associate-address --region "$region" --allocation-id {eip.outputs["allocationId"]}' in user_data
+    assert '--network-interface-id "$primary" --allow-reassociation' in user_data
     assert stack.outputs["egressIp"] == eip.outputs["publicIp"]
 
 
@@ -140,12 +144,61 @@ def test_nat_role_touches_only_its_own_instance_interfaces_and_address(stack: Gr
             f"arn:aws:ec2:us-west-1:123456789012:elastic-ip/{eip}"], f"{statement['Sid']} is not scoped"
 
 
-def test_nat_group_admits_https_from_private_subnets_only(stack: Graph) -> None:
-    group_id = stack.id_of(stack.one("aws:ec2/securityGroup:SecurityGroup", "-nat"))
-    ingress = [r for r in stack.of_type(INGRESS) if r.inputs["securityGroupId"] == group_id]
+def rules_of(graph: Graph, kind: str, group: Resource) -> list[Resource]:
+    return [r for r in graph.of_type(kind) if r.inputs["securityGroupId"] == graph.id_of(group)]
+
+
+def test_nat_static_eni_admits_https_from_private_subnets_only(stack: Graph) -> None:
+    group = stack.one("aws:ec2/securityGroup:SecurityGroup", "-nat-eni")
+    assert nat_eni(stack).inputs["securityGroups"] == [stack.id_of(group)]
+    ingress = rules_of(stack, INGRESS, group)
     assert {r.inputs["cidrIpv4"] for r in ingress} == {s.inputs["cidrBlock"] for s in subnets(stack, "private")}
     assert all((r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"]) == ("tcp", 443, 443)
                for r in ingress)
+    assert not rules_of(stack, EGRESS, group), "the static ENI only receives: replies leave by the primary"
+
+
+def test_nat_primary_interface_sends_https_out_and_replies_back(stack: Graph) -> None:
+    """Security groups track per interface: the primary never saw the request that came in on the static ENI, so it
+    must admit the de-NATed reply as egress to the private subnets' ephemeral ports."""
+    group = stack.one("aws:ec2/securityGroup:SecurityGroup", "-net-nat")
+    (interface,) = stack.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["networkInterfaces"]
+    assert interface["securityGroups"] == [stack.id_of(group)]
+    assert not rules_of(stack, INGRESS, group), "nothing may open a connection to the instance"
+    egress = {(r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"], r.inputs.get("cidrIpv4"))
+              for r in rules_of(stack, EGRESS, group) if r.inputs.get("cidrIpv4")}
+    assert egress == {("tcp", 443, 443, "0.0.0.0/0")} | {
+        ("tcp", 1024, 65535, s.inputs["cidrBlock"]) for s in subnets(stack, "private")}
+
+
+def comparable(value: object) -> object:
+    """Inputs as the engine compares them: assets by content (the SDK's asset objects have no equality)."""
+    if hasattr(value, "assets"):
+        return {name: comparable(asset) for name, asset in value.assets.items()}
+    return getattr(value, "text", value)
+
+
+def test_a_new_fck_nat_ami_alone_changes_nothing(dev_config: dict[str, str]) -> None:
+    """fck-nat republishes every January and July: a newer lookup result must not replace the NAT on an unrelated
+    `pulumi up` (the launch template ignores it); pinning `network.natAmiId` is the deliberate bump."""
+    newer = {"id": "ami-0fcknat0000newer", "architecture": "arm64"}
+    original_call = RecordingEngine.call
+
+    def newer_ami(self: RecordingEngine, args: mocks.MockCallArgs) -> dict:
+        return newer if args.token == "aws:ec2/getAmi:getAmi" else original_call(self, args)
+
+    with mock.patch.object(RecordingEngine, "call", newer_ami):
+        republished = run("dev", dev_config)
+    before = {r.urn: r for r in planned("dev").resources}
+    changed = {(r.urn, key) for r in republished.resources for key in r.inputs
+               if comparable(r.inputs[key]) != comparable(before[r.urn].inputs.get(key))}
+    template = republished.one("aws:ec2/launchTemplate:LaunchTemplate")
+    ignored = {(r.urn, key) for r in republished.resources for key in r.options["ignoreChanges"]}
+    assert (template.urn, "imageId") in changed, "the lookup's answer reaches the template"
+    assert changed <= ignored, f"a newer AMI would change {changed - ignored}"
+    assert template.options["ignoreChanges"] == ["imageId"]
+    pinned = run_with("dev", network={"natAmiId": "ami-0123456789abcdef0"})
+    assert pinned.one("aws:ec2/launchTemplate:LaunchTemplate").options["ignoreChanges"] == []
 
 
 def test_egress_leaves_the_vpc_only_as_https(stack: Graph) -> None:

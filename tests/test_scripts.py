@@ -3,6 +3,7 @@ fake Docker), and shellcheck on all of them."""
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from components.network import nat_user_data
 from offline.engine import ROOT_DIR
 
 SCRIPT = ROOT_DIR / "scripts" / "run-ecs-task.sh"
@@ -136,8 +138,17 @@ def test_missing_settings_are_named(tmp_path: Path) -> None:
 def test_shell_scripts_pass_shellcheck() -> None:
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "install Debian's shellcheck (make setup does)"
-    scripts = [*map(str, (ROOT_DIR / "scripts").glob("*.sh")), str(ROOT_DIR / ".ci" / "run")]
+    twin = ROOT_DIR / "tests" / "twin"
+    scripts = [*map(str, (ROOT_DIR / "scripts").glob("*.sh")), str(ROOT_DIR / ".ci" / "run"),
+               str(twin / "fck-nat.sh"), str(twin / "bin" / "service")]
     result = subprocess.run([shellcheck, *scripts], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_nat_user_data_passes_shellcheck(tmp_path: Path) -> None:
+    user_data = tmp_path / "user-data.sh"
+    user_data.write_bytes(base64.b64decode(nat_user_data("eni-0123456789abcdef0", "eipalloc-0123456789abcdef0")))
+    result = subprocess.run(["shellcheck", str(user_data)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 
 

@@ -315,7 +315,7 @@ def test_grafana_is_served_under_grafana_with_a_generated_admin_password(stack: 
 def group_names(graph: Graph) -> dict[str, str]:
     names = {graph.id_of(g): g.name.removeprefix("gw-").removesuffix("-sg")
              for g in graph.of_type("aws:ec2/securityGroup:SecurityGroup")}
-    return {k: {"net-nat": "nat"}.get(v, v) for k, v in names.items()}
+    return {k: {"net-nat": "nat", "net-nat-eni": "nat-eni"}.get(v, v) for k, v in names.items()}
 
 
 def flows(graph: Graph) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
@@ -331,6 +331,8 @@ def flows(graph: Graph) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, 
         return "internet" if inputs["cidrIpv4"] == "0.0.0.0/0" else "private-subnets"
 
     egress = {(names[r.inputs["securityGroupId"]], peer(r), r.inputs["fromPort"]) for r in graph.of_type(EGRESS)}
+    # The NAT's primary interface sends replies back to the private subnets' ephemeral ports.
+    egress = {(a, b, "replies" if (a, b) == ("nat", "private-subnets") else port) for a, b, port in egress}
     ingress = {(peer(r), names[r.inputs["securityGroupId"]], r.inputs["fromPort"]) for r in graph.of_type(INGRESS)}
     return egress, ingress
 
@@ -350,11 +352,13 @@ def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
     inside = INSIDE | shared_cache_flows(stack)
     assert egress == inside | {("litellm", "internet", 443), ("grafana", "internet", 443),
                                ("victoriametrics", "internet", 443), ("egress-probe", "internet", 443),
-                               ("nat", "internet", 443)}
+                               ("nat", "internet", 443), ("nat", "private-subnets", "replies")}
     listener_port = stack.one("aws:lb/listener:Listener").inputs["port"]
-    assert ingress == inside | {("cloudfront", "alb", listener_port), ("private-subnets", "nat", 443)}
+    assert ingress == inside | {("cloudfront", "alb", listener_port), ("private-subnets", "nat-eni", 443)}
     for rule in stack.of_type(EGRESS) + stack.of_type(INGRESS):
-        assert rule.inputs["ipProtocol"] == "tcp" and rule.inputs["fromPort"] == rule.inputs["toPort"]
+        single_port = rule.inputs["fromPort"] == rule.inputs["toPort"]
+        replies = (rule.inputs["fromPort"], rule.inputs["toPort"]) == (1024, 65535)
+        assert rule.inputs["ipProtocol"] == "tcp" and (single_port or replies), rule.name
 
 
 def test_tasks_and_migrations_start_only_once_their_rules_exist(stack: Graph) -> None:
