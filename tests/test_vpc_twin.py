@@ -1,0 +1,195 @@
+"""The planned network, run for real: each stack's VPC built in network namespaces from its plan (tests/twin), the NAT
+instance booted as fck-nat boots it against EC2 and IMDS stand-ins, real TCP/TLS connections both ways, and fault
+drills on the NAT instance (dev's twin, after the flows).
+
+Security groups are applied per interface, statefully, as AWS applies them; a flow passes only if every interface on
+its way, the routes and the NAT instance's own configuration let it. Needs root (namespaces, nftables): elsewhere
+this module skips, and in CI it fails instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.flows import FLOWS
+from tests.stacks import planned, settings_of
+from tests.twin.flows import CALLS, ECR_LAYERS, calls_of
+from tests.twin.session import bedrock_name, in_parallel, needs_namespaces, running_twin
+from tests.twin.stand_ins import BannerListener
+from tests.twin.vpc import STRANGER, Boot, VpcTwin
+
+pytestmark = needs_namespaces()
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def booted(request: pytest.FixtureRequest) -> Iterator[tuple[VpcTwin, Boot]]:
+    yield from running_twin(planned(request.param))
+
+
+@pytest.fixture
+def twin(booted: tuple[VpcTwin, Boot]) -> VpcTwin:
+    return booted[0]
+
+
+def elastic_ip(twin: VpcTwin) -> str:
+    return twin.model.nat.elastic_ip
+
+
+# --- the NAT instance boots as fck-nat boots it ----------------------------------------------------------------------
+
+def test_the_nat_boot_makes_only_allowed_calls_and_forwards(booted: tuple[VpcTwin, Boot]) -> None:
+    _, boot = booted
+    assert boot.returncode == 0, boot.output
+    assert "fck-nat: forwarding from eth1 out of eth0" in boot.output, boot.output
+    assert [c.outcome for c in boot.calls] == ["ok"] * len(boot.calls), boot.calls
+    assert {c.action for c in boot.calls} == {
+        "ModifyNetworkInterfaceAttribute", "AssociateAddress", "AttachNetworkInterface"}
+
+
+# --- what must connect does ---------------------------------------------------------------------------------------
+
+def test_every_task_reaches_its_aws_endpoints_through_the_nat_from_the_elastic_ip(twin: VpcTwin) -> None:
+    settings = settings_of(planned(twin.model.stack))
+    attempts = {f"{link.interface.key} -> {name}": (lambda k=link.interface.key, n=name: twin.connect_aws(k, n))
+                for unit in CALLS for link in twin.interfaces(unit)
+                for name in calls_of(unit, settings.region, settings.bedrock_region, twin.model.account_id)}
+    assert len(attempts) >= 20
+    answers = in_parallel(attempts)
+    wrong = {label: answer for label, answer in answers.items()
+             if not answer or answer.get("peer") != elastic_ip(twin) or answer["host"] != label.split(" -> ")[1]}
+    assert not wrong, f"expected an answer from each endpoint, seen from {elastic_ip(twin)}: {wrong}"
+
+
+def test_image_layers_come_from_s3_by_the_gateway_endpoint_not_the_nat(twin: VpcTwin) -> None:
+    name = ECR_LAYERS.format(region=twin.model.region)
+    for link in twin.interfaces("litellm"):
+        answer = twin.connect_aws(link.interface.key, name)
+        assert answer and answer["peer"] == link.interface.address, answer
+
+
+@dataclass(frozen=True)
+class Attempt:
+    source: str
+    address: str
+    port: int
+    why: str
+
+
+def _flow_attempts(twin: VpcTwin) -> list[Attempt]:
+    graph = planned(twin.model.stack)
+    attempts = []
+    for flow in FLOWS:
+        callers = [twin.nat.primary] if flow.caller == "nat" else list(twin.interfaces(flow.caller))
+        attempts += [Attempt(caller.interface.key, target.interface.address, flow.port(graph), flow.why)
+                     for caller in callers for target in twin.interfaces(flow.target)]
+    return attempts
+
+
+def test_each_runtime_flow_connects_from_every_subnet_to_every_subnet(twin: VpcTwin) -> None:
+    attempts = _flow_attempts(twin)
+    answers = in_parallel({f"{a.source} -> {a.address}:{a.port} ({a.why})":
+                           (lambda a=a: twin.connect(a.source, a.address, a.port)) for a in attempts})
+    refused = [label for label, answer in answers.items() if not answer or "foreign" in answer]
+    assert not refused
+
+
+def test_cloudfront_reaches_the_alb(twin: VpcTwin) -> None:
+    """vpc-origin: CloudFront's interfaces in the ALB's subnets; public-alb: CloudFront's fleet from the internet."""
+    listener = twin.links[next(twin.interfaces("alb")).interface.key].interface.listens[0]
+    origins = list(twin.interfaces("vpc-origin"))
+    for alb in twin.interfaces("alb"):
+        for origin in origins:
+            assert twin.connect(origin.interface.key, alb.interface.address, listener), origin.interface.key
+    assert origins, "both stacks use a CloudFront VPC origin"
+
+
+# --- what must not connect does not -------------------------------------------------------------------------------
+
+def _must_not(twin: VpcTwin) -> list[Attempt]:
+    addresses = {unit: [link.interface.address for link in twin.interfaces(unit)]
+                 for unit in ("litellm", "grafana", "victoriametrics", "postgres", "cache", "efs", "alb")}
+    static = twin.links["nat-eni"].interface.address
+    bedrock = twin.aws_names[bedrock_name(twin)]
+    attempts = [Attempt(STRANGER, address, port, "the internet reaches no private interface")
+                for unit, found in addresses.items() for address in found
+                for port in twin.links[next(twin.interfaces(unit)).interface.key].interface.listens]
+    attempts += [Attempt(STRANGER, public, 443, "the internet reaches nothing on the NAT instance")
+                 for public in [elastic_ip(twin), *twin.nat.public_of.values()]]
+    attempts += [Attempt(link.interface.key, bedrock, 80, "tasks leave only as HTTPS")
+                 for unit in ("litellm", "grafana", "victoriametrics", "migration") for link in twin.interfaces(unit)]
+    attempts += [Attempt(link.interface.key, address, 8428, "LiteLLM never calls VictoriaMetrics")
+                 for link in twin.interfaces("litellm") for address in addresses["victoriametrics"]]
+    attempts += [Attempt(link.interface.key, address, 5432, "only LiteLLM reaches the database")
+                 for unit in ("grafana", "victoriametrics", "alb") for link in twin.interfaces(unit)
+                 for address in addresses["postgres"]]
+    attempts += [Attempt(twin.nat.primary.interface.key, address, 5432, "the public subnet never reaches the database")
+                 for address in addresses["postgres"]]
+    attempts += [Attempt(link.interface.key, static, 22, "the NAT admits only HTTPS from the private subnets")
+                 for link in twin.interfaces("litellm")]
+    return attempts
+
+
+def test_nothing_else_connects(twin: VpcTwin) -> None:
+    # Something listens on every port tried (a refusal must come from the network, not an empty port).
+    nat_host = twin.nat.primary.host
+    extra = [BannerListener(nat_host, "0.0.0.0", 22, "nat-ssh"),
+             BannerListener(twin.internet, twin.aws_names[bedrock_name(twin)], 80, "plain-http")]
+    try:
+        attempts = _must_not(twin)
+        answers = in_parallel({f"{a.source} -> {a.address}:{a.port} ({a.why})":
+                               (lambda a=a: twin.connect(a.source, a.address, a.port, timeout=1.0)) for a in attempts})
+        assert len(answers) >= 30
+        connected = [label for label, answer in answers.items() if answer]
+        assert not connected
+    finally:
+        for listener in extra:
+            listener.close()
+
+
+# --- fault drills ---------------------------------------------------------------------------------------------------
+
+# The deadline for egress to come back after a launch: the user data's EC2 calls and fck-nat's boot, with room for
+# a busy machine. The drills print what it took.
+EGRESS_DEADLINE_SECONDS = 90.0
+
+
+def egress_back_after(twin: VpcTwin, started: float) -> float:
+    """Seconds from `started` until LiteLLM reaches Bedrock again from the Elastic IP."""
+    source = next(twin.interfaces("litellm")).interface.key
+    while time.monotonic() - started < EGRESS_DEADLINE_SECONDS:
+        answer = twin.connect_aws(source, bedrock_name(twin), timeout=1.0)
+        if answer and answer["peer"] == twin.model.nat.elastic_ip:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise AssertionError(f"no egress from the Elastic IP within {EGRESS_DEADLINE_SECONDS} s")
+
+
+# The drills take dev's twin (the module's, after its flow tests: they change it, and leave a NAT instance running).
+@pytest.mark.parametrize("booted", ["dev"], indirect=True)
+def test_drill_the_nat_instance_is_replaced_and_egress_comes_back(twin: VpcTwin) -> None:
+    source = next(twin.interfaces("litellm")).interface.key
+    assert twin.connect_aws(source, bedrock_name(twin), timeout=1.0), "egress before the drill"
+    twin.terminate_nat()
+    assert twin.connect_aws(source, bedrock_name(twin), timeout=1.0) is None, "no NAT instance, no egress"
+    started = time.monotonic()
+    boot = twin.launch_nat()
+    assert boot.returncode == 0, boot.output
+    seconds = egress_back_after(twin, started)
+    print(f"\n[dev] replacement NAT instance: user data ran {boot.seconds:.1f} s, egress back after {seconds:.1f} s"
+          " (the twin's time; EC2 adds the instance's launch and OS boot)")
+
+
+@pytest.mark.parametrize("booted", ["dev"], indirect=True)
+def test_drill_the_nat_forwards_although_its_first_call_is_refused(twin: VpcTwin) -> None:
+    """IAM propagation: the new role's first call can be refused; the instance must still forward, from the Elastic
+    IP. fck-nat.sh makes its AssociateAddress and ModifyNetworkInterfaceAttribute calls once and carries on without
+    them."""
+    twin.terminate_nat()
+    boot = twin.launch_nat(refuse_calls=1)
+    assert boot.returncode == 0, boot.output
+    assert boot.calls[0].outcome == "UnauthorizedOperation", boot.calls
+    egress_back_after(twin, time.monotonic())
