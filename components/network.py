@@ -7,9 +7,10 @@ that interface's source/dest check off, and the Elastic IP sits on it, so the El
 egress address and replaces the instance's launch-time public address.
 
 Traffic is asymmetric: a task's request enters on the static ENI, but the de-NATed reply leaves by the primary
-interface (the private subnets are not on-link, the default route is the primary's). Security groups track
-connections per interface (EC2 User Guide, "Security group connection tracking"), so the primary interface's group
-never saw that flow's request and must admit the reply as egress of its own. Each interface has its own group.
+interface (the private subnets are not on-link, the default route is the primary's). Connection tracking belongs to
+each network interface (its timeouts are set per interface: the EC2 API's ConnectionTrackingSpecification), so the
+primary interface never saw that flow's request, and its group must admit the reply as egress of its own. Each
+interface has its own group, and each leg then passes on its own rule, tracked or not.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ HTTPS = 443
 ANYWHERE = "0.0.0.0/0"
 # Where replies to the tasks' connections go: their ephemeral source ports (VPC User Guide, "Ephemeral ports").
 EPHEMERAL_PORTS = (1024, 65535)
-# The user data retries the EC2 calls fck-nat makes once: every 2 s for up to 5 minutes (IAM propagation).
-NAT_CALL_ATTEMPTS, NAT_CALL_RETRY_SECONDS = 150, 2
+# The user data retries the EC2 calls fck-nat makes once: every second for 5 minutes (IAM propagation).
+NAT_CALL_DEADLINE_SECONDS, NAT_CALL_RETRY_SECONDS = 300, 1
 FCK_NAT_OWNER = "568608671756"
 # Tag on the NAT instance and its primary ENI; the instance's role may configure only resources carrying it.
 NAT_TAG = "NatInstance"
@@ -49,27 +50,40 @@ def plan_subnets(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
 def nat_user_data(eni_id: str, eip_allocation_id: str) -> str:
     """The instance's boot. fck-nat.sh turns the primary interface's source/dest check off and associates `eip_id`
     with it once each, without retrying: refused while the instance role propagates, the NAT would never forward, or
-    forward from a passing address. So the user data makes both calls itself, retried, then starts fck-nat with only
-    `eni_id` (attach the static ENI the routes point at, retried by fck-nat; masquerade out of the primary)."""
+    forward from a passing address. So the user data makes both calls itself, retried until a deadline, then starts
+    fck-nat with only `eni_id` (attach the static ENI the routes point at, retried by fck-nat; masquerade out of the
+    primary). It exits non-zero when it gave up, so cloud-init's log says so."""
     script = f"""#!/bin/sh
-imds() {{ curl -sf -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"; }}
+deadline=$(($(date +%s) + {NAT_CALL_DEADLINE_SECONDS}))
+metadata() {{
+    curl -sf --retry 5 --retry-connrefused --max-time 2 -H "X-aws-ec2-metadata-token: $token" \\
+        "http://169.254.169.254/latest/meta-data/$1"
+}}
 retry() {{
-    n=1
-    until "$@"; do
-        [ "$n" -ge {NAT_CALL_ATTEMPTS} ] && return 1
-        n=$((n + 1))
+    until "$@" --cli-connect-timeout 5 --cli-read-timeout 10; do
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
         sleep {NAT_CALL_RETRY_SECONDS}
     done
 }}
-token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)
-region=$(imds placement/region)
-primary=$(imds "network/interfaces/macs/$(imds mac)/interface-id")
+token=$(curl -sf --retry 5 --retry-connrefused --max-time 2 -X PUT \\
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)
+region=$(metadata placement/region)
+primary=$(metadata "network/interfaces/macs/$(metadata mac)/interface-id")
+if [ -z "$region" ] || [ -z "$primary" ]; then
+    echo "NAT boot: the instance metadata gave no region or primary interface" >&2
+    exit 1
+fi
+failed=""
 retry aws ec2 modify-network-interface-attribute --region "$region" --network-interface-id "$primary" \\
-    --no-source-dest-check
+    --no-source-dest-check || failed="$failed ModifyNetworkInterfaceAttribute"
 retry aws ec2 associate-address --region "$region" --allocation-id {eip_allocation_id} \\
-    --network-interface-id "$primary" --allow-reassociation
+    --network-interface-id "$primary" --allow-reassociation || failed="$failed AssociateAddress"
 printf 'eni_id={eni_id}\\n' > /etc/fck-nat.conf
 service fck-nat restart
+if [ -n "$failed" ]; then
+    echo "NAT boot: gave up on$failed after {NAT_CALL_DEADLINE_SECONDS} s" >&2
+    exit 1
+fi
 """
     return base64.b64encode(script.encode()).decode()
 

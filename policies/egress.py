@@ -21,7 +21,15 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from common import as_list, config_value, is_private, is_private_range, network_rules, skip_unknowns
+from common import (
+    SECURITY_GROUP_TYPES,
+    as_list,
+    config_value,
+    is_private,
+    is_private_range,
+    network_rules,
+    skip_unknowns,
+)
 from identity import grant_problems
 
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -86,9 +94,18 @@ def _validate_private_routes(args: StackValidationArgs, report: ReportViolation)
 
 
 def _nat_groups(resources: list[PolicyResource]) -> set[str]:
-    """Groups on a network interface that forwards traffic (source/dest check off): the NAT instance's."""
-    return {group.urn for r in resources if r.resource_type == "aws:ec2/networkInterface:NetworkInterface"
-            and r.props.get("sourceDestCheck") is False for group in _depends_on(r, "securityGroups")}
+    """The NAT instance's groups: those on a network interface that forwards traffic (source/dest check off), and
+    those on the interfaces of a launch template whose user data names such an interface (the instance that
+    attaches it; its primary interface masquerades and carries the egress address)."""
+    forwarding = [r for r in resources if r.resource_type == "aws:ec2/networkInterface:NetworkInterface"
+                  and r.props.get("sourceDestCheck") is False]
+    urns = {r.urn for r in forwarding}
+    groups = {group.urn for r in forwarding for group in _depends_on(r, "securityGroups")}
+    for template in (r for r in resources if r.resource_type == "aws:ec2/launchTemplate:LaunchTemplate"):
+        if any(d.urn in urns for d in _depends_on(template, "userData")):
+            groups |= {d.urn for d in _depends_on(template, "networkInterfaces")
+                       if d.resource_type in SECURITY_GROUP_TYPES}
+    return groups
 
 
 @skip_unknowns
@@ -141,7 +158,8 @@ POLICIES = [
         remediation_steps="Send 0.0.0.0/0 from private route tables to the NAT instance's ENI."),
     StackValidationPolicy(
         name="nat-admits-private-only",
-        description="The NAT instance's security group admits only the VPC's private ranges.",
+        description="The NAT instance's security groups (its forwarding ENI's, and its launch template's interfaces' "
+                    "when the user data names that ENI) admit only the VPC's private ranges.",
         validate=_validate_nat_admits_private_only, enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH, remediation_steps="Admit tcp/443 from the private subnets' CIDRs only."),
 ]

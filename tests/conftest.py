@@ -10,7 +10,7 @@ from tests.stacks import planned
 # Modules that run real servers and wait on them (scrape and rule intervals, a proxy's start) go to the workers first,
 # so their waiting overlaps the CPU-bound modules instead of ending the run alone; with `--no-loadscope-reorder`
 # pytest-xdist hands modules out in this order (by default it would order them by test count).
-LONG_RUNNING_FIRST = ("test_alerting.py", "test_images.py", "test_migration_entry_point.py", "test_vpc_twin.py",
+LONG_RUNNING_FIRST = ("test_vpc_twin.py", "test_alerting.py", "test_images.py", "test_migration_entry_point.py",
                       "test_services.py", "test_plan.py", "test_edge.py")
 
 

@@ -261,6 +261,16 @@ def _nat(rule_type: str, props: dict[str, Any]) -> list:
             ("rule", rule_type, props, {"securityGroupId": ["nat-sg"]})]
 
 
+def _nat_instance(rule_props: dict[str, Any]) -> list:
+    """The static ENI's group and the launch template's (primary interface) group, a rule on the latter."""
+    return [("nat-sg", SG, {}, {}), ("primary-sg", SG, {}, {}),
+            ("eni", "aws:ec2/networkInterface:NetworkInterface", {"sourceDestCheck": False},
+             {"securityGroups": ["nat-sg"]}),
+            ("template", "aws:ec2/launchTemplate:LaunchTemplate", {"userData": "ZW5pX2lk"},
+             {"userData": ["eni"], "networkInterfaces": ["primary-sg"]}),
+            ("rule", INGRESS, rule_props, {"securityGroupId": ["primary-sg"]})]
+
+
 STACK_BAD = [
     StackProbe("private-routes-avoid-igw", "igw-resource", _private_network({}, {"gatewayId": ["igw"]})),
     StackProbe("private-routes-avoid-igw", "literal-igw", _private_network({"gatewayId": "igw-0abc"}, {})),
@@ -272,6 +282,8 @@ STACK_BAD = [
     StackProbe("nat-admits-private-only", "world", _nat(INGRESS, egress("tcp", 443, 443, cidrIpv4="0.0.0.0/0"))),
     StackProbe("nat-admits-private-only", "ipv6", _nat(INGRESS, egress("tcp", 443, 443, cidrIpv6="2001:db8::/32"))),
     StackProbe("nat-admits-private-only", "prefix-list", _nat(INGRESS, egress("tcp", 443, 443, prefixListId="pl-1"))),
+    StackProbe("nat-admits-private-only", "primary-interface-world",
+               _nat_instance(egress("tcp", 22, 22, cidrIpv4="203.0.113.7/32"))),
 ]
 STACK_GOOD = [
     StackProbe("private-routes-avoid-igw", "through-nat", _private_network({}, {"networkInterfaceId": ["eni"]})),
@@ -280,4 +292,6 @@ STACK_GOOD = [
                                                                                  cidrIpv4="10.10.128.0/20"))),
     StackProbe("nat-admits-private-only", "from-group", _nat(INGRESS, egress("tcp", 443, 443,
                                                                              referencedSecurityGroupId="sg-2"))),
+    StackProbe("nat-admits-private-only", "primary-interface-private",
+               _nat_instance(egress("tcp", 443, 443, cidrIpv4="10.10.128.0/20"))),
 ]

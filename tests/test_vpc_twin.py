@@ -18,21 +18,31 @@ import pytest
 from tests.flows import FLOWS
 from tests.stacks import planned, settings_of
 from tests.twin.flows import CALLS, ECR_LAYERS, calls_of
-from tests.twin.session import bedrock_name, in_parallel, needs_namespaces, running_twin
+from tests.twin.session import bedrock_name, in_parallel, needs_namespaces, running_twins
 from tests.twin.stand_ins import BannerListener
 from tests.twin.vpc import STRANGER, Boot, VpcTwin
 
 pytestmark = needs_namespaces()
 
 
+@pytest.fixture(scope="module")
+def stacks() -> Iterator[dict[str, tuple[VpcTwin, Boot]]]:
+    yield from running_twins([planned("dev"), planned("prod")])
+
+
 @pytest.fixture(scope="module", params=["dev", "prod"])
-def booted(request: pytest.FixtureRequest) -> Iterator[tuple[VpcTwin, Boot]]:
-    yield from running_twin(planned(request.param))
+def booted(request: pytest.FixtureRequest, stacks: dict[str, tuple[VpcTwin, Boot]]) -> tuple[VpcTwin, Boot]:
+    return stacks[request.param]
 
 
 @pytest.fixture
 def twin(booted: tuple[VpcTwin, Boot]) -> VpcTwin:
     return booted[0]
+
+
+# Ports something listens on in the NAT instance while the must-not flows are tried (SSH as an operator would
+# expect it, HTTPS as the NAT's own port).
+NAT_LISTENS = (22, 443)
 
 
 def elastic_ip(twin: VpcTwin) -> str:
@@ -42,7 +52,8 @@ def elastic_ip(twin: VpcTwin) -> str:
 # --- the NAT instance boots as fck-nat boots it ----------------------------------------------------------------------
 
 def test_the_nat_boot_makes_only_allowed_calls_and_forwards(booted: tuple[VpcTwin, Boot]) -> None:
-    _, boot = booted
+    twin, boot = booted
+    assert twin.skipped == [], "every planned route and rule is carried by the twin"
     assert boot.returncode == 0, boot.output
     assert "fck-nat: forwarding from eth1 out of eth0" in boot.output, boot.output
     assert [c.outcome for c in boot.calls] == ["ok"] * len(boot.calls), boot.calls
@@ -117,8 +128,8 @@ def _must_not(twin: VpcTwin) -> list[Attempt]:
     attempts = [Attempt(STRANGER, address, port, "the internet reaches no private interface")
                 for unit, found in addresses.items() for address in found
                 for port in twin.links[next(twin.interfaces(unit)).interface.key].interface.listens]
-    attempts += [Attempt(STRANGER, public, 443, "the internet reaches nothing on the NAT instance")
-                 for public in [elastic_ip(twin), *twin.nat.public_of.values()]]
+    attempts += [Attempt(STRANGER, public, port, "the internet reaches nothing on the NAT instance")
+                 for public in {elastic_ip(twin), *twin.nat.public_of.values()} for port in NAT_LISTENS]
     attempts += [Attempt(link.interface.key, bedrock, 80, "tasks leave only as HTTPS")
                  for unit in ("litellm", "grafana", "victoriametrics", "migration") for link in twin.interfaces(unit)]
     attempts += [Attempt(link.interface.key, address, 8428, "LiteLLM never calls VictoriaMetrics")
@@ -133,12 +144,23 @@ def _must_not(twin: VpcTwin) -> list[Attempt]:
     return attempts
 
 
+def test_only_the_nat_instance_has_a_public_address(twin: VpcTwin) -> None:
+    """The internet reaches a private address only through the gateway's translation: nothing else has one."""
+    assert set(twin.nat.public_of) == {twin.nat.primary.interface.address}
+    assert twin.nat.public_of[twin.nat.primary.interface.address] == elastic_ip(twin)
+
+
 def test_nothing_else_connects(twin: VpcTwin) -> None:
-    # Something listens on every port tried (a refusal must come from the network, not an empty port).
+    # Something listens on every port tried, and the same listeners answer where a flow is allowed (the controls
+    # below): a refusal comes from the network, not from an empty port.
     nat_host = twin.nat.primary.host
-    extra = [BannerListener(nat_host, "0.0.0.0", 22, "nat-ssh"),
+    extra = [*(BannerListener(nat_host, "0.0.0.0", port, "nat") for port in NAT_LISTENS),
              BannerListener(twin.internet, twin.aws_names[bedrock_name(twin)], 80, "plain-http")]
     try:
+        static = twin.links["nat-eni"].interface.address
+        litellm = next(twin.interfaces("litellm")).interface.key
+        assert twin.connect(litellm, static, 443), "control: the private subnets reach the NAT on 443"
+        assert twin.connect(STRANGER, twin.aws_names[bedrock_name(twin)], 80), "control: port 80 answers"
         attempts = _must_not(twin)
         answers = in_parallel({f"{a.source} -> {a.address}:{a.port} ({a.why})":
                                (lambda a=a: twin.connect(a.source, a.address, a.port, timeout=1.0)) for a in attempts})
@@ -184,12 +206,14 @@ def test_drill_the_nat_instance_is_replaced_and_egress_comes_back(twin: VpcTwin)
 
 
 @pytest.mark.parametrize("booted", ["dev"], indirect=True)
-def test_drill_the_nat_forwards_although_its_first_call_is_refused(twin: VpcTwin) -> None:
-    """IAM propagation: the new role's first call can be refused; the instance must still forward, from the Elastic
-    IP. fck-nat.sh makes its AssociateAddress and ModifyNetworkInterfaceAttribute calls once and carries on without
-    them."""
+def test_drill_the_nat_forwards_although_its_first_calls_are_refused(twin: VpcTwin) -> None:
+    """IAM propagation: a new role's first calls can be refused. fck-nat.sh makes AssociateAddress once and
+    ModifyNetworkInterfaceAttribute once and carries on without them; refused twice (the user data's first try and
+    fck-nat's own), the check stays on and the Elastic IP elsewhere unless the user data retries."""
     twin.terminate_nat()
-    boot = twin.launch_nat(refuse_calls=1)
+    refusals = {"ModifyNetworkInterfaceAttribute": 2, "AssociateAddress": 1}
+    boot = twin.launch_nat(refuse=refusals)
     assert boot.returncode == 0, boot.output
-    assert boot.calls[0].outcome == "UnauthorizedOperation", boot.calls
+    refused = [c.action for c in boot.calls if c.outcome == "UnauthorizedOperation"]
+    assert sorted(refused) == sorted(action for action, times in refusals.items() for _ in range(times))
     egress_back_after(twin, time.monotonic())

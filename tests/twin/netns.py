@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Callable
@@ -73,6 +74,14 @@ def add(namespace: str) -> None:
 
 def delete(namespace: str) -> None:
     run("ip", "netns", "delete", namespace, check=False)
+
+
+def sweep_stale(pattern: str = r"tw(\d+)") -> None:
+    """Namespaces a killed test run left behind: named after a process that no longer exists."""
+    for path in NETNS_DIR.glob("tw*") if NETNS_DIR.exists() else []:
+        owner = re.match(pattern, path.name)
+        if owner and not Path(f"/proc/{owner.group(1)}").exists():
+            delete(path.name)
 
 
 def existing(prefix: str) -> list[str]:

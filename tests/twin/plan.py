@@ -92,9 +92,11 @@ def interfaces_of(graph: Graph, subnets: dict[str, Subnet], groups: dict[str, Se
             config = function.inputs["vpcConfig"]
             yield from _spread(_middle(function.name), pick(config["subnetIds"]), config["securityGroupIds"])
     static = graph.one("aws:ec2/networkInterface:NetworkInterface", "-nat")
-    yield Interface(key="nat-eni", unit="nat-eni", subnet=subnets[static.inputs["subnetId"]],
-                    groups=static.inputs["securityGroups"], eni_id=graph.id_of(static),
-                    source_dest_check=static.inputs.get("sourceDestCheck", True))
+    for eni in graph.of_type("aws:ec2/networkInterface:NetworkInterface"):
+        unit = "nat-eni" if eni is static else _middle(eni.name)
+        yield Interface(key=unit, unit=unit, subnet=subnets[eni.inputs["subnetId"]],
+                        groups=eni.inputs.get("securityGroups", []), eni_id=graph.id_of(eni),
+                        source_dest_check=eni.inputs.get("sourceDestCheck", True))
 
 
 def nat_plan(graph: Graph, subnets: dict[str, Subnet]) -> NatPlan:
@@ -110,8 +112,9 @@ def nat_plan(graph: Graph, subnets: dict[str, Subnet]) -> NatPlan:
                    elastic_ip=eip.outputs["publicIp"], allocation_id=eip.outputs["allocationId"],
                    user_data=base64.b64decode(template["userData"]).decode(), role_name=role.outputs["name"],
                    role_documents=documents_of(graph, role),
-                   instance_tags=resource_tags(graph, tags["instance"]),
-                   interface_tags=resource_tags(graph, tags["network-interface"]),
+                   # What the launch template stamps, alone: provider default tags reach only what Pulumi creates.
+                   instance_tags={f"aws:ResourceTag/{k}": v for k, v in tags["instance"].items()},
+                   interface_tags={f"aws:ResourceTag/{k}": v for k, v in tags["network-interface"].items()},
                    static_eni_tags=resource_tags(graph, static.inputs["tags"]),
                    public_at_launch=primary.get("associatePublicIpAddress") == "true")
 
@@ -124,6 +127,8 @@ def _unmodelled(graph: Graph) -> list[str]:
               and VPC_FOOTPRINT_KEYS & set(r.inputs)]
     found += [f"{e.type} {e.name}: interface endpoints are not modelled" for e in
               graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs.get("vpcEndpointType") != "Gateway"]
+    found += [f"{e.type} {e.name}: only the NAT's Elastic IP is modelled" for e in graph.of_type("aws:ec2/eip:Eip")
+              if not e.name.endswith("-nat")]
     return [*found, *ALWAYS_UNMODELLED]
 
 

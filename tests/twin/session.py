@@ -21,24 +21,32 @@ from tests.twin.vpc import Boot, VpcTwin
 
 
 def needs_namespaces() -> pytest.MarkDecorator:
-    """Skip where namespaces cannot be made (not root), with the reason; in CI that is an error, never a skip."""
+    """Skip where namespaces cannot be made (not root), with the reason; where the twin is required (.ci/run and the
+    workflow's root step set VPC_TWIN_REQUIRED) that is an error, never a skip."""
     why_not = netns.can_build()
-    if why_not and os.environ.get("CI"):
-        raise RuntimeError(f"CI must run the VPC twin: {why_not}")
+    if why_not and os.environ.get("VPC_TWIN_REQUIRED"):
+        raise RuntimeError(f"VPC_TWIN_REQUIRED is set, but the VPC twin cannot run: {why_not}")
     return pytest.mark.skipif(why_not is not None, reason=why_not or "")
 
 
-def running_twin(graph: Graph, refuse_calls: int = 0) -> Iterator[tuple[VpcTwin, Boot]]:
-    settings = settings_of(graph)
-    model = build_model(graph, settings.region)
-    names = aws_names(settings.region, settings.bedrock_region, model.account_id)
+def running_twins(graphs: list[Graph]) -> Iterator[dict[str, tuple[VpcTwin, Boot]]]:
+    """A running twin per planned stack, by stack name, built and booted side by side (the work is mostly other
+    processes: `ip`, `nft`, the AWS CLI), torn down after."""
+    twins = []
     with tempfile.TemporaryDirectory(prefix="vpc-twin-") as workdir:
-        twin = VpcTwin(model, make_ca(Path(workdir), list(names)), names, Path(workdir))
+        for graph in graphs:
+            settings = settings_of(graph)
+            model = build_model(graph, settings.region)
+            names = aws_names(settings.region, settings.bedrock_region, model.account_id)
+            directory = Path(workdir) / graph.stack
+            directory.mkdir()
+            twins.append(VpcTwin(model, make_ca(directory, list(names)), names, directory))
         try:
-            twin.build()
-            yield twin, twin.launch_nat(refuse_calls)
+            boots = in_parallel({twin.model.stack: (lambda t=twin: t.build().launch_nat()) for twin in twins})
+            yield {twin.model.stack: (twin, boots[twin.model.stack]) for twin in twins}
         finally:
-            twin.close()
+            for twin in twins:
+                twin.close()
 
 
 def in_parallel(attempts: dict[str, Callable[[], Any]]) -> dict[str, Any]:

@@ -134,8 +134,10 @@ class Ec2World:
     role_documents: dict[str, list[dict[str, Any]]]
     tags: dict[str, dict[str, str]]
     effects: dict[str, Callable[[dict[str, str]], str | None]]
-    # How many of the next calls to refuse as UnauthorizedOperation, as IAM does while a new role propagates.
-    refuse_next: int = 0
+    # Action -> how many of its next calls to refuse as UnauthorizedOperation, as IAM does while a role propagates.
+    refuse: dict[str, int] = field(default_factory=dict)
+    # Interface id -> the instance it is attached to (IAM also authorizes that instance for calls on the interface).
+    attachments: dict[str, str] = field(default_factory=dict)
     calls: list[Ec2Call] = field(default_factory=list)
 
     def arn(self, kind: str, resource_id: str) -> str:
@@ -144,8 +146,10 @@ class Ec2World:
     def resources(self, action: str, params: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
         """The resources IAM authorizes for each call (Service Authorization Reference, Amazon EC2 actions)."""
         named = {"InstanceId": "instance", "NetworkInterfaceId": "network-interface", "AllocationId": "elastic-ip"}
-        return [(self.arn(kind, params[key]), self.tags.get(params[key], {}))
-                for key, kind in named.items() if key in params]
+        ids = {kind: params[key] for key, kind in named.items() if key in params}
+        if "network-interface" in ids and ids["network-interface"] in self.attachments:
+            ids.setdefault("instance", self.attachments[ids["network-interface"]])
+        return [(self.arn(kind, resource_id), self.tags.get(resource_id, {})) for kind, resource_id in ids.items()]
 
     def handle(self, access_key: str, scope_region: str, params: dict[str, str]) -> tuple[int, str]:
         action = params.pop("Action", "")
@@ -170,8 +174,8 @@ class Ec2World:
         """(status, error code, message) when the call fails; otherwise its effect has been applied."""
         if scope_region != self.region:
             return 400, "AuthFailure", f"signed for {scope_region}, not {self.region}"
-        if self.refuse_next > 0:
-            self.refuse_next -= 1
+        if self.refuse.get(action, 0) > 0:
+            self.refuse[action] -= 1
             return 403, "UnauthorizedOperation", "refused (the role is still propagating)"
         if not allowed:
             return 403, "UnauthorizedOperation", "denied by the planned instance role"

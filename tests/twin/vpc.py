@@ -85,6 +85,7 @@ class NatState:
 class VpcTwin:
     def __init__(self, model: Model, ca: TestCa, aws_names: dict[str, str], workdir: Path) -> None:
         self.model, self.ca, self.aws_names, self.workdir = model, ca, aws_names, workdir
+        # Named after this process, so runs in parallel never meet and a killed run's are swept away.
         self.prefix = f"tw{os.getpid()}{model.stack[:2]}-"
         self.vpc, self.internet, self.park = (f"{self.prefix}{n}" for n in ("vpc", "inet", "park"))
         self.links: dict[str, Link] = {}
@@ -103,6 +104,7 @@ class VpcTwin:
     # --- building ------------------------------------------------------------------------------------------------
 
     def build(self) -> VpcTwin:
+        netns.sweep_stale()
         for namespace in (self.vpc, self.internet, self.park):
             netns.add(namespace)
         self._router()
@@ -165,8 +167,12 @@ table ip igw {{
                 if hop:
                     commands.append(f"route replace {route.destination} {hop} table {self.tables[table]}")
                 else:
-                    self.skipped.append(f"route {route.destination} -> {route.target} in {table}")
+                    self._skip(f"route {route.destination} -> {route.target} in {table}")
         netns.ip_batch(self.vpc, commands)
+
+    def _skip(self, what: str) -> None:
+        if what not in self.skipped:
+            self.skipped.append(what)
 
     def _hop(self, target: str) -> str | None:
         if target == "igw":
@@ -253,7 +259,10 @@ table ip igw {{
 
     def _peers(self, rule: Rule) -> list[str]:
         if rule.cidr:
-            return [rule.cidr] if ipaddress.ip_network(rule.cidr).version == 4 else []
+            if ipaddress.ip_network(rule.cidr).version == 4:
+                return [rule.cidr]
+            self._skip(f"IPv6 rule {rule} (the twin is IPv4 only)")
+            return []
         if rule.prefix_list:
             return self.model.prefix_lists.get(rule.prefix_list, [])
         return self._members(rule.group_id or "")
@@ -268,6 +277,8 @@ table ip igw {{
             match += f" {rule.protocol} dport {low}" + (f"-{high}" if high != low else "")
         elif rule.protocol == "icmp":
             match += " meta l4proto icmp"
+        elif rule.protocol != "all":
+            raise netns.TwinError(f"security group rule {rule}: protocol the twin does not apply")
         return f"{match} accept"
 
     def _ruleset(self, link: Link) -> str:
@@ -322,7 +333,7 @@ table ip igw {{
 
     # --- the NAT instance -----------------------------------------------------------------------------------------
 
-    def launch_nat(self, refuse_calls: int = 0) -> Boot:
+    def launch_nat(self, refuse: dict[str, int] | None = None) -> Boot:
         """Launch as the auto scaling group does: a new instance from the launch template, its primary interface in
         the group's subnet, then its user data."""
         nat, state = self.model.nat, self.nat
@@ -337,7 +348,8 @@ table ip igw {{
         access_key = f"ASIATWIN{state.generation:012d}"
         self.ec2.role_documents[access_key] = nat.role_documents
         self.ec2.tags |= {state.instance_id: nat.instance_tags, primary.eni_id: nat.interface_tags}
-        self.ec2.refuse_next = refuse_calls
+        self.ec2.refuse = dict(refuse or {})
+        self.ec2.attachments[primary.eni_id] = state.instance_id
         state.imds = self._metadata(primary, access_key)
         return self._run_user_data()
 
@@ -388,6 +400,7 @@ table ip igw {{
             netns.ip_batch(self.park, [f"link set dev {static.device} down", f"addr flush dev {static.device}",
                                        f"link property del dev {static.device} altname {static.interface.eni_id}"])
             static.host, state.static_attached = self.park, False
+            self.ec2.attachments.pop(static.interface.eni_id, None)
         if state.imds:
             state.imds.close()
             state.imds = None
@@ -436,6 +449,7 @@ table ip igw {{
             return "InvalidNetworkInterface.InUse"
         device = f"eth{params.get('DeviceIndex', '1')}"
         netns.ip(self.park, "link", "set", "dev", static.device, "netns", state.namespace, "name", device)
+        self.ec2.attachments[static.interface.eni_id] = state.instance_id
         static.device, static.host = device, state.namespace
         self._configure_host(static, METRIC_BASE + int(params.get("DeviceIndex", "1")))
         state.static_attached = True
