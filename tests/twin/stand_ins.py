@@ -185,23 +185,29 @@ class Ec2World:
         return (400, "InvalidParameterValue", problem) if problem else None
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """A stand-in's handler: one way to answer, and no log lines in the test's output."""
+
+    def answer(self, status: int, body: str, content_type: str = "text/plain") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def _ec2_handler(world: Ec2World) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Handler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             params = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
             # Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/ec2/aws4_request, ...
             credential = self.headers.get("Authorization", "").split("Credential=")[-1].split(",")[0].split("/")
             key, region = (credential[0], credential[2]) if len(credential) >= 4 else ("", "")
-            status, body = world.handle(key, region, params)
-            self.send_response(status)
-            self.send_header("Content-Type", "text/xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.answer(*world.handle(key, region, params), content_type="text/xml")
 
     return Handler
 
@@ -240,26 +246,17 @@ def _imds_handler(metadata: dict[str, str]) -> type[BaseHTTPRequestHandler]:
     """IMDSv2 only (the launch template requires tokens): a PUT for a token, then GETs that present it."""
     token = secrets.token_hex(16)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Handler):
         def do_PUT(self) -> None:
             if self.path != "/latest/api/token" or not self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-                return self._answer(400, "")
-            self._answer(200, token)
+                return self.answer(400, "")
+            return self.answer(200, token)
 
         def do_GET(self) -> None:
             if self.headers.get("X-aws-ec2-metadata-token") != token:
-                return self._answer(401, "")
+                return self.answer(401, "")
             value = metadata.get(self.path.removeprefix("/latest/meta-data/").rstrip("/"))
-            self._answer(404 if value is None else 200, value or "")
-
-        def _answer(self, status: int, body: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
+            return self.answer(404 if value is None else 200, value or "")
 
     return Handler
 
