@@ -9,11 +9,14 @@ and 8428 are the ones baked into the scrape config, so the tests use them.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import importlib.util
 import json
 import os
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -588,3 +591,75 @@ def test_the_proxy_fetched_nothing_from_the_internet(proxy: dict[str, Any], outb
     assert "Failed to fetch remote" not in log and "raw.githubusercontent.com" not in log
 
 
+
+
+# --- what reaches LiteLLM at all (images/litellm/request_gate.py) -----------------------------------------------
+
+OVERSIZED_BYTES = 100 * 1000 * 1000
+
+
+def post_oversized(path: str, headers: dict[str, str], size: int = OVERSIZED_BYTES, chunked: bool = False) -> int:
+    """POST a body of `size` bytes to the proxy, sending only as long as it listens; the status it answered."""
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+    head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": "gateway", "Content-Type": "application/json",
+                                                 **headers}.items())
+    chunk = b"x" * 1_000_000
+    with socket.create_connection(("127.0.0.1", 4000), timeout=60) as connection:
+        connection.sendall(f"POST {path} HTTP/1.1\r\n{head}{framing}\r\n\r\n".encode())
+        sent = 0
+        while sent < size and not select.select([connection], [], [], 0)[0]:
+            data = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if chunked else chunk
+            try:
+                connection.sendall(data)
+            except OSError:
+                break
+            sent += len(chunk)
+        status_line = connection.makefile("rb").readline().decode()
+    return int(status_line.split()[1])
+
+
+def peak_rss_mb_while(pid: int, work: Any) -> float:
+    """The process's peak resident memory while `work` runs (the kernel's high-water mark, reset first)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    work()
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
+
+
+def test_bodies_over_the_limit_are_refused_before_the_proxy_reads_them(proxy: dict[str, Any], dev: Graph,
+                                                                         prod: Graph) -> None:
+    """Four 100 MB bodies at once, without a key and with one, declared or chunked: each answered 413, and the
+    proxy's memory stays under 0.8 of the smallest planned task (dev's)."""
+    smallest_task_mb = min(stack_settings(g.stack).litellm.memory for g in (dev, prod))
+    attempts = [({}, False), (BEARER, False), ({"x-api-key": MASTER_KEY}, False), ({}, True)]
+
+    def send_all() -> list[int]:
+        with ThreadPoolExecutor(len(attempts)) as pool:
+            return list(pool.map(lambda a: post_oversized("/v1/chat/completions", a[0], chunked=a[1]), attempts))
+
+    statuses: list[int] = []
+    peak = peak_rss_mb_while(proxy["pid"], lambda: statuses.extend(send_all()))
+    assert statuses == [413] * len(attempts)
+    assert peak < 0.8 * smallest_task_mb, f"peak {peak:.0f} MB with {len(attempts)} oversized bodies"
+    assert post_oversized("/v1/messages", {"x-api-key": MASTER_KEY}, size=32_000_001) == 413, "just over"
+
+
+def test_a_claude_code_request_with_20_mb_of_images_still_works(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
+    image = base64.b64encode(os.urandom(2_500_000)).decode()  # 3.3 MB of base64, under Bedrock's 3.75 MB per image
+    content = [*({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}}
+                 for _ in range(6)), {"type": "text", "text": "what do these show?"}]
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": content}]}
+    assert 19_000_000 < len(json.dumps(body)) < 32_000_000
+    before = len(bedrock.requests)
+    status, answer, _ = call("/v1/messages", body, {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"})
+    assert status == 200, answer
+    (sent,) = bedrock.requests[before:]
+    assert [b["type"] for b in sent["body"]["messages"][0]["content"]].count("image") == 6
+
+
+def test_a_model_in_the_query_string_is_refused_before_routing(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
+    """LiteLLM routes chat completions on `?model=` while key checks read the body's model: never let them differ."""
+    before = len(bedrock.requests)
+    status, answer, _ = call("/v1/chat/completions?model=claude-opus-4-5", {
+        "model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]}, BEARER)
+    assert status == 400 and "query string" in json.dumps(answer)
+    assert bedrock.requests[before:] == []

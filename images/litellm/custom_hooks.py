@@ -7,14 +7,19 @@ model=X". Claude Code shows that text to the person. This callback (litellm_sett
 name the models the key may use: the authentication denial through the failure hook LiteLLM's auth error handler
 calls (auth_exception_handler.py uses the exception it returns), the unknown model in the pre-call hook.
 
-The first call through the pre-call hook also freezes the proxy's start-up heap (`_freeze_start_up_heap`).
+The first call through the pre-call hook also freezes the proxy's start-up heap (`_freeze_start_up_heap`). Loading
+this module puts request_gate.py (its neighbour in the image) in front of the running proxy's application.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+import importlib.util
+import sys
 from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from fastapi import HTTPException
@@ -87,3 +92,16 @@ class ModelGuard(CustomLogger):
 
 
 proxy_handler_instance = ModelGuard()
+
+
+def _neighbour(name: str) -> ModuleType:
+    """A module next to this file (LiteLLM loads this one by its path; the directory is not on sys.path)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# In the proxy, LiteLLM's server module is loaded before its callbacks are (tests load this file on its own).
+if "litellm.proxy.proxy_server" in sys.modules:
+    _neighbour("request_gate").install(sys.modules["litellm.proxy.proxy_server"].app)
