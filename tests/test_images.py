@@ -444,7 +444,11 @@ def test_the_guard_refuses_what_a_tiers_key_may_not_use() -> None:
     assert refusal("claude-sonnet-4-5", ["all-team-models"], served, aliases, ["claude-sonnet-4-5"]) is None
     assert "allowed: claude-haiku-4-5." in refusal("claude-sonnet-4-5", ["all-team-models"], served, aliases,
                                                    ["claude-haiku-4-5"])
-    assert refusal("claude-opus-4-8", ["my-access-group"], served, aliases) is None
+    # Anything else on a person's key fails closed, naming it (a model dropped from the stack, an access group).
+    stale = refusal("claude-haiku-4-5", ["claude-haiku-4-5", "claude-opus-4-5"], served, aliases)
+    assert "'claude-opus-4-5'" in stale and "tools.users apply" in stale
+    assert "'my-access-group'" in refusal("claude-opus-4-5", ["my-access-group"], served, aliases)
+    assert refusal("claude-opus-4-5", ["my-access-group"], served, aliases, admin=True) is None
 
 
 CLAUDE = ROOT_DIR / "node_modules" / ".bin" / "claude"
@@ -656,10 +660,18 @@ def test_a_claude_code_request_with_20_mb_of_images_still_works(proxy: dict[str,
     assert [b["type"] for b in sent["body"]["messages"][0]["content"]].count("image") == 6
 
 
-def test_a_model_in_the_query_string_is_refused_before_routing(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
-    """LiteLLM routes chat completions on `?model=` while key checks read the body's model: never let them differ."""
+@pytest.mark.parametrize(("path", "status", "says"), [
+    ("/v1/chat/completions?model=claude-opus-4-5", 400, "query string"),
+    ("/completions?model=claude-opus-4-5", 400, "query string"),
+    ("/models/claude-opus-4-5:generateContent", 404, "generateContent"),
+    ("/v1beta/models/claude-opus-4-5:streamGenerateContent", 404, "generateContent"),
+])
+def test_a_model_named_outside_the_body_is_refused_before_routing(proxy: dict[str, Any], bedrock: FakeBedrock,
+                                                                   path: str, status: int, says: str) -> None:
+    """LiteLLM routes on `?model=` and on Google-style paths while key checks read the body's model: a key could
+    reach a model outside its list. Bedrock hears nothing."""
     before = len(bedrock.requests)
-    status, answer, _ = call("/v1/chat/completions?model=claude-opus-4-5", {
-        "model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]}, BEARER)
-    assert status == 400 and "query string" in json.dumps(answer)
+    answered, answer, _ = call(path, {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}],
+                                      "contents": [{"parts": [{"text": "hi"}]}]}, BEARER)
+    assert answered == status and says in json.dumps(answer)
     assert bedrock.requests[before:] == []

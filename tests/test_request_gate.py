@@ -35,7 +35,8 @@ class App:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def run(headers: dict[str, str], chunks: list[bytes], query: str = "") -> tuple[int, dict | None, App, int]:
+def run(headers: dict[str, str], chunks: list[bytes], query: str = "",
+        path: str = "/v1/messages") -> tuple[int, dict | None, App, int]:
     """(status, JSON error or None, the application, how many body messages the gate or app took)."""
     app, sent, taken = App(), [], 0
     messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
@@ -48,7 +49,7 @@ def run(headers: dict[str, str], chunks: list[bytes], query: str = "") -> tuple[
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/v1/messages", "query_string": query.encode(),
+    scope = {"type": "http", "method": "POST", "path": path, "query_string": query.encode(),
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
     asyncio.run(gate.RequestGate(app, LIMIT)(scope, receive, send))
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
@@ -82,6 +83,13 @@ def test_a_chunked_body_is_counted_as_it_arrives(chunks: list[bytes], status: in
 def test_a_model_in_the_query_string_is_refused(query: str) -> None:
     status, error, app, _ = run({"Content-Length": "2"}, [b"{}"], query=query)
     assert (status, app.bodies) == (400, []) and "query string" in error["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/models/claude-opus-4-5:generateContent", "/v1beta/models/x:streamGenerateContent",
+                                  "/v1/models/claude-opus-4-5:countTokens"])
+def test_routes_that_take_the_model_from_the_path_are_refused(path: str) -> None:
+    status, error, app, _ = run({"Content-Length": "2"}, [b"{}"], path=path)
+    assert (status, app.bodies) == (404, []) and "generateContent" in error["error"]["message"]
 
 
 def test_other_query_parameters_and_bodies_without_framing_pass() -> None:

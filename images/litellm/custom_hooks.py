@@ -30,15 +30,21 @@ ALL_MODELS = {"*", "all-proxy-models"}
 
 
 def refusal(model: str | None, key_models: Iterable[str], served: Iterable[str], aliases: dict[str, str],
-            team_models: Iterable[str] = ()) -> str | None:
+            team_models: Iterable[str] = (), *, admin: bool = False) -> str | None:
     """Why `model` is refused for a key allowed `key_models` (empty or all-proxy-models: every model;
     all-team-models: its team's), or None. `served` are the config's model names, `aliases` the other names
-    clients send (alias -> model name). Entries this cannot read (patterns, access groups) are left to LiteLLM."""
+    clients send (alias -> model name). A key that lists anything else (a model no longer served, an access group,
+    a pattern) is refused, naming it, unless it is an admin's: the guard fails closed rather than leave the call to
+    rules it cannot read."""
     served, key = set(served), set(key_models)
     if "all-team-models" in key:
         key = (key - {"all-team-models"}) | set(team_models)
-    if any(entry not in served and entry not in aliases and entry not in ALL_MODELS for entry in key):
+    unknown = sorted(entry for entry in key if entry not in served and entry not in aliases and entry not in ALL_MODELS)
+    if unknown and admin:
         return None
+    if unknown:
+        return (f"this key lists {', '.join(map(repr, unknown))}, which this gateway does not serve; ask an admin "
+                "to bring the key up to date (python -m tools.users apply)")
     everything = not key or bool(key & ALL_MODELS)
     allowed = sorted(served if everything else {aliases.get(entry, entry) for entry in key} & served)
     target = aliases.get(model or "", model)
@@ -59,11 +65,17 @@ def _router_names() -> tuple[list[str], dict[str, str]]:
     return llm_router.get_model_names(), aliases
 
 
+# LiteLLM's role for the master key (proxy/_types.py LitellmUserRoles.PROXY_ADMIN); people's keys never carry it.
+ADMIN_ROLE = "proxy_admin"
+
+
 def _reason(model: Any, key: Any) -> str | None:
     served, aliases = _router_names()
     if not served or not isinstance(model, str):
         return None
-    return refusal(model, getattr(key, "models", None) or [], served, aliases, getattr(key, "team_models", None) or [])
+    role = getattr(key, "user_role", None)
+    return refusal(model, getattr(key, "models", None) or [], served, aliases, getattr(key, "team_models", None) or [],
+                   admin=str(getattr(role, "value", role)) == ADMIN_ROLE)
 
 
 @functools.cache

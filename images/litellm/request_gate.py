@@ -10,7 +10,8 @@ limit. uvicorn (h11) never delivers more than a declared Content-Length.
 
 LiteLLM 1.108.7 routes `/v1/chat/completions` and `/completions` on a `?model=` query parameter when one is given,
 while its key checks read the body's `model` (proxy_server.py, chat_completion(model=...)): a key could reach a model
-outside its list. The gateway's clients name the model in the body, so any `model` query parameter is refused.
+outside its list. The gateway's clients name the model in the body, so any `model` query parameter is refused, and so
+are the routes that take the model from the path.
 
 custom_hooks.py installs the gate around LiteLLM's application when the proxy loads it at start-up.
 """
@@ -18,6 +19,7 @@ custom_hooks.py installs the gate around LiteLLM's application when the proxy lo
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -29,6 +31,9 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_BYTES = 32 * 1000 * 1000
+# Google-style routes, where LiteLLM takes the model from the path (`/models/<id>:generateContent`,
+# `:streamGenerateContent`, `:countTokens`; proxy/google_endpoints): the body's model and the key's list never see it.
+MODEL_IN_PATH = re.compile(r"/models/[^/]*:")
 
 
 async def _refuse(send: Send, status: int, kind: str, message: str) -> None:
@@ -62,6 +67,8 @@ class RequestGate:
         """(status, error type, message) for a request refused on its head alone."""
         if "model" in parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
             return 400, "invalid_request_error", "name the model in the request body, not in the query string"
+        if MODEL_IN_PATH.search(scope.get("path", "")):
+            return 404, "not_found_error", "Google's generateContent routes are not served: use /v1/messages"
         declared = _header(scope, b"content-length")
         if declared is not None and not declared.isdigit():
             return 400, "invalid_request_error", "Content-Length is not a number"
