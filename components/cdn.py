@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.certificate import CertifiedHostname
+from components.edge.public_api import route_patterns
 from components.naming import stack_unique
 
 ORIGIN_ID = "alb"
@@ -41,6 +42,8 @@ class CdnArgs:
     uncached_paths: Sequence[str]
     price_class: str
     http_version: str
+    # The names clients may ask for models by (GET /v1/models/<name> is public for these alone).
+    model_names: Sequence[str]
     # Viewer ranges that reach everything, and those that reach Grafana (the edge function's allow lists).
     admin_cidrs: Sequence[str] = ()
     grafana_cidrs: Sequence[str] = ()
@@ -51,10 +54,11 @@ class CdnArgs:
     ready_after: Sequence[pulumi.Resource] = ()
 
 
-def viewer_request_code(admin_cidrs: Sequence[str], grafana_cidrs: Sequence[str]) -> str:
+def viewer_request_code(admin_cidrs: Sequence[str], grafana_cidrs: Sequence[str], model_names: Sequence[str]) -> str:
     code = VIEWER_REQUEST_JS.read_text()
     return code.replace("__ADMIN_CIDRS__", json.dumps(list(admin_cidrs))).replace(
-        "__GRAFANA_CIDRS__", json.dumps(list(grafana_cidrs)))
+        "__GRAFANA_CIDRS__", json.dumps(list(grafana_cidrs))).replace(
+        "__PUBLIC_ROUTES__", json.dumps(route_patterns(model_names)))
 
 
 class Cdn(pulumi.ComponentResource):
@@ -149,7 +153,7 @@ class Cdn(pulumi.ComponentResource):
         return aws.cloudfront.Function(
             f"{self._name}-viewer-request", runtime="cloudfront-js-2.0", publish=True,
             comment="Inference API for everyone; admin plane and Grafana for listed addresses",
-            code=viewer_request_code(self._args.admin_cidrs, self._args.grafana_cidrs),
+            code=viewer_request_code(self._args.admin_cidrs, self._args.grafana_cidrs, self._args.model_names),
             opts=pulumi.ResourceOptions(parent=self))
 
     def _viewer_certificate(self) -> dict:

@@ -34,7 +34,7 @@ from components.metrics_volume import NFS_PORT, MetricsVolume, MetricsVolumeArgs
 from components.network import Network, NetworkArgs
 from components.secrets import GeneratedSecret, Secrets, SecretsArgs
 from components.waf import Waf, WafArgs
-from settings import SERVICES, VPC_ORIGIN_UNSUPPORTED_ZONE_IDS, Settings
+from settings import MODEL_CATALOG, SERVICES, VPC_ORIGIN_UNSUPPORTED_ZONE_IDS, Settings
 
 LITELLM_PORT = 4000
 GRAFANA_PORT = 3000
@@ -260,6 +260,7 @@ class Gateway(pulumi.ComponentResource):
             price_class=edge.price_class, http_version=edge.http_version, viewer_domain=viewer,
             ready_after=self.alb.rules,
             admin_cidrs=edge.admin_cidrs, grafana_cidrs=edge.grafana_viewers,
+            model_names=[alias for name in self._settings.models for alias in MODEL_CATALOG[name].client_names],
             web_acl_arn=self.waf.arn if self.waf else None,
         ), self._child())
 

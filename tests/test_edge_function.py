@@ -9,8 +9,9 @@ import subprocess
 
 import pytest
 
-from offline.engine import Graph
-from tests.routes import ADMIN_PLANE, INFERENCE
+from components.edge.public_api import markdown_table
+from offline.engine import ROOT_DIR, Graph
+from tests.routes import ADMIN_PLANE, INFERENCE, WRONG_SHAPES
 from tests.stacks import run_with
 
 ADMIN_V4, ADMIN_V6, GRAFANA_ONLY = "203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"
@@ -24,7 +25,7 @@ RUNNER = """
 const fs = require('fs');
 const input = JSON.parse(fs.readFileSync(0, 'utf8'));
 const handler = new Function(input.code + '\\n; return handler;')();
-const answers = input.cases.map(([ip, target]) => {
+const answers = input.cases.map(([ip, method, target]) => {
   // As CloudFront hands it over: the path in `uri`, the query string parsed apart.
   const [uri, query] = target.split('?');
   const querystring = {};
@@ -33,7 +34,7 @@ const answers = input.cases.map(([ip, target]) => {
     querystring[name] = {value: value || ''};
   }
   const result = handler({version: '1.0', context: {eventType: 'viewer-request'}, viewer: {ip: ip},
-                          request: {method: 'GET', uri: uri, querystring: querystring, headers: {}, cookies: {}}});
+                          request: {method: method, uri: uri, querystring: querystring, headers: {}, cookies: {}}});
   return result.statusCode ? result.statusCode : 'origin';
 });
 process.stdout.write(JSON.stringify(answers));
@@ -49,7 +50,10 @@ def edge_code(graph: Graph) -> str:
     return graph.one("aws:cloudfront/function:Function").inputs["code"]
 
 
-def answers(code: str, cases: list[tuple[str, str]]) -> dict[tuple[str, str], str | int]:
+Case = tuple[str, str, str]  # (viewer address, method, path with its query string)
+
+
+def answers(code: str, cases: list[Case]) -> dict[Case, str | int]:
     node = shutil.which("node")
     assert node, "node is needed (CloudFront Functions are JavaScript)"
     result = subprocess.run([node, "-e", RUNNER], input=json.dumps({"code": code, "cases": cases}),
@@ -57,33 +61,43 @@ def answers(code: str, cases: list[tuple[str, str]]) -> dict[tuple[str, str], st
     return dict(zip(cases, json.loads(result.stdout), strict=True))
 
 
-def with_query(paths: list[str]) -> list[str]:
+def with_query(routes: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Query strings (CloudFront passes them apart from the path) never open a path."""
-    return paths + [f"{p}?key=value&x=%2Fkey%2Fgenerate" for p in paths[:5]]
+    return routes + [(method, f"{path}?key=value&x=%2Fkey%2Fgenerate") for method, path in routes[:5]]
+
+
+def admin_plane() -> list[tuple[str, str]]:
+    return [(method, path) for path in ADMIN_PLANE for method in ("GET", "POST")]
 
 
 def test_the_internet_reaches_the_inference_api_and_nothing_else(guarded: Graph) -> None:
-    cases = [(ip, path) for ip in OUTSIDERS for path in with_query(INFERENCE + ADMIN_PLANE)]
+    cases = [(ip, method, path) for ip in OUTSIDERS
+             for method, path in with_query(INFERENCE + WRONG_SHAPES + admin_plane())]
     results = answers(edge_code(guarded), cases)
-    leaked = [case for case, answer in results.items() if case[1].split("?")[0] in ADMIN_PLANE and answer != 403]
-    blocked = [case for case, answer in results.items() if case[1].split("?")[0] in INFERENCE
+    public = set(INFERENCE)
+    leaked = [case for case, answer in results.items() if (case[1], case[2].split("?")[0]) not in public
+              and answer != 403]
+    blocked = [case for case, answer in results.items() if (case[1], case[2].split("?")[0]) in public
                and answer != "origin"]
-    assert len(set(ADMIN_PLANE)) >= 30 and not leaked and not blocked
+    assert len(set(ADMIN_PLANE)) >= 30 and len(WRONG_SHAPES) >= 20 and not leaked and not blocked
 
 
 def test_admin_addresses_reach_everything(guarded: Graph) -> None:
-    cases = [(ip, path) for ip in ADMIN_VIEWERS for path in INFERENCE + ADMIN_PLANE]
+    cases = [(ip, method, path) for ip in ADMIN_VIEWERS for method, path in INFERENCE + WRONG_SHAPES + admin_plane()]
     assert set(answers(edge_code(guarded), cases).values()) == {"origin"}
 
 
 def test_grafana_addresses_reach_grafana_and_the_api_only(guarded: Graph) -> None:
-    results = answers(edge_code(guarded), [(GRAFANA_VIEWER, p) for p in GRAFANA + INFERENCE + ADMIN_PLANE[:20]])
-    assert {p: a for (_, p), a in results.items() if a == "origin"}.keys() == set(GRAFANA + INFERENCE)
+    routes = [("GET", p) for p in GRAFANA] + INFERENCE + WRONG_SHAPES + admin_plane()[:40]
+    results = answers(edge_code(guarded), [(GRAFANA_VIEWER, method, path) for method, path in routes])
+    assert {(m, p) for (_, m, p), a in results.items() if a == "origin"} == {("GET", p) for p in GRAFANA} | set(
+        INFERENCE)
 
 
 def test_closed_by_default(dev: Graph) -> None:
     """Empty lists (every stack's default): the admin plane and Grafana answer 403 to every address."""
-    results = answers(edge_code(dev), [(ip, p) for ip in ADMIN_VIEWERS + OUTSIDERS for p in GRAFANA + ADMIN_PLANE])
+    routes = [("GET", p) for p in GRAFANA] + admin_plane() + WRONG_SHAPES
+    results = answers(edge_code(dev), [(ip, m, p) for ip in ADMIN_VIEWERS + OUTSIDERS for m, p in routes])
     assert set(results.values()) == {403}
 
 
@@ -96,3 +110,7 @@ def test_every_behaviour_runs_the_function_before_the_origin(stack: Graph) -> No
     for behaviour in behaviours:
         assert behaviour["functionAssociations"] == [
             {"eventType": "viewer-request", "functionArn": function.outputs["arn"]}], behaviour.get("pathPattern")
+
+
+def test_the_readme_publishes_what_the_edge_lets_through() -> None:
+    assert markdown_table() in (ROOT_DIR / "README.md").read_text()

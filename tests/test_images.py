@@ -51,7 +51,7 @@ from tests.live import (
     wait_until,
 )
 from tests.live import victoriametrics as victoriametrics_running
-from tests.routes import ADMIN_PLANE, INFERENCE
+from tests.routes import ADMIN_PLANE, INFERENCE_PATHS
 from tests.test_edge_function import answers as edge_answers
 from tools import smoke, users
 
@@ -65,6 +65,8 @@ DASHBOARD = IMAGES / "grafana" / "dashboards" / "llm-gateway.json"
 
 
 BEARER = {"Authorization": f"Bearer {MASTER_KEY}"}
+# What clients may name a model by (the edge's GET /v1/models/<name>), for every model the proxy serves.
+CLIENT_NAMES = [alias for model in MODEL_CATALOG.values() for alias in model.client_names]
 VALKEY_PORT = 6391
 
 
@@ -288,11 +290,12 @@ def test_an_unauthenticated_scan_finds_only_what_is_meant_and_the_edge_closes_it
                                                                                  dev: Graph) -> None:
     """Every path of the admin plane and the API, without a key, against the proxy with the planned environment:
     what LiteLLM still answers is the listed set, and the planned edge function answers each 403 to outsiders."""
-    answers = unauthenticated_answers(sorted(set(ADMIN_PLANE) - set(INFERENCE)))
+    answers = unauthenticated_answers(sorted(set(ADMIN_PLANE) - set(INFERENCE_PATHS)))
     served = {path for path, status in answers.items() if status < 400}
     assert served == OPEN_INSIDE, answers
     code = dev.one("aws:cloudfront/function:Function").inputs["code"]
-    assert set(edge_answers(code, [("192.0.2.1", path) for path in served]).values()) == {403}
+    cases = [("192.0.2.1", method, path) for path in served for method in ("GET", "POST")]
+    assert set(edge_answers(code, cases).values()) == {403}
 
 
 def spend_by_model(text: str) -> dict[str, float]:
@@ -541,7 +544,7 @@ def test_the_smoke_test_passes_against_the_proxy_behind_an_edge_stand_in(
     """tools.smoke's checks against the real LiteLLM with dev's planned config and a fake Bedrock; the edge, Grafana
     and the ALB are a local stand-in (tests/fakes/edge.py)."""
     for viewer in (False, True):
-        edge = EdgeStandIn(PROXY, grafana_viewer=viewer)
+        edge = EdgeStandIn(PROXY, CLIENT_NAMES, grafana_viewer=viewer)
         try:
             target = smoke.Target(url=edge.url, key=MASTER_KEY, models=tuple(MODEL_CATALOG),
                                   origin_url=edge.origin_url, grafana_viewer=viewer)
@@ -557,7 +560,7 @@ def test_the_smoke_test_passes_against_the_proxy_behind_an_edge_stand_in(
 
 def test_the_smoke_test_fails_on_what_users_would_hit(proxy: dict[str, Any],
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    edge = EdgeStandIn(PROXY, leaks=("/key/list", "/metrics"))
+    edge = EdgeStandIn(PROXY, CLIENT_NAMES, leaks=("/key/list", "/metrics"))
     try:
         wrong = smoke.Target(url=edge.url, key="sk-not-the-key", models=("claude-haiku-4-5",),
                              origin_url="http://127.0.0.1:9")
@@ -675,3 +678,18 @@ def test_a_model_named_outside_the_body_is_refused_before_routing(proxy: dict[st
                                       "contents": [{"parts": [{"text": "hi"}]}]}, BEARER)
     assert answered == status and says in json.dumps(answer)
     assert bedrock.requests[before:] == []
+
+
+def test_answers_through_the_alb_carry_no_internal_headers_or_hostnames(proxy: dict[str, Any]) -> None:
+    """The ALB sets X-Forwarded-For; an operator's tunnel does not and keeps LiteLLM's debugging headers."""
+    body = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"}
+    _, _, direct = call("/v1/messages", body, headers)
+    status, _, outside = call("/v1/messages", body, {**headers, "X-Forwarded-For": "192.0.2.1"})
+    internal = ("x-litellm-", "llm_provider-")
+    assert status == 200
+    assert any(k.lower().startswith(internal) for k in direct), "the tunnel keeps them (so the gate strips them)"
+    assert not [k for k in outside if k.lower().startswith(internal)]
+    status, _, redirected = call("/v1/models/", headers={**BEARER, "X-Forwarded-For": "192.0.2.1",
+                                                         "Host": "internal-gw-alb.elb.amazonaws.com"})
+    assert status in (301, 307, 308) and redirected["location"].startswith("/v1/models"), redirected

@@ -35,10 +35,11 @@ class App:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def run(headers: dict[str, str], chunks: list[bytes], query: str = "",
-        path: str = "/v1/messages") -> tuple[int, dict | None, App, int]:
-    """(status, JSON error or None, the application, how many body messages the gate or app took)."""
-    app, sent, taken = App(), [], 0
+def run(headers: dict[str, str], chunks: list[bytes], *, query: str = "", path: str = "/v1/messages",
+        app: Any = None, sent: list[dict] | None = None) -> tuple[int, dict | None, Any, int]:
+    """(status, JSON error or None, the application, how many body messages the gate or app took); the messages
+    sent go to `sent` if given."""
+    app, sent, taken = app or App(), [] if sent is None else sent, 0
     messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
 
     async def receive() -> dict:
@@ -51,9 +52,14 @@ def run(headers: dict[str, str], chunks: list[bytes], query: str = "",
 
     scope = {"type": "http", "method": "POST", "path": path, "query_string": query.encode(),
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
-    asyncio.run(gate.RequestGate(app, LIMIT)(scope, receive, send))
+    # A loop of its own, never made current: asyncio.run would leave this thread without one for later tests.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(gate.RequestGate(app, LIMIT)(scope, receive, send))
+    finally:
+        loop.close()
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return sent[0]["status"], json.loads(body) if sent[0]["status"] != 200 else None, app, taken
+    return sent[0]["status"], json.loads(body) if sent[0]["status"] >= 400 else None, app, taken
 
 
 def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
@@ -99,6 +105,29 @@ def test_other_query_parameters_and_bodies_without_framing_pass() -> None:
 
 def test_a_length_that_is_not_a_number_is_refused() -> None:
     assert run({"Content-Length": "-1"}, [b""])[0] == 400
+
+
+class Answering:
+    """An application answering with LiteLLM's and the upstream's headers, and a redirect to its own host."""
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 307, "headers": [
+            (b"x-litellm-version", b"1.108.7"), (b"X-LiteLLM-Model-Api-Base", b"https://bedrock-runtime"),
+            (b"llm_provider-x-amzn-requestid", b"abc"), (b"request-id", b"req_1"),
+            (b"location", b"http://internal-gw-alb-123.us-west-1.elb.amazonaws.com/v1/messages?beta=true")]})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def test_answers_through_the_alb_lose_internal_headers_and_absolute_redirects() -> None:
+    sent: list[dict] = []
+    run({"Content-Length": "0", "X-Forwarded-For": "192.0.2.1"}, [b""], app=Answering(), sent=sent)
+    assert sent[0]["headers"] == [(b"request-id", b"req_1"), (b"location", b"/v1/messages?beta=true")]
+
+
+def test_answers_through_the_tunnel_keep_them() -> None:
+    sent: list[dict] = []
+    run({"Content-Length": "0"}, [b""], app=Answering(), sent=sent)
+    assert len(sent[0]["headers"]) == 5
 
 
 def test_install_wraps_a_built_stack_or_the_builder_once() -> None:

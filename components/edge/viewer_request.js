@@ -3,12 +3,8 @@
 // by components/cdn.py. Paths are judged as the origin will route them: percent-decoded, case-sensitive.
 var ADMIN_CIDRS = __ADMIN_CIDRS__;
 var GRAFANA_CIDRS = __GRAFANA_CIDRS__;
-// Model ids carry dots and colons; LiteLLM's response ids are resp_ + base64 (with + and = padding).
-var ID = '[A-Za-z0-9._:+=-]+';
-// Claude Code also posts its telemetry to /api/event_logging/batch, which LiteLLM answers with a stub.
-var INFERENCE = new RegExp('^(/v1)?/(chat/completions|completions|embeddings|models(/' + ID + ')?' +
-    '|responses(/' + ID + '(/input_items|/cancel)?)?)/?$|^/v1/messages(/count_tokens)?/?$' +
-    '|^/api/event_logging/batch$');
+// [method, pattern over the decoded path] pairs, from components/edge/public_api.py.
+var PUBLIC = __PUBLIC_ROUTES__.map(function (route) { return [route[0], new RegExp(route[1])]; });
 var GRAFANA = /^\/grafana(\/.*)?$/;
 
 function ipv4(text) {
@@ -77,6 +73,13 @@ function routedPath(uri) {
     return path;
 }
 
+function isPublic(method, path) {
+    for (var i = 0; i < PUBLIC.length; i++) {
+        if (PUBLIC[i][0] === method && PUBLIC[i][1].test(path)) return true;
+    }
+    return false;
+}
+
 function forbidden() {
     return {statusCode: 403, statusDescription: 'Forbidden',
             headers: {'content-type': {value: 'text/plain'}, 'cache-control': {value: 'no-store'}},
@@ -89,7 +92,7 @@ function handler(event) {
     if (listed(ip, ADMIN_CIDRS)) return request;
     var path = routedPath(request.uri);
     if (path === null) return forbidden();
-    if (INFERENCE.test(path)) return request;
+    if (isPublic(request.method, path)) return request;
     if (GRAFANA.test(path) && listed(ip, GRAFANA_CIDRS)) return request;
     return forbidden();
 }

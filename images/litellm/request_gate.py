@@ -13,6 +13,11 @@ while its key checks read the body's `model` (proxy_server.py, chat_completion(m
 outside its list. The gateway's clients name the model in the body, so any `model` query parameter is refused, and so
 are the routes that take the model from the path.
 
+Answers to requests that came through the ALB (it always sets X-Forwarded-For; the operators' tunnel and
+VictoriaMetrics reach the task directly) lose LiteLLM's own headers (`x-litellm-*`: its version, the deployment, the
+upstream's address) and the upstream's headers LiteLLM relays (`llm_provider-*`), and a redirect points at a path,
+not at the host LiteLLM saw (behind CloudFront, the origin's internal name).
+
 custom_hooks.py installs the gate around LiteLLM's application when the proxy loads it at start-up.
 """
 
@@ -49,6 +54,25 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return next((value.decode("latin-1") for key, value in scope.get("headers", []) if key.lower() == name), None)
 
 
+INTERNAL_HEADER_PREFIXES = (b"x-litellm-", b"llm_provider-")
+
+
+def _path_only(location: bytes) -> bytes:
+    """http://host/path?query -> /path?query; a relative location stays as it is."""
+    return b"/" + location.split(b"://", 1)[1].partition(b"/")[2] if b"://" in location else location
+
+
+def _for_outsiders(send: Send) -> Send:
+    """`send`, with LiteLLM's and the upstream's headers dropped and an absolute redirect made a path."""
+    async def filtered(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [
+                (key, _path_only(value) if key.lower() == b"location" else value)
+                for key, value in message.get("headers", []) if not key.lower().startswith(INTERNAL_HEADER_PREFIXES)]}
+        await send(message)
+    return filtered
+
+
 class RequestGate:
     def __init__(self, app: App, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app, self.max_body_bytes = app, max_body_bytes
@@ -59,6 +83,8 @@ class RequestGate:
         refusal = self._refusal(scope)
         if refusal:
             return await _refuse(send, *refusal)
+        if _header(scope, b"x-forwarded-for") is not None:
+            send = _for_outsiders(send)
         if _header(scope, b"content-length") is None and _header(scope, b"transfer-encoding") is not None:
             return await self._counted(scope, receive, send)
         return await self.app(scope, receive, send)

@@ -1,29 +1,32 @@
 """A stand-in for what sits in front of LiteLLM in AWS, for the smoke test: CloudFront's viewer function (inference
 paths through, everything else 403), Grafana's login page, and the ALB (403 to anything without the origin header).
 It is not the edge: the real viewer function is tested in node (test_edge_function.py), the ALB's rules on the
-planned graph. `leaks` opens paths the real edge closes, so a test can see the smoke test catch it."""
+planned graph; it lets through the same (method, path) pairs (components/edge/public_api.py). `leaks` opens paths
+the real edge closes, so a test can see the smoke test catch it."""
 
 from __future__ import annotations
 
-import re
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import unquote
 
+from components.edge.public_api import is_public
 from tests.fakes.local_server import LocalServer
 
-INFERENCE = re.compile(r"^(/v1)?/(chat/completions|completions|embeddings|models(/[^/]+)?|messages"
-                       r"(/count_tokens)?|responses(/.*)?)/?$")
 ORIGIN_HEADER = "X-Origin-Verify"
 FORWARDED = ("Authorization", "Content-Type", "anthropic-version", "x-api-key")
 
 
 class EdgeStandIn:
-    def __init__(self, upstream: str, leaks: tuple[str, ...] = (), grafana_viewer: bool = False) -> None:
-        """`grafana_viewer`: the client's address is in the edge's Grafana list (else /grafana is 403, as at the
-        real edge with grafanaCidrs empty)."""
+    def __init__(self, upstream: str, model_names: Sequence[str], leaks: tuple[str, ...] = (),
+                 grafana_viewer: bool = False) -> None:
+        """`model_names`: what the stack serves; `grafana_viewer`: the client's address is in the edge's Grafana list
+        (else /grafana is 403, as at the real edge with grafanaCidrs empty)."""
         self.upstream, self.leaks, self.secret = upstream.rstrip("/"), leaks, "origin-secret"
+        self.model_names = model_names
         self.grafana_viewer = grafana_viewer
         edge = self
 
@@ -51,7 +54,7 @@ class EdgeStandIn:
             self._answer(handler, 403, b"Forbidden")
         elif path == "/grafana/login" and self.grafana_viewer:
             self._answer(handler, 200, b"<!doctype html><title>Grafana</title>")
-        elif INFERENCE.match(path) or path in self.leaks:
+        elif is_public(handler.command, unquote(path), self.model_names) or path in self.leaks:
             self._forward(handler)
         else:
             self._answer(handler, 403, b"Forbidden")
