@@ -27,6 +27,8 @@ READ_METHODS = ["GET", "HEAD"]
 QUOTA_READ_TIMEOUT_SECONDS = 60
 KEEPALIVE_SECONDS = 60
 VIEWER_TLS = "TLSv1.2_2021"
+# Two years, the value hstspreload.org asks of a site (and MDN's example).
+HSTS_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +77,7 @@ class Cdn(pulumi.ComponentResource):
                             f"'Response timeout per origin' raised above {QUOTA_READ_TIMEOUT_SECONDS} s", self)
         self._policies = self._managed_policies()
         self._guard = self._viewer_request_function()
+        self._security_headers = self._security_headers_policy()
         distribution = aws.cloudfront.Distribution(
             f"{name}-distribution", enabled=True, is_ipv6_enabled=True, comment="LLM gateway",
             http_version=args.http_version, price_class=args.price_class,
@@ -146,7 +149,19 @@ class Cdn(pulumi.ComponentResource):
         if methods is None:
             behavior["origin_request_policy_id"] = self._policies["all_viewer"]
         behavior["function_associations"] = [{"event_type": "viewer-request", "function_arn": self._guard.arn}]
+        behavior["response_headers_policy_id"] = self._security_headers.id
         return behavior if path is None else {"path_pattern": path, **behavior}
+
+    def _security_headers_policy(self) -> aws.cloudfront.ResponseHeadersPolicy:
+        """HSTS on every answer (viewers are already redirected to HTTPS; this keeps browsers from trying HTTP
+        again), without subdomains (a company's other names are not ours to pin), and nosniff."""
+        return aws.cloudfront.ResponseHeadersPolicy(
+            f"{self._name}-security-headers", name=stack_unique(f"{self._name}-security-headers"),
+            comment="HSTS and nosniff on every answer", security_headers_config={
+                "strict_transport_security": {"access_control_max_age_sec": HSTS_MAX_AGE_SECONDS,
+                                              "include_subdomains": False, "preload": False, "override": True},
+                "content_type_options": {"override": True}},
+            opts=pulumi.ResourceOptions(parent=self))
 
     def _viewer_request_function(self) -> aws.cloudfront.Function:
         """Every behaviour runs it before anything reaches the origin: where the true viewer address is known."""

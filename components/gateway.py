@@ -165,7 +165,8 @@ class Gateway(pulumi.ComponentResource):
         self.victoriametrics = self._victoriametrics()
         self.grafana = self._grafana()
         self.egress_probe = EgressProbe(f"{name}-egress-probe", EgressProbeArgs(
-            subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["egress-probe"],
+            region=settings.region, account_id=self._account_id, subnet_ids=self.network.private_subnet_ids,
+            security_group_id=self.groups["egress-probe"],
             log_retention_days=settings.log_retention_days,
             default_security_group_id=self.network.default_security_group_id,
             ready_after=[*self._rules, *self.network.egress_ready]), self._child())
@@ -341,6 +342,8 @@ class Gateway(pulumi.ComponentResource):
             environment={"GF_SERVER_ROOT_URL": pulumi.Output.concat(self.cdn.url, "/grafana/"),
                          "GF_SECURITY_CSRF_TRUSTED_ORIGINS": self._viewer_hostnames(),
                          "GF_SERVER_SERVE_FROM_SUB_PATH": "true", "GF_AUTH_ANONYMOUS_ENABLED": "false",
+                         # Viewers reach Grafana over HTTPS only (CloudFront): its session cookie says so.
+                         "GF_SECURITY_COOKIE_SECURE": "true",
                          "GF_SECURITY_ADMIN_USER": "admin", "VICTORIAMETRICS_HOST": self.victoriametrics.hostname,
                          # Read by provisioning/alerting/contact-points.yaml (topic_arn, sigv4.region).
                          "ALERT_TOPIC_ARN": self.alert_topic.arn, "AWS_REGION": self._settings.region},

@@ -33,6 +33,9 @@ EPHEMERAL_PORTS = (1024, 65535)
 # The user data retries the EC2 calls fck-nat makes once: every second for 5 minutes (IAM propagation).
 NAT_CALL_DEADLINE_SECONDS, NAT_CALL_RETRY_SECONDS = 300, 1
 FCK_NAT_OWNER = "568608671756"
+SESSION_MANAGER_ACTIONS = ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
+                           "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+                           "ssmmessages:OpenDataChannel"]
 # Tag on the NAT instance and its primary ENI; the instance's role may configure only resources carrying it.
 NAT_TAG = "NatInstance"
 # Blocks the VPC is cut into: public subnets take the first, private ones start halfway, the rest is growth.
@@ -245,10 +248,12 @@ class Network(pulumi.ComponentResource):
             allow(["ec2:AssociateAddress", "ec2:DisassociateAddress"],
                   [eip.allocation_id.apply(lambda a: f"{ec2_arn}:elastic-ip/{a}")], sid="EgressAddress"),
         ), opts=self._child())
-        # Session Manager instead of SSH: no inbound port, no key pair.
-        ssm = aws.iam.RolePolicyAttachment(f"{self._name}-nat-ssm", role=role.name,
-                                           policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-                                           opts=self._child())
+        # Session Manager instead of SSH (no inbound port, no key pair), and nothing more of Systems Manager: the
+        # minimum its agent needs for sessions (Systems Manager User Guide, "Create a custom IAM instance profile for
+        # Session Manager"; AWS's own AWSCloud9SSMInstanceProfile is exactly this), not AmazonSSMManagedInstanceCore's
+        # parameters, documents and run commands.
+        ssm = aws.iam.RolePolicy(f"{self._name}-nat-ssm", role=role.name, policy=policy_document(
+            allow(SESSION_MANAGER_ACTIONS, ["*"], sid="SessionManagerOnly")), opts=self._child())
         return aws.iam.InstanceProfile(f"{self._name}-nat", role=role.name, opts=self._child()), [policy, ssm]
 
     def _nat_ami(self) -> str:

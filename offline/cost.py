@@ -62,6 +62,7 @@ FREE = {
     "aws:sns/topic:Topic": "usage: notifications", "aws:sns/topicSubscription:TopicSubscription": "free",
     "aws:cloudfront/distribution:Distribution": "usage: requests and data out; no monthly fee",
     "aws:cloudfront/function:Function": "usage: invocations", "aws:cloudfront/vpcOrigin:VpcOrigin": "free",
+    "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": "free",
     "aws:cloudwatch/logGroup:LogGroup": "usage: ingestion and storage",
     "aws:cloudwatch/logDelivery:LogDelivery": "usage: vended logs",
     "aws:cloudwatch/logDeliverySource:LogDeliverySource": "free",

@@ -18,6 +18,7 @@ JUDGED = frozenset({
     "aws:acm/certificate:Certificate", "aws:acm/certificateValidation:CertificateValidation",
     "aws:appautoscaling/policy:Policy", "aws:appautoscaling/target:Target", "aws:autoscaling/group:Group",
     "aws:cloudfront/distribution:Distribution", "aws:cloudfront/function:Function",
+    "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy",
     "aws:cloudfront/vpcOrigin:VpcOrigin", "aws:cloudwatch/eventRule:EventRule",
     "aws:cloudwatch/eventTarget:EventTarget", "aws:cloudwatch/logDelivery:LogDelivery",
     "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination",

@@ -115,6 +115,9 @@ RULES: dict[str, dict[str, Rule]] = {
                                                   "name: 64 characters)", max_length=64)},
     "aws:cloudwatch/eventRule:EventRule": {"name": Rule(r"[.\-_A-Za-z0-9]+", "EventBridge RuleName", 64)},
     "aws:cloudfront/function:Function": {"name": Rule(r"[a-zA-Z0-9-_]+", "CloudFront FunctionName", 64)},
+    "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": {"name": Rule(
+        r"[a-zA-Z0-9-_]+", "CloudFront policy names (the console's rule; botocore documents none): unique in the "
+        "account", 128)},
     "aws:s3/bucket:Bucket": {"bucket": Rule(r"[a-z0-9][a-z0-9.-]*[a-z0-9]", "S3 bucket naming rules: 3-63 lowercase "
                                              "letters, digits, dots, hyphens", max_length=63, min_length=3)},
     "aws:elasticache/replicationGroup:ReplicationGroup": {"replicationGroupId": Rule(

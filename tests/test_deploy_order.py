@@ -74,7 +74,7 @@ def test_the_nat_instance_boots_only_once_its_boot_script_may_call_ec2(stack: Gr
     policy must exist before the first instance launches."""
     group = stack.one("aws:autoscaling/group:Group")
     assert stack.waits_for(group, stack.one("aws:iam/rolePolicy:RolePolicy", "-nat-eni"))
-    assert stack.waits_for(group, stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "-nat-ssm"))
+    assert stack.waits_for(group, stack.one("aws:iam/rolePolicy:RolePolicy", "-nat-ssm"))
 
 
 def test_nothing_in_the_private_subnets_calls_out_before_the_nat_forwards(stack: Graph) -> None:

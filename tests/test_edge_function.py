@@ -112,5 +112,18 @@ def test_every_behaviour_runs_the_function_before_the_origin(stack: Graph) -> No
             {"eventType": "viewer-request", "functionArn": function.outputs["arn"]}], behaviour.get("pathPattern")
 
 
+def test_every_answer_carries_hsts_and_nosniff(stack: Graph) -> None:
+    """Viewers are redirected to HTTPS; HSTS keeps browsers from trying HTTP again (a year at least, as browsers'
+    preload lists ask), pinned to this name only."""
+    policy = stack.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
+    headers = policy.inputs["securityHeadersConfig"]
+    hsts = headers["strictTransportSecurity"]
+    assert hsts["accessControlMaxAgeSec"] >= 365 * 24 * 3600 and hsts["override"] is True
+    assert hsts["includeSubdomains"] is False and headers["contentTypeOptions"]["override"] is True
+    distribution = stack.one("aws:cloudfront/distribution:Distribution").inputs
+    for behaviour in [distribution["defaultCacheBehavior"], *distribution["orderedCacheBehaviors"]]:
+        assert behaviour["responseHeadersPolicyId"] == stack.id_of(policy), behaviour.get("pathPattern")
+
+
 def test_the_readme_publishes_what_the_edge_lets_through() -> None:
     assert markdown_table() in (ROOT_DIR / "README.md").read_text()

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.network import SESSION_MANAGER_ACTIONS
 from offline.engine import ACCOUNT_ID, ROOT_DIR, Graph, Resource
 from settings import MODEL_CATALOG
 from tests.flows import FLOWS, Flow, listener_port
@@ -33,7 +34,7 @@ from tests.reachability import (
 )
 from tests.stacks import container, env, run_with, settings_of
 
-from iam_logic import request_allowed
+from iam_logic import is_allowed, request_allowed
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICES = ("litellm", "grafana", "victoriametrics")
@@ -320,16 +321,26 @@ def test_each_task_reaches_aws_apis_through_the_nat(stack: Graph, unit: str) -> 
 
 def test_eventbridge_may_invoke_the_egress_probe_on_its_schedule(stack: Graph) -> None:
     """Lambda's resource policy must let events.amazonaws.com invoke the function for exactly this rule; the
-    function's role needs ENIs in the VPC (AWSLambdaVPCAccessExecutionRole, whose actions take no resource)."""
+    function's role makes its interfaces in the VPC (the actions of AWSLambdaVPCAccessExecutionRole, held to its
+    subnets and group) and writes its own log group, and nothing else."""
     probe = stack.one("aws:lambda/function:Function")
     rule = stack.one("aws:cloudwatch/eventRule:EventRule")
     permission = stack.one("aws:lambda/permission:Permission").inputs
     assert (permission["action"], permission["principal"]) == ("lambda:InvokeFunction", "events.amazonaws.com")
     assert permission["function"] == probe.outputs["name"] and permission["sourceArn"] == rule.outputs["arn"]
     role = role_of(stack, probe.inputs["role"])
-    attached = [a.inputs["policyArn"] for a in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-                if a.inputs["role"] == role.outputs["name"]]
-    assert attached == ["arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
+    assert not [a for a in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                if a.inputs["role"] == role.outputs["name"]], "no AWS managed policy"
+    documents, ec2 = documents_of(stack, role), f"arn:aws:ec2:us-west-1:{ACCOUNT_ID}"
+    subnet, group = probe.inputs["vpcConfig"]["subnetIds"][0], probe.inputs["vpcConfig"]["securityGroupIds"][0]
+    for resource in (f"{ec2}:network-interface/eni-1", f"{ec2}:subnet/{subnet}", f"{ec2}:security-group/{group}"):
+        assert is_allowed(documents, "ec2:CreateNetworkInterface", resource), resource
+    assert not is_allowed(documents, "ec2:CreateNetworkInterface", f"{ec2}:subnet/subnet-elsewhere")
+    assert is_allowed(documents, "ec2:DeleteNetworkInterface", f"{ec2}:network-interface/eni-1")
+    assert is_allowed(documents, "ec2:DescribeNetworkInterfaces", "*")
+    log_group = stack.one("aws:cloudwatch/logGroup:LogGroup", "egress-probe-logs").outputs["arn"]
+    assert is_allowed(documents, "logs:PutLogEvents", f"{log_group}:log-stream:2026/12/02/[$LATEST]abc")
+    assert not is_allowed(documents, "logs:PutLogEvents", f"arn:aws:logs:us-west-1:{ACCOUNT_ID}:log-group:other:*")
 
 
 def test_image_layers_come_from_s3_through_the_gateway_endpoint(stack: Graph) -> None:
@@ -442,11 +453,17 @@ def test_readme_names_every_permission_the_deploy_script_uses() -> None:
 
 
 def test_operators_tunnel_lands_on_the_services_it_names(stack: Graph) -> None:
-    """tools.tunnel forwards through Session Manager on the NAT instance (its role has AmazonSSMManagedInstanceCore)
-    to the Cloud Map names it exports; the instance resolves them with the VPC resolver."""
-    attached = {a.inputs["policyArn"] for a in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-                if a.name.endswith("-nat-ssm")}
-    assert attached == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+    """tools.tunnel forwards through Session Manager on the NAT instance (its role may open sessions, the minimum
+    Session Manager documents, and nothing else of Systems Manager) to the Cloud Map names it exports; the instance
+    resolves them with the VPC resolver."""
+    role = role_of(stack, _nat(stack)["role"])
+    assert not [a for a in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                if a.inputs["role"] == role.outputs["name"]], "no AWS managed policy"
+    documents = documents_of(stack, role)
+    for action in SESSION_MANAGER_ACTIONS:
+        assert is_allowed(documents, action, "*"), action
+    for action in ("ssm:GetParameter", "ssm:SendCommand", "ec2messages:GetMessages", "s3:GetObject"):
+        assert not is_allowed(documents, action, "*"), action
     endpoints = stack.outputs["adminEndpoints"]
     namespace = stack.one("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace").inputs["name"]
     for service, port in (("litellm", 4000), ("grafana", 3000)):

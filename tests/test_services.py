@@ -305,6 +305,7 @@ def test_grafana_is_served_under_grafana_with_a_generated_admin_password(stack: 
     assert variables["GF_SERVER_ROOT_URL"] == "https://d111111abcdef8.cloudfront.net/grafana/"
     assert variables["GF_SERVER_SERVE_FROM_SUB_PATH"] == "true"
     assert variables["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert variables["GF_SECURITY_COOKIE_SECURE"] == "true", "the session cookie only travels over HTTPS"
     assert variables["VICTORIAMETRICS_HOST"] == f"victoriametrics.{stack.stack}.llm-gateway.internal"
     password = stack.one("aws:secretsmanager/secret:Secret", "grafana-admin-password").outputs["arn"]
     assert definition["secrets"] == [{"name": "GF_SECURITY_ADMIN_PASSWORD", "valueFrom": password}]
