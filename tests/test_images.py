@@ -40,6 +40,7 @@ from tests.fakes.edge import EdgeStandIn
 from tests.fakes.outbound import OutboundTrap
 from tests.fakes.valkey import Valkey, valkey_server
 from tests.live import (
+    FAKE_AWS_CREDENTIALS,
     LITELLM,
     PROXY,
     SCRAPE_ENV,
@@ -47,7 +48,9 @@ from tests.live import (
     call,
     litellm_proxy,
     planned_config_path,
+    planned_environment,
     query,
+    serving,
     wait_until,
 )
 from tests.live import victoriametrics as victoriametrics_running
@@ -454,6 +457,16 @@ def test_the_guard_refuses_what_a_tiers_key_may_not_use() -> None:
     assert refusal("claude-opus-4-5", ["my-access-group"], served, aliases, admin=True) is None
 
 
+def test_each_api_has_its_list_of_fields_and_anything_else_is_unexpected() -> None:
+    unexpected = load_hooks().unexpected_fields
+    assert unexpected("aanthropic_messages", ["model", "messages", "system", "thinking", "litellm_metadata"]) == []
+    assert unexpected("acompletion", ["model", "messages", "serviceTier", "aws_region_name"]) == [
+        "aws_region_name", "serviceTier"]
+    assert unexpected("anthropic_messages", ["model", "messages", "prompt"]) == ["prompt"], "another API's field"
+    assert unexpected("aembedding", ["model", "input", "dimensions"]) == []
+    assert unexpected("pass_through_endpoint", ["model"]) == ["model"], "an API not listed: nothing is allowed"
+
+
 CLAUDE = ROOT_DIR / "node_modules" / ".bin" / "claude"
 # Bedrock User Guide, Anthropic Claude Messages API, `anthropic_beta`: the betas documented for each 4.5 model.
 BEDROCK_BETAS = {
@@ -693,3 +706,101 @@ def test_answers_through_the_alb_carry_no_internal_headers_or_hostnames(proxy: d
     status, _, redirected = call("/v1/models/", headers={**BEARER, "X-Forwarded-For": "192.0.2.1",
                                                          "Host": "internal-gw-alb.elb.amazonaws.com"})
     assert status in (301, 307, 308) and redirected["location"].startswith("/v1/models"), redirected
+
+
+# --- a person's key (role internal_user_viewer, the tier's models), through tests/fakes/person_keys.py ------------
+
+DEVELOPER = {"x-api-key": "sk-developer", "anthropic-version": "2023-06-01"}
+OPUS = "claude-opus-4-5"
+
+
+@pytest.fixture(scope="module")
+def person_proxy(bedrock: FakeBedrock, dev: Graph, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Dev's planned image files (config, hooks, gate) with a test-only custom_auth that knows people's keys: what a
+    person's key meets, without the database virtual keys need."""
+    work = tmp_path_factory.mktemp("person-proxy")
+    for source in planned_config_path(dev).parent.iterdir():
+        shutil.copy(source, work / source.name)
+    shutil.copy(ROOT_DIR / "tests" / "fakes" / "person_keys.py", work / "person_keys.py")
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["general_settings"]["custom_auth"] = "person_keys.user_api_key_auth"
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    environment = {**os.environ, **planned_environment(dev), **FAKE_AWS_CREDENTIALS, "LITELLM_MASTER_KEY": MASTER_KEY,
+                   "AWS_REGION_NAME": BEDROCK_REGION, "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url}
+    base = f"http://127.0.0.1:{port}"
+    with serving([str(LITELLM), "--config", str(work / "config.yaml"), "--port", str(port), "--num_workers", "1"],
+                 work / "proxy.log", lambda: call("/health/liveliness", base=base)[0] == 200, 90, "LiteLLM",
+                 env=environment):
+        yield base
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def chat(stream: bool, **extra: Any) -> dict[str, Any]:
+    return {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}],
+            "stream": stream, **extra}
+
+
+def test_a_persons_key_never_reaches_a_model_outside_its_tier(person_proxy: str, bedrock: FakeBedrock) -> None:
+    before = len(bedrock.requests)
+    attempts = [
+        ("/v1/messages", chat(False, model=OPUS), DEVELOPER, "not available to this key"),
+        ("/v1/chat/completions", chat(True, model=OPUS), {"Authorization": "Bearer sk-developer"},
+         "not available to this key"),
+        (f"/v1/chat/completions?model={OPUS}", chat(False), {"Authorization": "Bearer sk-developer"}, "query string"),
+        (f"/models/{OPUS}:generateContent", {"contents": [{"parts": [{"text": "hi"}]}]}, DEVELOPER,
+         "generateContent"),
+        ("/v1/messages", chat(False), {**DEVELOPER, "x-api-key": "sk-stale"}, "'claude-opus-4-1'"),
+    ]
+    for path, body, headers, says in attempts:
+        status, answer, _ = call(path, body, headers, base=person_proxy)
+        assert status in (400, 404) and says in json.dumps(answer), (path, status, answer)
+    assert not [r["path"] for r in bedrock.requests[before:]], "Bedrock heard none of them"
+    status, _, _ = call("/v1/messages", chat(False), DEVELOPER, base=person_proxy)
+    assert status == 200 and "haiku" in bedrock.requests[-1]["path"]
+
+
+COST_OR_ROUTING = [("service_tier", "priority"), ("serviceTier", {"type": "priority"}),
+                   ("performanceConfig", {"latency": "optimized"}), ("guardrailConfig", {"guardrailIdentifier": "g"}),
+                   ("requestMetadata", {"team": "x"}), ("extra_headers", {"X-Amzn-Bedrock-Service-Tier": "priority"}),
+                   ("aws_region_name", "eu-west-1")]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize(("path", "auth"), [("/v1/messages", DEVELOPER),
+                                            ("/v1/chat/completions", {"Authorization": "Bearer sk-developer"})],
+                         ids=["anthropic", "openai"])
+def test_a_persons_key_may_not_send_cost_or_routing_options(person_proxy: str, bedrock: FakeBedrock, path: str,
+                                                            auth: dict[str, str], stream: bool) -> None:
+    before = len(bedrock.requests)
+    for field, value in COST_OR_ROUTING:
+        status, answer, _ = call(path, chat(stream, **{field: value}), auth, base=person_proxy)
+        assert status == 400 and field in json.dumps(answer), (field, status, answer)
+    assert bedrock.requests[before:] == []
+    status, _, _ = call(path, chat(stream), {**auth, "X-Amzn-Bedrock-Service-Tier": "priority"}, base=person_proxy)
+    (sent,) = bedrock.requests[before:]
+    assert status == 200 and "x-amzn-bedrock-service-tier" not in sent["headers"], "nor as a header"
+    assert not {field for field, _ in COST_OR_ROUTING} & set(sent["body"])
+
+
+def test_an_admins_key_keeps_bedrocks_options(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
+    """The master key is not held to the list (README: what admin keys may send)."""
+    before = len(bedrock.requests)
+    status, _, _ = call("/v1/chat/completions", chat(False, performanceConfig={"latency": "optimized"}), BEARER)
+    (sent,) = bedrock.requests[before:]
+    assert status == 200 and sent["body"]["performanceConfig"] == {"latency": "optimized"}
+
+
+def test_claude_code_works_with_a_persons_key(person_proxy: str, bedrock: FakeBedrock, outbound: OutboundTrap,
+                                              tmp_path: Path) -> None:
+    """What Claude Code sends is on the list: a developer's turn, its default model and Sonnet, succeeds."""
+    (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
+    setup = users.claude_code_setup(stack_settings("dev"), "developer", person_proxy, "sk-developer")
+    for choice in ([], ["--model", "sonnet"]):
+        result = claude_code(tmp_path, {**outbound.environment(), **setup}, *choice)
+        assert result.get("subtype") == "success" and not result["is_error"], result

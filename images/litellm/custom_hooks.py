@@ -67,15 +67,57 @@ def _router_names() -> tuple[list[str], dict[str, str]]:
 
 # LiteLLM's role for the master key (proxy/_types.py LitellmUserRoles.PROXY_ADMIN); people's keys never carry it.
 ADMIN_ROLE = "proxy_admin"
+# The request fields a person's key may send, per API: what the Anthropic and OpenAI APIs define for a request and
+# Claude Code and the SDKs use. Anything else (Bedrock's serviceTier/service_tier, performanceConfig,
+# guardrailConfig, requestMetadata, extra_headers, aws_region_name, ...) would reach Bedrock as sent and change cost,
+# routing or the signing region, so it is refused. LiteLLM adds `metadata`/`litellm_metadata` itself, and its session
+# and trace ids from Claude Code's session header (seen with the real CLI: tests/test_images.py).
+COMMON_FIELDS = {"model", "stream", "metadata", "litellm_metadata", "user", "litellm_session_id", "litellm_trace_id"}
+ALLOWED_FIELDS = {
+    "anthropic_messages": COMMON_FIELDS | {
+        "messages", "system", "max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "tools",
+        "tool_choice", "thinking", "context_management", "output_config"},
+    "completion": COMMON_FIELDS | {
+        "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream_options", "tools",
+        "tool_choice", "parallel_tool_calls", "response_format", "n", "seed", "reasoning_effort", "thinking"},
+    "text_completion": COMMON_FIELDS | {"prompt", "max_tokens", "temperature", "top_p", "stop", "n", "seed"},
+    "embedding": COMMON_FIELDS | {"input", "encoding_format", "dimensions"},
+    "responses": COMMON_FIELDS | {
+        "input", "instructions", "tools", "tool_choice", "max_output_tokens", "temperature", "top_p",
+        "previous_response_id", "store", "reasoning", "text", "parallel_tool_calls", "truncation", "include"},
+}
+
+
+def unexpected_fields(call_type: str, fields: Iterable[str]) -> list[str]:
+    """The request's fields a person's key may not send for `call_type` (LiteLLM's, async ones prefixed "a"); for an
+    API not listed, every field."""
+    allowed = ALLOWED_FIELDS.get(call_type) or ALLOWED_FIELDS.get(call_type.removeprefix("a"), set())
+    return sorted(set(fields) - allowed)
+
+
+def _is_admin(key: Any) -> bool:
+    role = getattr(key, "user_role", None)
+    return str(getattr(role, "value", role)) == ADMIN_ROLE
 
 
 def _reason(model: Any, key: Any) -> str | None:
     served, aliases = _router_names()
     if not served or not isinstance(model, str):
         return None
-    role = getattr(key, "user_role", None)
     return refusal(model, getattr(key, "models", None) or [], served, aliases, getattr(key, "team_models", None) or [],
-                   admin=str(getattr(role, "value", role)) == ADMIN_ROLE)
+                   admin=_is_admin(key))
+
+
+def _field_refusal(data: dict, key: Any, call_type: str) -> str | None:
+    """The client's own fields (LiteLLM keeps them in proxy_server_request.body) checked against its API's list."""
+    if _is_admin(key):
+        return None
+    sent = ((data.get("proxy_server_request") or {}).get("body") or data).keys()
+    api = str(getattr(call_type, "value", call_type))
+    if unexpected := unexpected_fields(api, sent):
+        return (f"request field(s) {', '.join(map(repr, unexpected))} are not available to this key ({api}); "
+                "an admin's key may send them")
+    return None
 
 
 @functools.cache
@@ -90,7 +132,8 @@ def _freeze_start_up_heap() -> None:
 class ModelGuard(CustomLogger):
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: str) -> dict:
         _freeze_start_up_heap()
-        if reason := _reason(data.get("model"), user_api_key_dict):
+        if reason := _reason(data.get("model"), user_api_key_dict) or _field_refusal(data, user_api_key_dict,
+                                                                                      call_type):
             raise HTTPException(status_code=400, detail=reason)
         return data
 
