@@ -660,6 +660,7 @@ def test_bodies_over_the_limit_are_refused_before_the_proxy_reads_them(proxy: di
     peak = peak_rss_mb_while(proxy["pid"], lambda: statuses.extend(send_all()))
     assert statuses == [413] * len(attempts)
     assert peak < 0.8 * smallest_task_mb, f"peak {peak:.0f} MB with {len(attempts)} oversized bodies"
+    print(f"\nproxy peak while four 100 MB bodies were refused: {peak:.0f} MB (bound {0.8 * smallest_task_mb:.0f})")
     assert post_oversized("/v1/messages", {"x-api-key": MASTER_KEY}, size=32_000_001) == 413, "just over"
 
 

@@ -131,6 +131,21 @@ def test_a_tier_change_updates_budget_and_models_without_a_new_key(fresh: FakeLi
     assert (fresh.users["ci"]["max_budget"], fresh.users["ci"]["spend"]) == (10, 0.40), "spend is kept"
 
 
+def test_a_model_dropped_from_the_stack_leaves_no_key_listing_it(fresh: FakeLiteLLMAdmin) -> None:
+    """The model guard refuses a key that lists a model the stack no longer serves (custom_hooks.refusal): apply
+    takes it off every key, in place."""
+    sync(fresh, people({"gina": {"tier": "admin"}}))
+    (key,) = fresh.keys.values()
+    assert OPUS in key["models"]
+    fewer = settings().model_copy(update={"models": (HAIKU, SONNET)})
+    wanted = parse_people(fewer, {"people": {"gina": {"tier": "admin"}}}, "test.yaml")
+    (change,) = users.plan(wanted, users.observe(admin(fresh)), NOW)
+    users.apply(admin(fresh), [change])
+    (key,) = fresh.keys.values()
+    assert OPUS not in key["models"] and DATED[OPUS] not in key["models"]
+    assert sync(fresh, wanted) == ([], {})
+
+
 def test_removing_a_person_blocks_their_keys_and_keeps_their_spend(fresh: FakeLiteLLMAdmin) -> None:
     sync(fresh, people({"alice": {"tier": "developer"}, "bob": {"tier": "developer"}}))
     fresh.charge("bob", 3.25)
