@@ -60,10 +60,13 @@ class EgressProbe(pulumi.ComponentResource):
         interfaces = pulumi.Output.concat(ec2, "network-interface/*")
         vpc_access = aws.iam.RolePolicy(f"{name}-vpc-access", role=role.name, policy=policy_document(
             allow(VPC_DESCRIBE, ["*"], sid="DescribeOnlyWorksOnEverything"),
+            # The default group too: on destroy the provider moves the function's interfaces to it
+            # (replace_security_groups_on_destroy), and Lambda checks the role may create them there.
             allow(["ec2:CreateNetworkInterface"], [
-                interfaces, pulumi.Output.concat(ec2, "security-group/", args.security_group_id),
+                interfaces, *(pulumi.Output.concat(ec2, "security-group/", group)
+                              for group in (args.security_group_id, args.default_security_group_id)),
                 *(pulumi.Output.concat(ec2, "subnet/", subnet) for subnet in args.subnet_ids)],
-                sid="InterfacesInItsSubnetsAndGroup"),
+                sid="InterfacesInItsSubnetsAndGroups"),
             allow(VPC_INTERFACES, [interfaces], sid="ItsInterfaces")), opts=child)
         function = aws.lambda_.Function(
             f"{name}-function", runtime=RUNTIME, handler="index.handler", role=role.arn, timeout=15, memory_size=128,

@@ -465,6 +465,11 @@ def test_each_api_has_its_list_of_fields_and_anything_else_is_unexpected() -> No
     assert unexpected("anthropic_messages", ["model", "messages", "prompt"]) == ["prompt"], "another API's field"
     assert unexpected("aembedding", ["model", "input", "dimensions"]) == []
     assert unexpected("pass_through_endpoint", ["model"]) == ["model"], "an API not listed: nothing is allowed"
+    assert unexpected("aget_responses", ["response_id", "litellm_metadata"]) == []
+    forwards_more = load_hooks()._forwards_more_than_anthropics_headers
+    assert not forwards_more({"custom_llm_provider": "bedrock", "extra_headers": {"anthropic-beta": "x"}})
+    assert not forwards_more([{"extra_headers": {"Anthropic-Version": "2023-06-01"}}]) and not forwards_more(None)
+    assert forwards_more([{"extra_headers": {"anthropic-beta": "x"}}, {"extra_headers": {"X-Amzn-Bedrock-X": "y"}}])
 
 
 CLAUDE = ROOT_DIR / "node_modules" / ".bin" / "claude"
@@ -769,7 +774,10 @@ def test_a_persons_key_never_reaches_a_model_outside_its_tier(person_proxy: str,
 COST_OR_ROUTING = [("service_tier", "priority"), ("serviceTier", {"type": "priority"}),
                    ("performanceConfig", {"latency": "optimized"}), ("guardrailConfig", {"guardrailIdentifier": "g"}),
                    ("requestMetadata", {"team": "x"}), ("extra_headers", {"X-Amzn-Bedrock-Service-Tier": "priority"}),
-                   ("aws_region_name", "eu-west-1")]
+                   ("aws_region_name", "eu-west-1"), ("headers", {"X-Amzn-Bedrock-Service-Tier": "priority"}),
+                   ("api_key", "another-credential"),
+                   ("provider_specific_header", {"custom_llm_provider": "bedrock", "extra_headers": {
+                       "X-Amzn-Bedrock-PerformanceConfig-Latency": "optimized"}})]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
@@ -778,15 +786,30 @@ COST_OR_ROUTING = [("service_tier", "priority"), ("serviceTier", {"type": "prior
                          ids=["anthropic", "openai"])
 def test_a_persons_key_may_not_send_cost_or_routing_options(person_proxy: str, bedrock: FakeBedrock, path: str,
                                                             auth: dict[str, str], stream: bool) -> None:
-    before = len(bedrock.requests)
+    """Each is refused naming it, or (LiteLLM replaces a body's provider_specific_header on /v1/messages with what it
+    derives from the request's headers) dropped: Bedrock never sees one, in its body or its headers."""
     for field, value in COST_OR_ROUTING:
+        before = len(bedrock.requests)
         status, answer, _ = call(path, chat(stream, **{field: value}), auth, base=person_proxy)
-        assert status == 400 and field in json.dumps(answer), (field, status, answer)
-    assert bedrock.requests[before:] == []
+        if status == 400:
+            assert field in json.dumps(answer) and bedrock.requests[before:] == [], (field, answer)
+            continue
+        (sent,) = bedrock.requests[before:]
+        assert status == 200 and field in ("provider_specific_header",), (field, status, answer)
+        assert not [h for h in sent["headers"] if h.startswith("x-amzn-bedrock-")], (field, sent["headers"])
+    before = len(bedrock.requests)
     status, _, _ = call(path, chat(stream), {**auth, "X-Amzn-Bedrock-Service-Tier": "priority"}, base=person_proxy)
     (sent,) = bedrock.requests[before:]
-    assert status == 200 and "x-amzn-bedrock-service-tier" not in sent["headers"], "nor as a header"
+    assert status == 200 and "x-amzn-bedrock-service-tier" not in sent["headers"], "nor as a request header"
     assert not {field for field, _ in COST_OR_ROUTING} & set(sent["body"])
+
+
+def test_a_persons_key_reaches_the_responses_follow_ups(person_proxy: str) -> None:
+    """The public GET/DELETE/cancel/input_items routes have call types of their own; the field list knows them."""
+    auth = {"Authorization": "Bearer sk-developer"}
+    for method_path in ("/v1/responses/resp_abc123", "/v1/responses/resp_abc123/input_items"):
+        _, answer, _ = call(method_path, None, auth, base=person_proxy)
+        assert "not available to this key" not in json.dumps(answer), answer
 
 
 def test_an_admins_key_keeps_bedrocks_options(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:

@@ -130,6 +130,25 @@ def test_answers_through_the_tunnel_keep_them() -> None:
     assert len(sent[0]["headers"]) == 5
 
 
+def test_a_chunked_body_is_counted_even_with_a_content_length() -> None:
+    """h11 frames such a body by Transfer-Encoding: a small Content-Length must not let a large body through."""
+    status, _, app, _ = run({"Content-Length": "5", "Transfer-Encoding": "chunked"}, [b"a" * 600, b"b" * 600])
+    assert (status, app.bodies) == (413, [])
+
+
+def test_a_second_copy_of_the_module_does_not_wrap_again() -> None:
+    again = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(again)
+
+    class Started:
+        middleware_stack = "stack"
+
+    started = Started()
+    gate.install(started)
+    again.install(started)
+    assert isinstance(started.middleware_stack, gate.RequestGate) and started.middleware_stack.app == "stack"
+
+
 def test_install_wraps_a_built_stack_or_the_builder_once() -> None:
     class Started:
         def __init__(self, stack: Any) -> None:

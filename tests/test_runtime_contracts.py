@@ -319,6 +319,10 @@ def test_each_task_reaches_aws_apis_through_the_nat(stack: Graph, unit: str) -> 
     assert route_target(stack, nat_subnet, AWS_PUBLIC_ENDPOINT) == igw
 
 
+def log_group_arn(stack: Graph) -> str:
+    return stack.one("aws:cloudwatch/logGroup:LogGroup", "egress-probe-logs").outputs["arn"]
+
+
 def test_eventbridge_may_invoke_the_egress_probe_on_its_schedule(stack: Graph) -> None:
     """Lambda's resource policy must let events.amazonaws.com invoke the function for exactly this rule; the
     function's role makes its interfaces in the VPC (the actions of AWSLambdaVPCAccessExecutionRole, held to its
@@ -333,13 +337,16 @@ def test_eventbridge_may_invoke_the_egress_probe_on_its_schedule(stack: Graph) -
                 if a.inputs["role"] == role.outputs["name"]], "no AWS managed policy"
     documents, ec2 = documents_of(stack, role), f"arn:aws:ec2:us-west-1:{ACCOUNT_ID}"
     subnet, group = probe.inputs["vpcConfig"]["subnetIds"][0], probe.inputs["vpcConfig"]["securityGroupIds"][0]
-    for resource in (f"{ec2}:network-interface/eni-1", f"{ec2}:subnet/{subnet}", f"{ec2}:security-group/{group}"):
+    default_group = stack.id_of(stack.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"))
+    assert probe.inputs["replacementSecurityGroupIds"] == [default_group]
+    for resource in (f"{ec2}:network-interface/eni-1", f"{ec2}:subnet/{subnet}", f"{ec2}:security-group/{group}",
+                     f"{ec2}:security-group/{default_group}"):
         assert is_allowed(documents, "ec2:CreateNetworkInterface", resource), resource
+    assert is_allowed(documents, "logs:CreateLogStream", f"{log_group_arn(stack)}:log-stream:2026/12/02/abc")
     assert not is_allowed(documents, "ec2:CreateNetworkInterface", f"{ec2}:subnet/subnet-elsewhere")
     assert is_allowed(documents, "ec2:DeleteNetworkInterface", f"{ec2}:network-interface/eni-1")
     assert is_allowed(documents, "ec2:DescribeNetworkInterfaces", "*")
-    log_group = stack.one("aws:cloudwatch/logGroup:LogGroup", "egress-probe-logs").outputs["arn"]
-    assert is_allowed(documents, "logs:PutLogEvents", f"{log_group}:log-stream:2026/12/02/[$LATEST]abc")
+    assert is_allowed(documents, "logs:PutLogEvents", f"{log_group_arn(stack)}:log-stream:2026/12/02/[$LATEST]abc")
     assert not is_allowed(documents, "logs:PutLogEvents", f"arn:aws:logs:us-west-1:{ACCOUNT_ID}:log-group:other:*")
 
 

@@ -79,13 +79,31 @@ ALLOWED_FIELDS = {
         "tool_choice", "thinking", "context_management", "output_config"},
     "completion": COMMON_FIELDS | {
         "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream_options", "tools",
-        "tool_choice", "parallel_tool_calls", "response_format", "n", "seed", "reasoning_effort", "thinking"},
+        "tool_choice", "parallel_tool_calls", "response_format", "n", "seed", "reasoning_effort", "thinking",
+        "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"},
     "text_completion": COMMON_FIELDS | {"prompt", "max_tokens", "temperature", "top_p", "stop", "n", "seed"},
     "embedding": COMMON_FIELDS | {"input", "encoding_format", "dimensions"},
     "responses": COMMON_FIELDS | {
         "input", "instructions", "tools", "tool_choice", "max_output_tokens", "temperature", "top_p",
         "previous_response_id", "store", "reasoning", "text", "parallel_tool_calls", "truncation", "include"},
+    # The Responses API's follow-ups on one response (the public GET, DELETE, /cancel and /input_items).
+    **{call_type: COMMON_FIELDS | {"response_id", "after", "before", "limit", "order", "include"}
+       for call_type in ("get_responses", "delete_responses", "cancel_responses", "list_input_items")},
 }
+# Fields LiteLLM leaves out of its copy of the client's body (proxy_server_request.body) though a client may send them
+# (litellm_pre_call_utils.py, _TRANSPORT_ONLY_CREDENTIAL_KEYS): `headers` and `api_key` reach the Bedrock call as
+# sent (extra HTTP headers, another credential); with this config LiteLLM never sets them itself.
+TRANSPORT_FIELDS = ("headers", "api_key")
+# The headers a client may have LiteLLM pass on, in `provider_specific_header`: LiteLLM fills it from the request's
+# own `anthropic-version` and `anthropic-beta` (litellm_pre_call_utils.py add_provider_specific_headers_to_request,
+# ANTHROPIC_API_HEADERS); a body may carry one too, with anything in it.
+FORWARDED_HEADERS = {"anthropic-version", "anthropic-beta"}
+
+
+def _forwards_more_than_anthropics_headers(value: Any) -> bool:
+    entries = value if isinstance(value, list) else [value] if value else []
+    return any({str(name).lower() for name in (entry.get("extra_headers") or {})} - FORWARDED_HEADERS
+               for entry in entries)
 
 
 def unexpected_fields(call_type: str, fields: Iterable[str]) -> list[str]:
@@ -112,7 +130,10 @@ def _field_refusal(data: dict, key: Any, call_type: str) -> str | None:
     """The client's own fields (LiteLLM keeps them in proxy_server_request.body) checked against its API's list."""
     if _is_admin(key):
         return None
-    sent = ((data.get("proxy_server_request") or {}).get("body") or data).keys()
+    sent = set(((data.get("proxy_server_request") or {}).get("body") or data).keys())
+    sent |= {field for field in TRANSPORT_FIELDS if field in data}
+    if _forwards_more_than_anthropics_headers(data.get("provider_specific_header")):
+        sent.add("provider_specific_header")
     api = str(getattr(call_type, "value", call_type))
     if unexpected := unexpected_fields(api, sent):
         return (f"request field(s) {', '.join(map(repr, unexpected))} are not available to this key ({api}); "

@@ -5,8 +5,9 @@ LiteLLM 1.108.7 reads and parses a whole body before it checks the key (one 250 
 from 371 MB to 1,088 MB), and its `max_request_size_mb` is an Enterprise feature that checks nothing without a
 licence (proxy/auth/auth_utils.py). The limit is Anthropic's own for the Messages API, 32 MB ("Request size
 limits"), so no request Claude Code or an SDK may send to Anthropic is refused here. A declared Content-Length over
-it is refused at once; a body of unknown length (chunked) is counted as it arrives and refused once it passes the
-limit. uvicorn (h11) never delivers more than a declared Content-Length.
+it is refused at once; a chunked body (whatever Content-Length it also declares: h11 frames it by
+Transfer-Encoding) is counted as it arrives and refused once it passes the limit. uvicorn (h11) never delivers more
+than a declared Content-Length otherwise.
 
 LiteLLM 1.108.7 routes `/v1/chat/completions` and `/completions` on a `?model=` query parameter when one is given,
 while its key checks read the body's `model` (proxy_server.py, chat_completion(model=...)): a key could reach a model
@@ -85,7 +86,8 @@ class RequestGate:
             return await _refuse(send, *refusal)
         if _header(scope, b"x-forwarded-for") is not None:
             send = _for_outsiders(send)
-        if _header(scope, b"content-length") is None and _header(scope, b"transfer-encoding") is not None:
+        # With both, h11 frames the body by Transfer-Encoding: its length is unknown whatever Content-Length says.
+        if _header(scope, b"transfer-encoding") is not None:
             return await self._counted(scope, receive, send)
         return await self.app(scope, receive, send)
 
@@ -132,13 +134,17 @@ class RequestGate:
         return await self.app(scope, replay, send)
 
 
+INSTALLED = "_llm_gateway_request_gate"
+
+
 def install(app: Any) -> None:
-    """Put the gate in front of a Starlette/FastAPI application, once. Starlette builds the middleware stack at the
-    application's first call, the lifespan's, which is when LiteLLM loads its callbacks: the built stack is wrapped;
-    one not built yet is wrapped when it is."""
-    stack = app.middleware_stack
-    if isinstance(stack, RequestGate):
+    """Put the gate in front of a Starlette/FastAPI application, once (marked on the application: this module may be
+    loaded more than once). Starlette builds the middleware stack at the application's first call, the lifespan's,
+    which is when LiteLLM loads its callbacks: the built stack is wrapped; one not built yet is wrapped when it is."""
+    if getattr(app, INSTALLED, False):
         return
+    setattr(app, INSTALLED, True)
+    stack = app.middleware_stack
     if stack is not None:
         app.middleware_stack = RequestGate(stack)
         return
