@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,6 +180,34 @@ def test_rotation_issues_a_new_key_and_retires_the_old_for_good(fresh: FakeLiteL
     assert sync(fresh, wanted) == ([], {}), "apply never reopens a retired key"
 
 
+def test_rotation_blocks_each_old_key_before_it_marks_it_retired(fresh: FakeLiteLLMAdmin) -> None:
+    wanted = people({"hana": {"tier": "test"}})
+    sync(fresh, wanted)
+    (hana,) = wanted
+    change = users.rotation(hana, users.observe(admin(fresh))["hana"], NOW)
+    (old,) = fresh.keys
+    steps = [(r.path, r.body.get("metadata", {}).get("retired") is not None) for r in change.requests
+             if r.body.get("key") == old]
+    assert steps == [("/key/block", False), ("/key/update", True)]
+
+
+@pytest.mark.parametrize("in_file", [True, False], ids=["kept", "removed"])
+def test_a_retired_key_left_open_is_counted_usable_and_blocked(fresh: FakeLiteLLMAdmin, in_file: bool) -> None:
+    """A rotation interrupted after marking but before blocking (an older tool's order) left a usable key: `list`
+    counts it, and apply closes it, whether the person stays in the file or not."""
+    wanted = people({"ivan": {"tier": "test"}})
+    sync(fresh, wanted)
+    (token,) = fresh.keys
+    fresh.keys[token]["metadata"]["retired"] = "2026-11-30T00:00:00+00:00"
+    assert "1 of 1 usable" in users.render_list(users.observe(admin(fresh)))
+    (change,) = users.plan(wanted if in_file else (), users.observe(admin(fresh)), NOW)
+    assert "1 retired key(s) still open: blocked" in change.what if in_file else change.action == "block"
+    users.apply(admin(fresh), [change])
+    assert fresh.keys[token]["blocked"] is True
+    usable = "1 of 2 usable" if in_file else "0 of 1 usable"  # kept: a new key was issued beside the old one
+    assert usable in users.render_list(users.observe(admin(fresh)))
+
+
 def test_block_now_then_apply_shows_the_unblock_it_would_do(fresh: FakeLiteLLMAdmin,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     wanted = people({"frank": {"tier": "test"}})
@@ -286,3 +315,26 @@ def test_the_readmes_overshoot_bounds_follow_from_the_prices_and_the_cap() -> No
         model = MODEL_CATALOG[name]
         largest = (200_000 * model.input_usd_per_mtok + 64_000 * model.output_usd_per_mtok) * 1.1 / 1e6
         assert f"${largest:.2f}" in readme and f"${cap * largest:.2f}" in readme, name
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("people:\n  alice@example.com: {tier: test}\n  bob@example.com: {tier: test}\n"
+     "  alice@example.com: {tier: admin}\n", "people.alice@example.com: given twice (lines 2 and 4)"),
+    ("people:\n  Alice@example.com: {tier: test}\n  alice@example.com: {tier: admin}\n",
+     "people.alice@example.com: the same person as Alice@example.com, in another case (lines 2 and 3)"),
+    ("people:\n  carol@example.com:\n    tier: test\n    tier: admin\n",
+     "people.carol@example.com.tier: given twice (lines 3 and 4)"),
+])
+def test_a_people_file_that_says_two_things_is_refused_naming_both_lines(tmp_path: Path, text: str,
+                                                                        says: str) -> None:
+    """yaml.safe_load keeps the last of two equal keys: a late line in a merge would quietly change a tier."""
+    path = tmp_path / "dev.yaml"
+    path.write_text(text)
+    with pytest.raises(PeopleError) as refused:
+        load_people(settings(), path)
+    assert str(refused.value).startswith(f"{path}:") and says in str(refused.value)
+
+
+def test_a_stacks_people_file_error_names_its_path_in_the_repository() -> None:
+    with pytest.raises(PeopleError, match=r"^people/nobody\.yaml: no such file"):
+        load_people(settings(), ROOT_DIR / "people" / "nobody.yaml")

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -96,10 +97,33 @@ def parse_people(settings: Settings, raw: Any, source: str) -> tuple[Person, ...
     return tuple(person(settings, user_id, entry) for user_id, entry in parsed.people.items())
 
 
+def _ambiguities(node: yaml.Node, where: str = "") -> Iterator[str]:
+    """Keys given twice in one mapping (YAML keeps the last, silently), and people whose names differ only in case
+    (LiteLLM would make them two users)."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _ambiguities(item, where)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[str, tuple[str, int]] = {}
+    for key, value in node.value:
+        name, line = str(key.value), key.start_mark.line + 1
+        spelled = name.lower() if where == "people" else name
+        if spelled in seen:
+            first, first_line = seen[spelled]
+            what = "given twice" if first == name else f"the same person as {first}, in another case"
+            yield f"{where + '.' if where else ''}{name}: {what} (lines {first_line} and {line})"
+        seen.setdefault(spelled, (name, line))
+        yield from _ambiguities(value, f"{where + '.' if where else ''}{name}")
+
+
 def load_people(settings: Settings, path: Path | None = None) -> tuple[Person, ...]:
-    """The stack's people file, checked against its settings."""
+    """The stack's people file, checked against its settings; errors name the file as the repository does."""
     path = path or people_path(settings.stack)
+    shown = str(path.relative_to(ROOT_DIR) if path.is_relative_to(ROOT_DIR) else path)
     if not path.exists():
-        raise PeopleError(f"{path.relative_to(ROOT_DIR) if path.is_relative_to(ROOT_DIR) else path}: no such file; "
-                          "create it (see tools/people.py)")
-    return parse_people(settings, yaml.safe_load(path.read_text()), str(path.name))
+        raise PeopleError(f"{shown}: no such file; create it (see tools/people.py)")
+    text = path.read_text()
+    if problems := list(_ambiguities(yaml.compose(text, Loader=yaml.SafeLoader))):
+        raise PeopleError(f"{shown}:\n  " + "\n  ".join(problems))
+    return parse_people(settings, yaml.safe_load(text), shown)

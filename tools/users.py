@@ -70,6 +70,11 @@ class Account:
     def live_keys(self) -> tuple[Key, ...]:
         return tuple(k for k in self.keys if not k.retired)
 
+    @property
+    def open_retired_keys(self) -> tuple[Key, ...]:
+        """Retired but not blocked: a rotation interrupted between its two steps; still usable until blocked."""
+        return tuple(k for k in self.keys if k.retired and not k.blocked)
+
 
 @dataclass(frozen=True)
 class Request:
@@ -174,6 +179,10 @@ def _blocking(account: Account, block: bool) -> list[Request]:
     return [Request("POST", path, {"key": k.token}) for k in account.live_keys if k.blocked != block]
 
 
+def _closing_retired(account: Account) -> list[Request]:
+    return [Request("POST", "/key/block", {"key": k.token}) for k in account.open_retired_keys]
+
+
 def change_for(person: Person, account: Account | None, when: datetime) -> Change | None:
     """What brings the gateway to `person`; None when it already matches."""
     if account is None:
@@ -189,6 +198,9 @@ def change_for(person: Person, account: Account | None, when: datetime) -> Chang
         what.append(f"{len(keys)} key(s): models and parallel-request cap")
         requests += keys
     requests += _blocking(account, person.blocked)
+    if closing := _closing_retired(account):
+        requests += closing
+        what.append(f"{len(closing)} retired key(s) still open: blocked")
     action = "block" if person.blocked and not account.blocked else "unblock" if account.blocked and \
         not person.blocked else "update"
     if not person.blocked and not account.live_keys:
@@ -201,7 +213,7 @@ def change_for(person: Person, account: Account | None, when: datetime) -> Chang
 
 def _removed(account: Account) -> Change | None:
     """A managed person no longer in the file: keys blocked, the user and its spend kept."""
-    requests = _blocking(account, block=True)
+    requests = _blocking(account, block=True) + _closing_retired(account)
     if not account.blocked:
         requests.insert(0, Request("POST", "/user/update", {"user_id": account.user_id, "metadata": {
             "tier": account.tier, "managed_by": MANAGED_BY, "blocked": True}}))
@@ -220,10 +232,11 @@ def plan(people: Sequence[Person], accounts: dict[str, Account], when: datetime)
 def rotation(person: Person, account: Account | None, when: datetime) -> Change:
     if account is None or person.blocked:
         raise ValueError(f"{person.user_id}: only an active person on the gateway has a key to rotate; run apply")
+    # Blocked first: should the second step fail, the key is closed (and apply blocks any retired key still open).
     retire = [r for key in account.live_keys for r in (
+        Request("POST", "/key/block", {"key": key.token}),
         Request("POST", "/key/update", {"key": key.token, "metadata": {
-            "managed_by": MANAGED_BY, "retired": when.isoformat(timespec="seconds")}}),
-        Request("POST", "/key/block", {"key": key.token}))]
+            "managed_by": MANAGED_BY, "retired": when.isoformat(timespec="seconds")}}))]
     return Change("rotate", person.user_id, (f"new key; {len(account.live_keys)} old key(s) retired",),
                   (new_key(person, account.keys, when), *retire), person)
 
@@ -263,7 +276,7 @@ def render_list(accounts: dict[str, Account]) -> str:
     for account in sorted(accounts.values(), key=lambda a: a.user_id):
         status = "blocked" if account.blocked else "active" if account.managed else "unmanaged"
         budget = "unlimited" if account.max_budget is None else f"${account.max_budget:,.2f}"
-        usable = sum(not k.blocked for k in account.live_keys)
+        usable = sum(not k.blocked for k in account.keys)
         rows.append((account.user_id, account.tier or "-", status, f"${account.spend:,.2f} / {budget}",
                      (account.budget_reset_at or "-")[:16], f"{usable} of {len(account.keys)} usable"))
     return "\n".join(aligned(rows))
