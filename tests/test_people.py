@@ -69,7 +69,7 @@ def test_tiers_become_the_seeds_budgets_on_calendar_months() -> None:
                               "ci": {"tier": "test"}})
     assert (alice.max_budget, alice.budget_duration) == (10, "1mo")
     assert set(alice.models) == {HAIKU, SONNET, DATED[HAIKU], DATED[SONNET]}
-    assert (root.max_budget, root.budget_duration) == (None, None) and len(root.models) == 6
+    assert (root.max_budget, root.budget_duration) == (None, "1mo") and len(root.models) == 6
     assert (ci.max_budget, set(ci.models)) == (1, {HAIKU, DATED[HAIKU]})
 
 
@@ -129,7 +129,20 @@ def test_a_tier_change_updates_budget_and_models_without_a_new_key(fresh: FakeLi
     assert set(fresh.keys) == tokens, "the person keeps their key"
     (key,) = fresh.keys.values()
     assert set(key["models"]) == {HAIKU, SONNET, DATED[HAIKU], DATED[SONNET]}
-    assert (fresh.users["ci"]["max_budget"], fresh.users["ci"]["spend"]) == (10, 0.40), "spend is kept"
+    assert (fresh.users["ci"]["max_budget"], fresh.users["ci"]["spend"]) == (10, 0), "the new tier starts at $0"
+
+
+def test_moving_an_admin_to_developer_never_locks_them_out(fresh: FakeLiteLLMAdmin) -> None:
+    """An admin's budget is unlimited but monthly like every tier's; moving down starts the developer's $10 at $0,
+    not at the $40 the admin spent this month."""
+    sync(fresh, people({"jo": {"tier": "admin"}}))
+    assert fresh.users["jo"]["budget_duration"] == "1mo" and fresh.users["jo"]["budget_reset_at"] is not None
+    fresh.charge("jo", 40.0)
+    (change,) = users.plan(people({"jo": {"tier": "developer"}}), users.observe(admin(fresh)), NOW)
+    assert "spend $40.00 -> $0.00 (the new tier starts from nothing)" in change.what
+    users.apply(admin(fresh), [change])
+    assert (fresh.users["jo"]["max_budget"], fresh.users["jo"]["spend"]) == (10, 0)
+    assert sync(fresh, people({"jo": {"tier": "developer"}})) == ([], {})
 
 
 def test_a_model_dropped_from_the_stack_leaves_no_key_listing_it(fresh: FakeLiteLLMAdmin) -> None:

@@ -66,8 +66,9 @@ def client_names(models: tuple[str, ...]) -> tuple[str, ...]:
 def person(settings: Settings, user_id: str, entry: PersonEntry) -> Person:
     budget = settings.budgets[entry.tier]
     limit = entry.max_budget_usd if entry.max_budget_usd is not None else budget.max_budget_usd
-    return Person(user_id=user_id, tier=entry.tier, max_budget=limit,
-                  budget_duration=budget.period if limit is not None else None,
+    # Every tier has its period, unlimited ones too: LiteLLM's reset job zeroes the spend of any user with a
+    # budget_duration (proxy/utils.py get_data, reset_at), so an admin's counter is this month's, like everyone's.
+    return Person(user_id=user_id, tier=entry.tier, max_budget=limit, budget_duration=budget.period,
                   models=client_names(entry.models or budget.models or settings.models),
                   max_parallel_requests=budget.max_parallel_requests, blocked=entry.blocked)
 

@@ -155,7 +155,7 @@ def _user_differences(person: Person, account: Account) -> list[str]:
         found.append(f"tier {account.tier} -> {person.tier}")
     same_budget = (account.max_budget is None) == (person.max_budget is None) and (
         person.max_budget is None or math.isclose(account.max_budget or 0, person.max_budget))
-    if not same_budget or (person.max_budget is not None and account.budget_duration != person.budget_duration):
+    if not same_budget or account.budget_duration != person.budget_duration:
         found.append(f"budget {_budget(account.max_budget, account.budget_duration)} -> "
                      f"{_budget(person.max_budget, person.budget_duration)}")
     added, removed = set(person.models) - set(account.models), set(account.models) - set(person.models)
@@ -192,8 +192,13 @@ def change_for(person: Person, account: Account | None, when: datetime) -> Chang
         return Change("create", person.user_id, (f"{person.tier}, {_budget(person.max_budget, person.budget_duration)}"
                       f", {len(person.models) // 2} models",), tuple(requests), person)
     what = _user_differences(person, account)
-    requests = [Request("POST", "/user/update", user_body(person))] if what or account.blocked != person.blocked \
-        else []
+    body = user_body(person)
+    if account.tier is not None and account.tier != person.tier and account.spend:
+        # A new tier starts from nothing: this month's spend under the old tier (an admin's $40) would otherwise lock
+        # a developer ($10) out until the 1st. The spend logs keep what was spent.
+        body["spend"] = 0
+        what.append(f"spend ${account.spend:,.2f} -> $0.00 (the new tier starts from nothing)")
+    requests = [Request("POST", "/user/update", body)] if what or account.blocked != person.blocked else []
     if keys := _key_updates(person, account):
         what.append(f"{len(keys)} key(s): models and parallel-request cap")
         requests += keys
