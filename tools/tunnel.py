@@ -2,7 +2,7 @@
 operator forwards a local port through Session Manager on the NAT instance, which may reach LiteLLM and Grafana.
 
     python -m tools.tunnel --stack dev litellm      # then: http://localhost:4000 with the master key
-    python -m tools.users --stack dev --url http://localhost:4000 add alice@example.com --tier developer
+    python -m tools.users --stack dev apply    # (its --url defaults to the tunnel) after editing people/dev.yaml
 
 Needs the AWS CLI with the Session Manager plugin and `ssm:StartSession` on the NAT instance (document
 AWS-StartPortForwardingSessionToRemoteHost). Stack outputs come from `pulumi stack output --json`.
