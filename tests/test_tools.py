@@ -5,6 +5,8 @@ stand-in for the CLI). People and budgets: test_people.py; the smoke checks agai
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import types
@@ -190,3 +192,37 @@ def test_the_setup_prints_as_shell_lines_and_settings_json(capsys: pytest.Captur
     assert "export ANTHROPIC_MODEL=claude-haiku-4-5" in printed
     settings_json = json.loads(printed[printed.index("{"):])
     assert settings_json["env"]["ANTHROPIC_AUTH_TOKEN"] == "sk-1"
+
+
+def run_tool_command(*argv: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """A tool as a person runs it, on a PATH without the Pulumi CLI (none is installed here)."""
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "pulumi").exists())
+    return subprocess.run([sys.executable, "-m", *argv], cwd=ROOT_DIR, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": path, **environment}, check=False)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+@pytest.mark.parametrize(("argv", "environment", "says"), [
+    (("tools.smoke", "--stack", "dev"), {}, "`pulumi` is not installed or not on PATH"),
+    (("tools.tunnel", "--stack", "dev", "--print", "litellm"), {}, "`pulumi` is not installed or not on PATH"),
+    (("tools.users", "--stack", "dev", "list"), {"LITELLM_MASTER_KEY": "sk-x"}, "open the tunnel first"),
+    (("tools.users", "--stack", "staging", "list"), {"LITELLM_MASTER_KEY": "sk-x"}, "no stack file Pulumi.staging"),
+], ids=["smoke-no-cli", "tunnel-no-cli", "users-tunnel-down", "users-unknown-stack"])
+def test_tools_end_ordinary_trouble_in_one_line(argv: tuple[str, ...], environment: dict[str, str],
+                                                says: str) -> None:
+    if argv[0] == "tools.users" and "staging" not in argv:
+        argv = (*argv[:3], "--url", f"http://127.0.0.1:{closed_port()}", *argv[3:])
+    done = run_tool_command(*argv, **environment)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: ") and says in line, line
+
+
+def test_debug_shows_the_traceback() -> None:
+    done = run_tool_command("tools.tunnel", "--stack", "dev", "--print", "litellm", "--debug")
+    assert done.returncode != 0 and "Traceback" in done.stderr and "ToolError" in done.stderr

@@ -14,10 +14,12 @@ Behaviour this relies on (litellm 1.108.7, paths under litellm/proxy/):
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+from tools.cli import unreachable
 from tools.http import fetch
 
 PAGE_SIZE = 100  # the most either list route returns at once
@@ -41,8 +43,12 @@ class Admin:
              body: dict[str, Any] | None = None) -> dict[str, Any]:
         assert (method, path) in ROUTES, f"{method} {path} is not a route this tool may call"
         url = self._url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        answer = fetch(url, body, {"Authorization": f"Bearer {self._master_key}"}, method=method,
-                       timeout_seconds=self._timeout)
+        try:
+            answer = fetch(url, body, {"Authorization": f"Bearer {self._master_key}"}, method=method,
+                           timeout_seconds=self._timeout)
+        except urllib.error.URLError as error:
+            raise unreachable(self._url, error, "open the tunnel first (python -m tools.tunnel --stack <stack> "
+                                                "litellm) or pass --url") from None
         if answer.status >= 400:
             raise AdminError(f"{method} {path}: HTTP {answer.status}: {answer.body[:500].decode(errors='replace')}")
         return answer.json()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 from offline.engine import stack_settings
 from offline.text import aligned
 from settings import MODEL_CATALOG, Settings
+from tools.cli import command_output, run_tool
 from tools.http import Answer, fetch
 
 PROMPT = [{"role": "user", "content": "Answer with one word: ok"}]
@@ -140,7 +140,7 @@ def run(target: Target) -> int:
 
 
 def _aws(*arguments: str) -> str:
-    return subprocess.run(["aws", *arguments], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    return command_output(["aws", *arguments], "to read the stack's master key", timeout_seconds=60).strip()
 
 
 def target_of(settings: Settings, outputs: dict[str, Any], key: str | None = None,
@@ -162,11 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grafana-viewer", action="store_true",
                         help="this address is in edge.grafanaCidrs: expect Grafana's login page, not 403")
     options = parser.parse_args(argv)
-    outputs = json.loads(subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "-s", options.stack],
-                                        capture_output=True, text=True, check=True, timeout=120).stdout)
+    outputs = json.loads(command_output(["pulumi", "stack", "output", "--json", "--show-secrets", "-s", options.stack],
+                                        "to read the stack's outputs"))
     settings = stack_settings(options.stack)
     return run(target_of(settings, outputs, options.key, options.grafana_viewer))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

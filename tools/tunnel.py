@@ -18,12 +18,14 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tools.cli import command_output, run_tool
+
 PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 Run = Callable[[list[str]], str]
 
 
 def _run(command: list[str]) -> str:
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return command_output(command, "by tools.tunnel (the Pulumi CLI for the stack's outputs, the AWS CLI for the rest)")
 
 
 def stack_outputs(stack: str, run: Run = _run) -> dict[str, Any]:
@@ -74,4 +76,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

@@ -32,6 +32,7 @@ from typing import Any
 from offline.engine import stack_settings
 from offline.text import aligned
 from settings import Settings
+from tools.cli import run_tool
 from tools.litellm_admin import Admin
 from tools.people import Person, load_people, people_path
 
@@ -392,4 +393,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))
