@@ -57,6 +57,9 @@ MAX_STACK_TAGS = 40
 
 # What Bedrock bills for a geographic (`us.`) profile over list price; `global.` profiles bill list price.
 PROFILE_MARKUP = {"us": 1.1, "global": 1.0}
+# Where the `us.` Claude 4.5 profiles route, and so where they are called from (Bedrock User Guide, "Supported Regions
+# and models for inference profiles").
+US_PROFILE_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
 
 
 class Model(BaseModel):
@@ -464,6 +467,19 @@ class Settings(Section):
     @property
     def bedrock_region(self) -> str:
         return self.bedrock.region or self.region
+
+    @model_validator(mode="after")
+    def _profiles_are_callable_from_the_bedrock_region(self) -> Settings:
+        """`us.` inference profiles are called from, and route within, US regions (Bedrock User Guide, "Supported
+        Regions and models for inference profiles"); from elsewhere the plan would grant and configure profiles
+        that do not exist there."""
+        scopes = {MODEL_CATALOG[name].profile_scope for name in self.models}
+        if "us" in scopes and self.bedrock_region not in US_PROFILE_REGIONS:
+            setting = "bedrock.region" if self.bedrock.region else "aws:region (Bedrock is called in the stack's)"
+            raise ValueError(f"{setting}: {self.bedrock_region} cannot call the models' `us.` inference profiles; "
+                             f"allowed: {', '.join(US_PROFILE_REGIONS)} (set bedrock.region to one of them to run "
+                             "the stack elsewhere; other geographies' profiles are not catalogued yet)")
+        return self
 
 
 def default_tags(project: str, stack: str) -> dict[str, str]:

@@ -123,7 +123,8 @@ class Bill:
         return round(sum(line.monthly or 0 for line in self.lines), 2)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"region": self.region, "total": self.total, "currency": "USD", "period": "month (730 h), idle",
+        return {"region": self.region, "total": self.total, "complete": not self.unpriced, "currency": "USD",
+                "period": "month (730 h), idle",
                 "lines": [{**asdict(line), "monthly": line.monthly} for line in self.lines],
                 "usage": [asdict(line) for line in self.usage], "unpriced": self.unpriced,
                 "unpriced_usage": self.unpriced_usage,
@@ -382,7 +383,9 @@ def render(bill: dict[str, Any]) -> str:
     table = aligned(rows, right={4}, indent="  ")
     usage = ", ".join(f"{u['item']} {_price_text(u['unit_usd'])}/{u['unit']}" for u in bill["usage"])
     out = [f"Monthly cost, idle, {bill['region']} (730 h; prices: offline/prices.yaml)", *table,
-           f"  total: ${bill['total']:,.2f} a month",
+           f"  total: ${bill['total']:,.2f} a month" if not bill["unpriced"] else
+           f"  total: COST UNKNOWN: at least ${bill['total']:,.2f} a month, {len(bill['unpriced'])} price(s) missing "
+           f"for {bill['region']} (below); add them to offline/prices.yaml",
            f"  with traffic, also: {usage}",
            "  unpriced: " + ("; ".join(bill["unpriced"]) if bill["unpriced"] else "none") + (
                f" (traffic prices missing: {'; '.join(bill['unpriced_usage'])})" if bill.get("unpriced_usage") else ""),

@@ -11,6 +11,7 @@ import yaml
 
 from offline import cost
 from offline.engine import ROOT_DIR, Graph, run, stack_config
+from settings import PROJECT
 from tests.stacks import config_with, plan_command, run_with, settings_of
 
 REGIONS = ("us-west-1", "us-east-1", "us-west-2")
@@ -147,3 +148,16 @@ def test_a_cache_setting_moves_the_bill_by_its_nodes(dev: Graph) -> None:
     assert round(with_cache.total - bill(dev).total, 2) == round(
         730 * price("valkey.node-hour.cache.t4g.micro") + price("secretsmanager.secret-month")  # node, token
         + price("cloudwatch.alarm-metric-month") + price("cloudwatch.custom-metric-month"), 2)  # cache-errors
+
+
+def test_a_region_without_prices_says_cost_unknown_loudly() -> None:
+    """eu-west-1 with Bedrock called in us-east-1 plans; its prices are not in the table: never a $0.00 total."""
+    config = {**stack_config("dev"), "aws:region": "eu-west-1",
+              f"{PROJECT}:bedrock": json.dumps({"region": "us-east-1"})}
+    graph = run("dev", config)
+    abroad = bill(graph, config)
+    rendered = cost.render(abroad.as_dict())
+    assert abroad.unpriced and abroad.as_dict()["complete"] is False
+    assert "COST UNKNOWN: at least $" in rendered and "price(s) missing for eu-west-1" in rendered
+    at_home = bill(run("dev"))
+    assert at_home.as_dict()["complete"] is True and "COST UNKNOWN" not in cost.render(at_home.as_dict())

@@ -19,7 +19,7 @@ import yaml
 
 from components.network import SESSION_MANAGER_ACTIONS
 from offline.engine import ACCOUNT_ID, ROOT_DIR, Graph, Resource
-from settings import MODEL_CATALOG
+from settings import MODEL_CATALOG, US_PROFILE_REGIONS
 from tests.flows import FLOWS, Flow, listener_port
 from tests.reachability import (
     SECURITY_GROUP,
@@ -42,7 +42,7 @@ SERVICES = ("litellm", "grafana", "victoriametrics")
 AWS_PUBLIC_ENDPOINT = "52.94.133.131"
 # Bedrock User Guide, "Supported Regions and models for inference profiles": the US Claude 4.5 profiles route
 # requests to us-east-1, us-east-2, us-west-1 and us-west-2.
-US_PROFILE_DESTINATIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
+US_PROFILE_DESTINATIONS = US_PROFILE_REGIONS
 
 
 def container_of(definition: Resource) -> dict[str, Any]:

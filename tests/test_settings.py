@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from offline.engine import Graph, run_into, stack_config
+from offline.engine import Graph, run_into, stack_config, stack_settings
 from settings import FARGATE_MEMORY_BY_CPU, MODEL_CATALOG, PROJECT, Settings, SettingsError, load_settings
 
 
@@ -143,3 +143,16 @@ def test_more_zones_than_the_region_offers_is_named() -> None:
     with pytest.raises(ValueError, match=r"llm-gateway:network.azCount = 3: region us-west-1 offers 1 usable"):
         run_into(graph, config, availability_zones=2)
     assert not [r for r in graph.resources if r.custom and not r.is_provider]
+
+
+def test_a_bedrock_region_the_us_profiles_cannot_be_called_from_is_refused_naming_the_setting(
+        dev_config: dict[str, str]) -> None:
+    """The models go through `us.` inference profiles, which exist only in US regions: elsewhere the plan would
+    grant and configure profiles that do not exist (it used to plan, pricing nothing)."""
+    abroad = {**dev_config, "aws:region": "eu-west-1"}
+    with pytest.raises(SettingsError, match=r"aws:region .*eu-west-1 cannot call the models' `us.` inference"):
+        stack_settings("dev", abroad)
+    with pytest.raises(SettingsError, match=r"bedrock.region: eu-central-1 cannot call"):
+        stack_settings("dev", {**dev_config, f"{PROJECT}:bedrock": json.dumps({"region": "eu-central-1"})})
+    assert stack_settings("dev", {**abroad, f"{PROJECT}:bedrock": json.dumps({"region": "us-east-1"})}).region == (
+        "eu-west-1")
