@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from components.litellm_config import CACHE_READ, CACHE_WRITE
 from offline.engine import Graph, Resource
 from offline.text import aligned
 from settings import MODEL_CATALOG, Settings
@@ -26,9 +27,13 @@ from settings import MODEL_CATALOG, Settings
 HOURS_PER_MONTH = 730
 PRICES_FILE = Path(__file__).resolve().parent / "prices.yaml"
 # The NAT instance's root volume comes from the fck-nat AMI; its size is not read here.
-NAT_ROOT_VOLUME_GB = 8
-# A Claude Code turn for "what a budget buys": uncached input and output tokens (an assumption, stated as one).
+# fck-nat's AMIs have a 2 GB root volume (its docs/deploying.md); the launch template keeps the AMI's size.
+NAT_ROOT_VOLUME_GB = 2
+# A Claude Code turn for "what a budget buys" (an assumption, stated as one): 20k tokens of context and 1k out. Claude
+# Code relies on prompt caching: most of the context is the cached prefix of the conversation, read at 0.1x the input
+# price; the new part is written to the cache at 1.25x (components/litellm_config.py CACHE_READ/CACHE_WRITE).
 TURN_INPUT_TOKENS, TURN_OUTPUT_TOKENS = 20_000, 1_000
+TURN_CACHED_SHARE = 0.9
 # Container Insights (standard) metrics per ECS cluster, service and task definition family: AWS's metric table
 # for ECS (CloudWatch User Guide, "Amazon ECS Container Insights metrics"), billed as custom metrics.
 INSIGHTS_PER_CLUSTER, INSIGHTS_PER_SERVICE, INSIGHTS_PER_FAMILY = 11, 13, 8
@@ -230,9 +235,12 @@ def _secret(graph: Graph, secret: Resource, pricer: _Pricer, region: str) -> Non
 
 
 def _alarm(graph: Graph, alarm: Resource, pricer: _Pricer, region: str) -> None:
-    """CloudWatch bills an alarm per metric it evaluates: a metric-math alarm once per metric in its expression."""
+    """CloudWatch bills an alarm per metric it evaluates: a metric-math alarm once per metric in its expression, an
+    anomaly detection alarm three metrics per metric (the metric and the band's two bounds: CloudWatch pricing)."""
     queries = alarm.inputs.get("metricQueries") or []
     metrics = sum(1 for q in queries if q.get("metric")) or 1
+    if any("ANOMALY_DETECTION_BAND" in str(q.get("expression", "")) for q in queries):
+        metrics *= 3
     pricer.add(alarm, "CloudWatch alarm", metrics, "alarm metric-month", "cloudwatch.alarm-metric-month", region=region)
 
 
@@ -304,7 +312,8 @@ USAGE = [
     ("EFS storage (metrics)", "GB-month", "efs.gb-month"), ("ECR image storage", "GB-month", "ecr.gb-month"),
     ("S3 storage (access logs)", "GB-month", "s3.gb-month"), ("RDS backups beyond the storage size", "GB-month",
                                                               "rds.backup.gb-month"),
-    ("Lambda (egress probe; free tier covers it)", "GB-second", "lambda.gb-second.arm64"),
+    # The probe names no architecture: Lambda's default, x86_64.
+    ("Lambda (egress probe; free tier covers it)", "GB-second", "lambda.gb-second.x86_64"),
     ("data out to the internet", "GB", "data-out.internet-gb"),
 ]
 
@@ -354,6 +363,11 @@ def _bedrock(settings: Settings) -> Iterator[dict[str, Any]]:
                "output_per_mtok": round(output_per_mtok, 4)}
 
 
+def turn_input_multiplier() -> float:
+    """What a turn's input costs against its list price: cached reads at 0.1x, new context written at 1.25x."""
+    return TURN_CACHED_SHARE * CACHE_READ + (1 - TURN_CACHED_SHARE) * CACHE_WRITE
+
+
 def _budgets(settings: Settings) -> Iterator[dict[str, Any]]:
     """What each tier's budget buys, in Claude Code turns of the strongest model it may use."""
     prices_by_model = {b["model"]: b for b in _bedrock(settings)}
@@ -363,7 +377,8 @@ def _budgets(settings: Settings) -> Iterator[dict[str, Any]]:
         models = budget.models or settings.models
         model = max(models, key=lambda m: prices_by_model[m]["output_per_mtok"])
         price = prices_by_model[model]
-        turn = (TURN_INPUT_TOKENS * price["input_per_mtok"] + TURN_OUTPUT_TOKENS * price["output_per_mtok"]) / 1e6
+        turn = (TURN_INPUT_TOKENS * price["input_per_mtok"] * turn_input_multiplier()
+                + TURN_OUTPUT_TOKENS * price["output_per_mtok"]) / 1e6
         yield {"tier": tier, "budget": budget.max_budget_usd, "period": budget.period, "model": model,
                "turns": int(budget.max_budget_usd // turn), "turn_usd": round(turn, 4)}
 
@@ -393,7 +408,8 @@ def render(bill: dict[str, Any]) -> str:
                f"{b['model']} ${b['input_per_mtok']:g}/${b['output_per_mtok']:g} ({b['profile']}.)"
                for b in bill["bedrock"])]
     out += [f"A {b['tier']} budget (${b['budget']:,.2f}/{b['period']}) buys about {b['turns']:,} Claude Code turns "
-            f"on {b['model']} ({TURN_INPUT_TOKENS // 1000}k tokens in, {TURN_OUTPUT_TOKENS // 1000}k out: "
+            f"on {b['model']} ({TURN_INPUT_TOKENS // 1000}k tokens in, {TURN_CACHED_SHARE:.0%} of them cached, "
+            f"{TURN_OUTPUT_TOKENS // 1000}k out: "
             f"${b['turn_usd']:g} each)" for b in bill["budgets"]]
     return "\n".join(out)
 

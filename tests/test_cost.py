@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from offline import cost
-from offline.engine import ROOT_DIR, Graph, run, stack_config
-from settings import PROJECT
+from offline.engine import ROOT_DIR, Graph, Resource, run, stack_config, stack_settings
+from settings import MODEL_CATALOG, PROJECT
 from tests.stacks import config_with, plan_command, run_with, settings_of
 
 REGIONS = ("us-west-1", "us-east-1", "us-west-2")
@@ -161,3 +161,42 @@ def test_a_region_without_prices_says_cost_unknown_loudly() -> None:
     assert "COST UNKNOWN: at least $" in rendered and "price(s) missing for eu-west-1" in rendered
     at_home = bill(run("dev"))
     assert at_home.as_dict()["complete"] is True and "COST UNKNOWN" not in cost.render(at_home.as_dict())
+
+
+def test_the_nat_root_volume_is_fck_nats_2_gb(dev: Graph) -> None:
+    """The launch template keeps the AMI's root volume size; fck-nat's AMIs have 2 GB (docs/deploying.md)."""
+    (mapping,) = dev.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["blockDeviceMappings"]
+    assert "volumeSize" not in mapping["ebs"]
+    (line,) = [line for line in bill(dev).lines if line.item.startswith("EBS gp3 root volume")]
+    assert line.quantity == 2
+
+
+def test_the_probe_is_priced_at_its_own_architecture(dev: Graph) -> None:
+    architecture = (dev.one("aws:lambda/function:Function").inputs.get("architectures") or ["x86_64"])[0]
+    (line,) = [line for line in bill(dev).usage if line.item.startswith("Lambda")]
+    assert line.unit_usd == price(f"lambda.gb-second.{architecture}")
+
+
+def test_an_anomaly_detection_alarm_counts_three_metrics() -> None:
+    """CloudWatch bills an anomaly detection alarm as three metrics (the metric and its band's two bounds)."""
+    def alarm(expression: str) -> Resource:
+        queries = [{"id": "m1", "metric": {"metricName": "Errors"}}, {"id": "band", "expression": expression}]
+        return Resource(urn=f"urn:{expression}", type="aws:cloudwatch/metricAlarm:MetricAlarm", name="a",
+                        inputs={"metricQueries": queries}, outputs={}, parent="", provider="", custom=True,
+                        protect=False)
+
+    quantities = {}
+    for expression in ("ANOMALY_DETECTION_BAND(m1, 2)", "m1 * 2"):
+        graph = Graph("probe", [alarm(expression)], [], {})
+        quantities[expression] = cost.estimate(graph, stack_settings("dev")).lines[0].quantity
+    assert quantities == {"ANOMALY_DETECTION_BAND(m1, 2)": 3, "m1 * 2": 1}
+
+
+def test_a_turn_is_priced_with_claude_codes_prompt_caching(dev: Graph) -> None:
+    """90 % of a 20k-token turn's input is read from the cache (0.1x), 10 % written to it (1.25x), 1k out."""
+    sonnet = MODEL_CATALOG["claude-sonnet-4-5"]
+    input_usd, output_usd = sonnet.billed_usd_per_mtok
+    expected = (20_000 * input_usd * (0.9 * 0.1 + 0.1 * 1.25) + 1_000 * output_usd) / 1e6
+    (developer,) = [b for b in bill(dev).budgets if b["tier"] == "developer"]
+    assert developer["model"] == "claude-sonnet-4-5" and developer["turn_usd"] == round(expected, 4)
+    assert developer["turns"] == int(10 // expected)
