@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 import urllib.error
@@ -25,9 +26,17 @@ from tests.stacks import container, env
 
 LITELLM = ROOT_DIR / ".venv-litellm" / "bin" / "litellm"
 VM_BINARY = shutil.which("victoria-metrics")
-# The ports the scrape config names (litellm:4000, victoriametrics:8428).
-PROXY = "http://127.0.0.1:4000"
-VM = "http://127.0.0.1:8428"
+def free_port() -> int:
+    """A port nothing listens on now, from the OS (another checkout's LiteLLM may hold 4000)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# Where this test worker runs LiteLLM and VictoriaMetrics (the scrape config's ports are moved to them).
+PROXY_PORT, VM_PORT = free_port(), free_port()
+PROXY = f"http://127.0.0.1:{PROXY_PORT}"
+VM = f"http://127.0.0.1:{VM_PORT}"
 # How the scrape config finds LiteLLM (dns_sd_configs on LITELLM_HOST).
 SCRAPE_ENV = {"LITELLM_HOST": "localhost"}
 SCRAPE_CONFIG = ROOT_DIR / "images" / "victoriametrics" / "scrape.yml"
@@ -93,12 +102,15 @@ def planned_environment(graph: Graph) -> dict[str, str]:
 @contextmanager
 def serving(command: Sequence[str], log: Path | None, ready: Callable[[], bool], seconds: float, what: str,
             **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """A server the test runs: started with its output in `log` (or discarded), yielded once `ready()` holds,
-    stopped (SIGTERM) at the end."""
+    """A server the test runs: started with its output in `log` (or discarded), yielded once `ready()` holds while
+    the child still runs (an answer after it died came from someone else on its port), stopped (SIGTERM) at the
+    end."""
     with log.open("w") if log else open(os.devnull, "w") as output:
         process = subprocess.Popen(list(command), stdout=output, stderr=subprocess.STDOUT, **popen)
     try:
-        wait_until(ready, seconds, f"{what} to start" + (f" (log: {log})" if log else ""))
+        wait_until(lambda: process.poll() is None and ready(), seconds,
+                   f"{what} to start" + (f" (log: {log})" if log else ""))
+        assert process.poll() is None, f"{what} exited; what answered is another process on its port"
         yield process
     finally:
         if process.poll() is None:
@@ -110,7 +122,7 @@ def serving(command: Sequence[str], log: Path | None, ready: Callable[[], bool],
 def litellm_proxy(graph: Graph, port: int, environment: Mapping[str, str], log: Path) -> Iterator[
         subprocess.Popen[bytes]]:
     """The proxy on `port`, started and answering; `environment` adds the test's (master key, Bedrock endpoint)."""
-    assert LITELLM.exists(), "run `make setup`: it installs the LiteLLM proxy into .venv-litellm"
+    assert LITELLM.exists(), "run `make test`: it installs the LiteLLM proxy into .venv-litellm"
     env = {**os.environ, **planned_environment(graph), **FAKE_AWS_CREDENTIALS, **environment}
     with serving([str(LITELLM), "--config", str(planned_config_path(graph)), "--port", str(port), "--num_workers",
                   "1"], log, lambda: call("/health/liveliness", base=f"http://127.0.0.1:{port}")[0] == 200, 60,
@@ -119,10 +131,10 @@ def litellm_proxy(graph: Graph, port: int, environment: Mapping[str, str], log: 
 
 
 @contextmanager
-def victoriametrics(workdir: Path, port: int, litellm_port: int = 4000) -> Iterator[None]:
+def victoriametrics(workdir: Path, port: int, litellm_port: int = PROXY_PORT) -> Iterator[None]:
     """The image's scrape config with only the intervals shortened (scrapes, DNS discovery), so a test sees
     several scrapes quickly; LiteLLM's port and VictoriaMetrics' own moved where the test runs them."""
-    assert VM_BINARY, "install Debian's victoria-metrics (make setup does)"
+    assert VM_BINARY, "install Debian's victoria-metrics (`make tools` does)"
     scrape = yaml.safe_load(SCRAPE_CONFIG.read_text())
     scrape["global"].update(scrape_interval="1s", scrape_timeout="1s")
     scrape["scrape_configs"][0]["dns_sd_configs"][0]["port"] = litellm_port

@@ -3,7 +3,7 @@ evaluated by the real vmalert against the real VictoriaMetrics scraping the real
 Bedrock); each condition is induced and the rule fires, and on healthy traffic none does. Grafana itself cannot run
 here: the provisioning files are checked against Grafana's documented file-provisioning format instead.
 
-Own ports (proxy 4100, VictoriaMetrics 8528, vmalert 8880) so this runs beside tests/test_images.py.
+Its own ports from the OS (tests/live.py free_port), so it runs beside tests/test_images.py and any other LiteLLM.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from offline.engine import ROOT_DIR, Graph, stack_config
 from settings import AlertingSettings
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.local_server import LocalServer
-from tests.live import call, litellm_proxy, query, serving, victoriametrics, wait_until
+from tests.live import call, free_port, litellm_proxy, query, serving, victoriametrics, wait_until
 from tests.stacks import container, env
 
-PROXY = "http://127.0.0.1:4100"
-VM = "http://127.0.0.1:8528"
-VMALERT = "http://127.0.0.1:8880"
+PROXY_PORT, VM_PORT, VMALERT_PORT = free_port(), free_port(), free_port()
+PROXY = f"http://127.0.0.1:{PROXY_PORT}"
+VM = f"http://127.0.0.1:{VM_PORT}"
+VMALERT = f"http://127.0.0.1:{VMALERT_PORT}"
 KEY = {"Authorization": "Bearer sk-alerting-test"}
 ALERTING = ROOT_DIR / "images" / "grafana" / "provisioning" / "alerting"
 # Thresholds low enough to cross with a few test requests; the expressions are the stack's.
@@ -145,12 +146,12 @@ def stack_under_test(dev: Graph, tmp_path_factory: pytest.TempPathFactory) -> It
     bedrock, notifications = FakeBedrock(), Notifications()
     (work / "rules.yml").write_text(yaml.safe_dump(vmalert_rules()))
     try:
-        with litellm_proxy(dev, 4100, {"LITELLM_MASTER_KEY": KEY["Authorization"][7:],
+        with litellm_proxy(dev, PROXY_PORT, {"LITELLM_MASTER_KEY": KEY["Authorization"][7:],
                                        "AWS_REGION_NAME": "us-west-2", "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url},
                            work / "proxy.log") as proxy:
             # The proxy's first /metrics answer takes longer than the 1 s scrape timeout (it loads its routers then).
             wait_until(lambda: call("/metrics/", base=PROXY)[0] == 200, 30, "the proxy's metrics")
-            with victoriametrics(work, 8528, litellm_port=4100), vmalert(work, notifications.url):
+            with victoriametrics(work, VM_PORT, litellm_port=PROXY_PORT), vmalert(work, notifications.url):
                 yield {"bedrock": bedrock, "proxy": proxy}
     finally:
         bedrock.close()
@@ -160,7 +161,7 @@ def stack_under_test(dev: Graph, tmp_path_factory: pytest.TempPathFactory) -> It
 @contextmanager
 def vmalert(work: Path, notifier_url: str) -> Iterator[None]:
     with serving([shutil.which("vmalert"), f"-rule={work / 'rules.yml'}", f"-datasource.url={VM}",
-                  f"-notifier.url={notifier_url}", "-evaluationInterval=1s", "-httpListenAddr=:8880"],
+                  f"-notifier.url={notifier_url}", "-evaluationInterval=1s", f"-httpListenAddr=:{VMALERT_PORT}"],
                  work / "vmalert.log", lambda: call("/api/v1/alerts", base=VMALERT)[0] == 200, 30, "vmalert"):
         yield
 

@@ -13,12 +13,12 @@ import yaml
 
 from offline.engine import Graph
 from tests.fakes.valkey import Valkey, valkey_server
-from tests.live import planned_config_path
+from tests.live import free_port, planned_config_path
 from tests.reachability import flow_allowed, group_id
 from tests.stacks import container, env, run_with
 
 VALKEY = "aws:elasticache/replicationGroup:ReplicationGroup"
-VALKEY_PORT = 6390
+VALKEY_PORT = free_port()
 
 
 def valkey(graph: Graph) -> Any:

@@ -3,8 +3,8 @@ proxy with the config.yaml the plan bakes into its image (and the task's planned
 Bedrock on loopback, and the real VictoriaMetrics with images/victoriametrics/scrape.yml scraping that proxy and
 answering every dashboard query.
 
-LiteLLM runs from .venv-litellm (`make setup` installs it; its dependencies clash with Pulumi's). Ports 4000
-and 8428 are the ones baked into the scrape config, so the tests use them.
+LiteLLM runs from .venv-litellm (`make test` installs it; its dependencies clash with Pulumi's), on ports the OS
+hands out (tests/live.py), the scrape config's moved to them.
 """
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ from tests.live import (
     FAKE_AWS_CREDENTIALS,
     LITELLM,
     PROXY,
+    PROXY_PORT,
     SCRAPE_ENV,
     VM_BINARY,
+    VM_PORT,
     call,
+    free_port,
     litellm_proxy,
     planned_config_path,
     planned_environment,
@@ -70,7 +73,7 @@ DASHBOARD = IMAGES / "grafana" / "dashboards" / "llm-gateway.json"
 BEARER = {"Authorization": f"Bearer {MASTER_KEY}"}
 # What clients may name a model by (the edge's GET /v1/models/<name>), for every model the proxy serves.
 CLIENT_NAMES = [alias for model in MODEL_CATALOG.values() for alias in model.client_names]
-VALKEY_PORT = 6391
+VALKEY_PORT = free_port()
 
 
 # --- hadolint -------------------------------------------------------------------------------------------------
@@ -154,11 +157,11 @@ def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, prod: 
     work = tmp_path_factory.mktemp("litellm")
     log, gc_log = work / "proxy.log", work / "gc.jsonl"
     started = time.monotonic()
-    with litellm_proxy(prod, 4000, {**outbound.environment(), "LITELLM_MASTER_KEY": MASTER_KEY,
+    with litellm_proxy(prod, PROXY_PORT, {**outbound.environment(), "LITELLM_MASTER_KEY": MASTER_KEY,
                                     "AWS_REGION_NAME": BEDROCK_REGION, "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url,
                                     **shared_cache.environment(), **gc_trace.environment(gc_log)}, log) as process:
         # A connection the ALB would keep: used once now, again at the end of the module (see the keep-alive test).
-        idle = http.client.HTTPConnection("127.0.0.1", 4000, timeout=10)
+        idle = http.client.HTTPConnection("127.0.0.1", PROXY_PORT, timeout=10)
         try:
             idle.request("GET", "/health/liveliness")
             idle.getresponse().read()
@@ -334,7 +337,7 @@ def test_proxy_start_time_and_memory_are_within_the_task_size(proxy: dict[str, A
 
 
 def test_victoriametrics_accepts_the_scrape_config() -> None:
-    assert VM_BINARY, "install Debian's victoria-metrics (make setup does)"
+    assert VM_BINARY, "install Debian's victoria-metrics (`make tools` does)"
     result = subprocess.run([VM_BINARY, f"-promscrape.config={IMAGES / 'victoriametrics' / 'scrape.yml'}",
                              "-promscrape.config.dryRun", "-promscrape.dnsSDCheckInterval=30s"],
                             env={**os.environ, **SCRAPE_ENV}, capture_output=True, text=True, check=False)
@@ -363,7 +366,7 @@ def substitute_grafana_variables(expr: str) -> str:
 
 @pytest.fixture(scope="module")
 def victoriametrics(proxy: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    with victoriametrics_running(tmp_path_factory.mktemp("victoriametrics"), 8428):
+    with victoriametrics_running(tmp_path_factory.mktemp("victoriametrics"), VM_PORT):
         yield
 
 
@@ -495,7 +498,7 @@ def test_claude_code_works_for_every_tier_and_model_choice_on_the_first_try(
         proxy: dict[str, Any], bedrock: FakeBedrock, outbound: OutboundTrap, tmp_path: Path) -> None:
     """What tools.users hands a person, used as is: the default model, and /model opus, sonnet and haiku, for each
     tier; every turn reaches Bedrock on a model the tier may use, with only betas Bedrock documents for it."""
-    assert CLAUDE.exists(), "run `make setup` (npm ci installs Claude Code)"
+    assert CLAUDE.exists(), "run `make test` (npm ci installs Claude Code)"
     (tmp_path / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
     settings = stack_settings("dev")
     runs = [(tier, choice) for tier in ("admin", "developer", "test") for choice in ("", "opus", "sonnet", "haiku")]
@@ -629,7 +632,7 @@ def post_oversized(path: str, headers: dict[str, str], size: int = OVERSIZED_BYT
     head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": "gateway", "Content-Type": "application/json",
                                                  **headers}.items())
     chunk = b"x" * 1_000_000
-    with socket.create_connection(("127.0.0.1", 4000), timeout=60) as connection:
+    with socket.create_connection(("127.0.0.1", PROXY_PORT), timeout=60) as connection:
         connection.sendall(f"POST {path} HTTP/1.1\r\n{head}{framing}\r\n\r\n".encode())
         sent = 0
         while sent < size and not select.select([connection], [], [], 0)[0]:
@@ -739,12 +742,6 @@ def person_proxy(bedrock: FakeBedrock, dev: Graph, tmp_path_factory: pytest.Temp
                  work / "proxy.log", lambda: call("/health/liveliness", base=base)[0] == 200, 90, "LiteLLM",
                  env=environment):
         yield base
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def chat(stream: bool, **extra: Any) -> dict[str, Any]:

@@ -137,7 +137,7 @@ def test_missing_settings_are_named(tmp_path: Path) -> None:
 
 def test_shell_scripts_pass_shellcheck() -> None:
     shellcheck = shutil.which("shellcheck")
-    assert shellcheck, "install Debian's shellcheck (make setup does)"
+    assert shellcheck, "install Debian's shellcheck (`make tools` does)"
     twin = ROOT_DIR / "tests" / "twin"
     scripts = [*map(str, (ROOT_DIR / "scripts").glob("*.sh")), str(ROOT_DIR / ".ci" / "run"),
                str(twin / "fck-nat.sh"), str(twin / "bin" / "service")]

