@@ -32,7 +32,7 @@ pulumi.export("adminEndpoints", {"litellm": f"{gateway.litellm.hostname}:{LITELL
 pulumi.export("litellmMasterKeySecretArn", gateway.secrets.arns["litellm-master-key"])
 pulumi.export("alarmTopicArn", gateway.alert_topic.arn)
 pulumi.export("grafanaAdminPasswordSecretArn", gateway.secrets.arns["grafana-admin-password"])
-# What the runbooks (README) act on: the database to restore, the cluster and services to inspect or scale.
+# What the runbooks (docs/operations.md) act on: the database to restore, the cluster and services to inspect or scale.
 pulumi.export("databaseIdentifier", gateway.database.identifier)
 pulumi.export("ecsCluster", gateway.cluster.name)
 services = {key: getattr(gateway, key) for key in ("litellm", "grafana", "victoriametrics")}

@@ -228,7 +228,7 @@ class ServiceSettings(Section):
         return self
 
 
-# Measured with `make bench` (README, "Capacity"; bench/results-2026-11-27.json): one LiteLLM 1.108.7 process on one
+# Measured with `make bench` (docs/capacity.md; bench/results-2026-11-27.json): one LiteLLM 1.108.7 process on one
 # core, its start-up heap frozen (images/litellm/custom_hooks.py), keeps 100 long Claude Code streams open (80 KB
 # prompts, 420 tokens out at 60 tokens/s, three in a row each: about 11.9 turns a second) adding 34-65 ms at p95 to
 # the first token; at 150 it adds 175-367 ms. Without the freeze it held 75. Rounded down.
@@ -241,7 +241,7 @@ class LiteLLMSettings(ServiceSettings):
     # Upstream's non-root image carried x86 Prisma engines in its arm64 variant until BerriAI/litellm#27170, and
     # whether the pinned tag's arm64 variant is sound cannot be checked from here (ghcr.io is out of reach).
     architecture: Literal["ARM64", "X86_64"] | None = Field(
-        "X86_64", description="X86_64 until the pinned image's arm64 variant is verified (README, known limits).")
+        "X86_64", description="X86_64 until the pinned image's arm64 variant is verified (docs/limits.md).")
     cpu_target_percent: int = Field(60, ge=10, le=90, description="Autoscaling target for average CPU.")
     requests_per_target_per_minute: int | None = Field(
         None, ge=1, le=100_000, description="Autoscaling target for ALB requests per task; default: the measured "
@@ -304,7 +304,8 @@ class BudgetTier(Section):
     models: tuple[str, ...] = ()
     max_parallel_requests: int = Field(
         10, ge=1, le=1000, description="Requests one person may have in flight (Claude Code runs subagents in "
-        "parallel); bounds how far a budget can be overshot (README, failure semantics).")
+        "parallel); LiteLLM reserves each request's cost, so a budget is overshot by about one request whatever "
+        "this is (docs/people.md, failure semantics).")
 
 
 class DomainSettings(Section):

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from offline import cost
-from offline.engine import ROOT_DIR, Graph, Resource, run, stack_config, stack_settings
+from offline.engine import Graph, Resource, run, stack_config, stack_settings
 from settings import MODEL_CATALOG, PROJECT
+from tests.docs import documentation
 from tests.stacks import config_with, plan_command, run_with, settings_of
 
 REGIONS = ("us-west-1", "us-east-1", "us-west-2")
@@ -137,7 +138,7 @@ def test_against_prints_the_difference_between_two_plans(tmp_path: Path) -> None
 
 
 def test_the_readme_states_the_totals_the_plans_print(dev: Graph, prod: Graph) -> None:
-    readme = (ROOT_DIR / "README.md").read_text()
+    readme = documentation()
     for graph in (dev, prod):
         assert f"${bill(graph).total:,.2f}" in readme, graph.stack
 

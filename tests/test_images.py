@@ -205,7 +205,7 @@ def test_chat_completion_reaches_bedrock_signed_and_answers_in_openai_format(
 
 def test_the_first_model_call_freezes_the_start_up_heap_once(proxy: dict[str, Any]) -> None:
     """images/litellm/custom_hooks.py freezes what LiteLLM built at start-up, so full collections stop walking it
-    (README "Capacity": 0.5 s pauses without). The proxy here logs its gc.freeze() calls (tests/gc_trace)."""
+    (docs/capacity.md: 0.5 s pauses without). The proxy here logs its gc.freeze() calls (tests/gc_trace)."""
     for model in ("claude-haiku-4-5", "claude-sonnet-4-5"):
         assert call("/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "hi"}]},
                     BEARER)[0] == 200
@@ -810,7 +810,7 @@ def test_a_persons_key_reaches_the_responses_follow_ups(person_proxy: str) -> No
 
 
 def test_an_admins_key_keeps_bedrocks_options(proxy: dict[str, Any], bedrock: FakeBedrock) -> None:
-    """The master key is not held to the list (README: what admin keys may send)."""
+    """The master key is not held to the list (docs/security.md: what admin keys may send)."""
     before = len(bedrock.requests)
     status, _, _ = call("/v1/chat/completions", chat(False, performanceConfig={"latency": "optimized"}), BEARER)
     (sent,) = bedrock.requests[before:]

@@ -17,6 +17,7 @@ import pytest
 from offline.engine import ROOT_DIR, stack_settings
 from settings import MODEL_CATALOG
 from tests import litellm_openapi
+from tests.docs import documentation
 from tests.fakes.litellm_admin import FakeLiteLLMAdmin
 from tools import users
 from tools.litellm_admin import ROUTES, Admin, AdminError
@@ -323,7 +324,7 @@ def test_the_readmes_overshoot_bound_follows_from_the_prices() -> None:
     """The largest request of a model: a full 200k-token context in and the 64k-token output maximum, billed at the
     `us.` profile price (list + 10 %). LiteLLM 1.108.7 reserves each request's cost before admitting it, so a budget
     is overshot by about one such request, not by `maxParallelRequests` of them."""
-    readme = (ROOT_DIR / "README.md").read_text()
+    readme = documentation()
     cap = settings().budgets["developer"].max_parallel_requests
     for name in (SONNET, HAIKU):
         model = MODEL_CATALOG[name]

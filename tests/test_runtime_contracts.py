@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ import yaml
 from components.network import SESSION_MANAGER_ACTIONS
 from offline.engine import ACCOUNT_ID, ROOT_DIR, Graph, Resource
 from settings import MODEL_CATALOG, US_PROFILE_REGIONS
+from tests.docs import documentation
 from tests.flows import FLOWS, Flow, listener_port
 from tests.reachability import (
     SECURITY_GROUP,
@@ -454,7 +454,7 @@ def test_readme_names_every_permission_the_deploy_script_uses() -> None:
     code = "\n".join(line for line in RUN_TASK_SCRIPT.read_text().splitlines() if not line.lstrip().startswith("#"))
     used = set(re.findall(r"(?<![\w-])ecs ([a-z]+(?:-[a-z]+)+)", code))
     assert used == {"run-task", "describe-tasks", "stop-task"}
-    readme = Path(ROOT_DIR / "README.md").read_text()
+    readme = documentation()
     missing = [action for command in sorted(used) for action in CLI_ACTIONS[command] if action not in readme]
     assert not missing, f"README does not name {missing}"
 
