@@ -17,7 +17,7 @@ import pytest
 
 from tests.flows import FLOWS
 from tests.stacks import planned, settings_of
-from tests.twin.flows import CALLS, ECR_LAYERS, calls_of
+from tests.twin.endpoints import CALLS, ECR_LAYERS, calls_of
 from tests.twin.session import bedrock_name, in_parallel, needs_namespaces, running_twins
 from tests.twin.stand_ins import BannerListener
 from tests.twin.vpc import STRANGER, Boot, VpcTwin
@@ -129,7 +129,7 @@ def _must_not(twin: VpcTwin) -> list[Attempt]:
                 for unit, found in addresses.items() for address in found
                 for port in twin.links[next(twin.interfaces(unit)).interface.key].interface.listens]
     attempts += [Attempt(STRANGER, public, port, "the internet reaches nothing on the NAT instance")
-                 for public in {elastic_ip(twin), *twin.nat.public_of.values()} for port in NAT_LISTENS]
+                 for public in {elastic_ip(twin), *twin.public_of.values()} for port in NAT_LISTENS]
     attempts += [Attempt(link.interface.key, bedrock, 80, "tasks leave only as HTTPS")
                  for unit in ("litellm", "grafana", "victoriametrics", "migration") for link in twin.interfaces(unit)]
     attempts += [Attempt(link.interface.key, address, 8428, "LiteLLM never calls VictoriaMetrics")
@@ -146,8 +146,8 @@ def _must_not(twin: VpcTwin) -> list[Attempt]:
 
 def test_only_the_nat_instance_has_a_public_address(twin: VpcTwin) -> None:
     """The internet reaches a private address only through the gateway's translation: nothing else has one."""
-    assert set(twin.nat.public_of) == {twin.nat.primary.interface.address}
-    assert twin.nat.public_of[twin.nat.primary.interface.address] == elastic_ip(twin)
+    assert set(twin.public_of) == {twin.nat.primary.interface.address}
+    assert twin.public_of[twin.nat.primary.interface.address] == elastic_ip(twin)
 
 
 def test_nothing_else_connects(twin: VpcTwin) -> None:

@@ -2,8 +2,8 @@
 read from the graph the program planned (never written by hand).
 
 Every shape a plan can use is read: inline `ingress`/`egress` blocks, `aws:vpc/SecurityGroup{Ingress,Egress}Rule`,
-legacy `aws:ec2/SecurityGroupRule`; routes as `aws:ec2/Route` or inline on the table; gateway endpoints as routes. A
-resource with a footprint in the VPC that is not read here lands in `unmodelled`, with the reason.
+legacy `aws:ec2/SecurityGroupRule`; routes as `aws:ec2/Route` or inline on the table; gateway endpoints as routes.
+plan.py names every resource with a footprint in the VPC that the twin does not read (`Model.unmodelled`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.gateway import CLOUDFRONT_ORIGIN_FACING
 from offline.engine import Graph
 
 ALL_PORTS = (0, 65535)
@@ -20,42 +21,11 @@ ALL_PORTS = (0, 65535)
 PROTOCOLS = {"-1": "all", "all": "all", "tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp",
              "1": "icmp"}
 # Stand-in members of AWS-managed prefix lists (the twin's "internet" hands these addresses out).
-CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 PREFIX_LIST_STAND_INS = {CLOUDFRONT_ORIGIN_FACING: ["192.0.2.0/25"]}
 S3_STAND_IN = "198.18.3.0/24"
 # The group AWS creates with the first CloudFront VPC origin (CloudFront Developer Guide, "Restrict access with VPC
 # origins"); it is not in the plan, so the twin gives it egress to anywhere, as AWS's own group has.
 VPC_ORIGIN_GROUP = "CloudFront-VPCOrigins-Service-SG"
-# Types whose VPC footprint the twin reads, and types that touch the VPC but carry no traffic of their own.
-READ = {
-    "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/routeTable:RouteTable", "aws:ec2/route:Route",
-    "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/internetGateway:InternetGateway",
-    "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "aws:ec2/securityGroupRule:SecurityGroupRule",
-    "aws:ec2/networkInterface:NetworkInterface", "aws:ec2/eip:Eip", "aws:ec2/launchTemplate:LaunchTemplate",
-    "aws:autoscaling/group:Group", "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ecs/service:Service",
-    "aws:lb/loadBalancer:LoadBalancer", "aws:lb/listener:Listener", "aws:rds/instance:Instance",
-    "aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/replicationGroup:ReplicationGroup",
-    "aws:elasticache/subnetGroup:SubnetGroup", "aws:efs/mountTarget:MountTarget", "aws:lambda/function:Function",
-    "aws:cloudfront/vpcOrigin:VpcOrigin", "command:local:Command",
-}
-NOT_CARRYING_TRAFFIC = {
-    "aws:ec2/flowLog:FlowLog": "records traffic, carries none",
-    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": "DNS: the twin connects to addresses",
-    "aws:ecs/cluster:Cluster": "no interface of its own",
-    "aws:lb/targetGroup:TargetGroup": "its port is the service's; the ALB's interfaces carry the traffic",
-}
-VPC_FOOTPRINT_KEYS = {"vpcId", "subnetId", "subnetIds", "subnets", "securityGroups", "securityGroupIds",
-                      "vpcSecurityGroupIds", "vpcConfig", "networkConfiguration", "vpcZoneIdentifiers"}
-ALWAYS_UNMODELLED = [
-    "AWS's DNS (Route 53 Resolver): security groups do not filter it; the twin connects to addresses",
-    "the hypervisor's throughput, MTU and packet rates; ICMP (no group here admits it)",
-    "security group connection tracking timeouts and untracked flows (groups open both ways to everything)",
-    "Session Manager's own channel to the NAT instance (its agent calls AWS over HTTPS, like the boot)",
-]
-
-
 @dataclass(frozen=True)
 class Rule:
     """One security group rule: protocol, port range, and the peer (a CIDR, a group or a prefix list)."""
@@ -150,12 +120,6 @@ class Model:
     nat: NatPlan
     prefix_lists: dict[str, list[str]]
     unmodelled: list[str]
-
-    def unit(self, unit: str) -> list[Interface]:
-        return [i for i in self.interfaces if i.unit == unit]
-
-    def members(self, group_id: str) -> list[str]:
-        return [i.address for i in self.interfaces if group_id in i.groups and i.address]
 
 
 def _protocol(value: Any) -> str:

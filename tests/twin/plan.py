@@ -13,22 +13,46 @@ from collections.abc import Iterator
 from offline.engine import ACCOUNT_ID, MANAGED_PREFIX_LISTS, Graph
 from tests.reachability import documents_of, resource_tags
 from tests.twin.model import (
-    ALWAYS_UNMODELLED,
-    NOT_CARRYING_TRAFFIC,
     PREFIX_LIST_STAND_INS,
-    READ,
-    VPC_FOOTPRINT_KEYS,
     VPC_ORIGIN_GROUP,
     Interface,
     Model,
     NatPlan,
+    Rule,
     SecurityGroup,
     Subnet,
     route_tables,
     security_groups,
 )
-from tests.twin.model import Rule as SgRule
 
+# Types whose VPC footprint the twin reads, and types that touch the VPC but carry no traffic of their own.
+READ = {
+    "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/routeTable:RouteTable", "aws:ec2/route:Route",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/internetGateway:InternetGateway",
+    "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "aws:ec2/securityGroupRule:SecurityGroupRule",
+    "aws:ec2/networkInterface:NetworkInterface", "aws:ec2/eip:Eip", "aws:ec2/launchTemplate:LaunchTemplate",
+    "aws:autoscaling/group:Group", "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ecs/service:Service",
+    "aws:lb/loadBalancer:LoadBalancer", "aws:lb/listener:Listener", "aws:rds/instance:Instance",
+    "aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/replicationGroup:ReplicationGroup",
+    "aws:elasticache/subnetGroup:SubnetGroup", "aws:efs/mountTarget:MountTarget", "aws:lambda/function:Function",
+    "aws:cloudfront/vpcOrigin:VpcOrigin", "command:local:Command",
+}
+NOT_CARRYING_TRAFFIC = {
+    "aws:ec2/flowLog:FlowLog": "records traffic, carries none",
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": "DNS: the twin connects to addresses",
+    "aws:ecs/cluster:Cluster": "no interface of its own",
+    "aws:lb/targetGroup:TargetGroup": "its port is the service's; the ALB's interfaces carry the traffic",
+}
+VPC_FOOTPRINT_KEYS = {"vpcId", "subnetId", "subnetIds", "subnets", "securityGroups", "securityGroupIds",
+                      "vpcSecurityGroupIds", "vpcConfig", "networkConfiguration", "vpcZoneIdentifiers"}
+ALWAYS_UNMODELLED = [
+    "AWS's DNS (Route 53 Resolver): security groups do not filter it; the twin connects to addresses",
+    "the hypervisor's throughput, MTU and packet rates; ICMP (no group here admits it)",
+    "security group connection tracking timeouts and untracked flows (groups open both ways to everything)",
+    "Session Manager's own channel to the NAT instance (its agent calls AWS over HTTPS, like the boot)",
+]
 NFS_PORT = 2049
 ENGINE_PORTS = {"postgres": 5432, "valkey": 6379, "redis": 6379}
 
@@ -73,7 +97,7 @@ def interfaces_of(graph: Graph, subnets: dict[str, Subnet], groups: dict[str, Se
                            public=not alb.inputs.get("internal"))
         if graph.of_type("aws:cloudfront/vpcOrigin:VpcOrigin"):
             groups[VPC_ORIGIN_GROUP] = SecurityGroup(VPC_ORIGIN_GROUP, VPC_ORIGIN_GROUP,
-                                                     egress=[SgRule("all", (0, 65535), cidr="0.0.0.0/0")])
+                                                     egress=[Rule("all", (0, 65535), cidr="0.0.0.0/0")])
             yield from _spread("vpc-origin", pick(alb.inputs["subnets"]), [VPC_ORIGIN_GROUP])
     for database in graph.of_type("aws:rds/instance:Instance"):
         engine = database.inputs["engine"]

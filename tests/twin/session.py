@@ -14,7 +14,7 @@ import pytest
 from offline.engine import Graph
 from tests.stacks import settings_of
 from tests.twin import netns
-from tests.twin.flows import aws_names
+from tests.twin.endpoints import aws_names
 from tests.twin.plan import build_model
 from tests.twin.stand_ins import make_ca
 from tests.twin.vpc import Boot, VpcTwin

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,6 @@ class NatState:
     imds: HttpStandIn | None = None
     eip_on: str | None = None
     static_attached: bool = False
-    public_of: dict[str, str] = field(default_factory=dict)
 
 
 class VpcTwin:
@@ -91,6 +90,8 @@ class VpcTwin:
         self.links: dict[str, Link] = {}
         self.tables = {table: 1000 + n for n, table in enumerate(model.route_tables)}
         self.nat = NatState()
+        # Private address -> public address, as the internet gateway translates them.
+        self.public_of: dict[str, str] = {}
         self._indices = iter(range(1, 255))
         self._applied: dict[str, str] = {}
         self.listeners: list[BannerListener | HttpStandIn] = []
@@ -240,13 +241,13 @@ table ip igw {{
         netns.ip_batch(link.host, commands)
 
     def _map_public(self, private: str, public: str) -> None:
-        self.nat.public_of[private] = public
+        self.public_of[private] = public
         netns.run("ip", "netns", "exec", self.vpc, "nft", f"add element ip igw mapped {{ {private} }}; "
                   f"add element ip igw public_of {{ {private} : {public} }}; "
                   f"add element ip igw private_of {{ {public} : {private} }}")
 
     def _unmap_public(self, private: str) -> None:
-        public = self.nat.public_of.pop(private, None)
+        public = self.public_of.pop(private, None)
         if public:
             netns.run("ip", "netns", "exec", self.vpc, "nft", f"delete element ip igw mapped {{ {private} }}; "
                       f"delete element ip igw public_of {{ {private} }}; "
