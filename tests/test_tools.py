@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import types
@@ -20,6 +19,7 @@ from pulumi import automation as auto
 from components import litellm_config
 from offline.engine import ROOT_DIR, Graph, stack_settings
 from settings import MODEL_CATALOG
+from tests.live import free_port
 from tools import automation, smoke, tunnel, users
 from tools.people import parse_people
 
@@ -201,12 +201,6 @@ def run_tool_command(*argv: str, **environment: str) -> subprocess.CompletedProc
                           env={**os.environ, "PATH": path, **environment}, check=False)
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # closed again when the block ends: nothing listens there
-
-
 @pytest.mark.parametrize(("argv", "environment", "says"), [
     (("tools.smoke", "--stack", "dev"), {}, "`pulumi` is not installed or not on PATH"),
     (("tools.tunnel", "--stack", "dev", "--print", "litellm"), {}, "`pulumi` is not installed or not on PATH"),
@@ -216,7 +210,7 @@ def closed_port() -> int:
 def test_tools_end_ordinary_trouble_in_one_line(argv: tuple[str, ...], environment: dict[str, str],
                                                 says: str) -> None:
     if argv[0] == "tools.users" and "staging" not in argv:
-        argv = (*argv[:3], "--url", f"http://127.0.0.1:{closed_port()}", *argv[3:])
+        argv = (*argv[:3], "--url", f"http://127.0.0.1:{free_port()}", *argv[3:])  # nothing listens there
     done = run_tool_command(*argv, **environment)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     (line,) = done.stderr.strip().splitlines()
