@@ -21,6 +21,7 @@ from offline.engine import ROOT_DIR, Graph, stack_settings
 from settings import MODEL_CATALOG
 from tests.live import free_port
 from tools import automation, smoke, tunnel, users
+from tools.cli import ToolError
 from tools.people import parse_people
 
 
@@ -161,7 +162,7 @@ def test_the_tunnel_forwards_through_the_nat_instance_in_service(dev: Graph) -> 
 def test_the_tunnel_says_when_no_nat_instance_is_in_service(dev: Graph) -> None:
     with pytest.raises(RuntimeError, match="no NAT instance in service"):
         tunnel.tunnel_command(dev.outputs, "grafana", 3300, None, lambda command: "None\n")
-    with pytest.raises(ValueError, match="unknown service 'ui'"):
+    with pytest.raises(ToolError, match="unknown service 'ui'"):
         tunnel.tunnel_command(dev.outputs, "ui", None, None, lambda command: "i-1\n")
 
 
@@ -215,6 +216,19 @@ def test_tools_end_ordinary_trouble_in_one_line(argv: tuple[str, ...], environme
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: ") and says in line, line
+
+
+@pytest.mark.parametrize("argv", [("tools.smoke", "--stack", "dev"), ("tools.tunnel", "--stack", "dev", "--print",
+                                                                        "litellm")], ids=["smoke", "tunnel"])
+def test_a_stack_without_the_outputs_a_tool_needs_is_named(tmp_path: Path, argv: tuple[str, ...]) -> None:
+    """A stack created but never deployed (or deployed by an older program) has no outputs, or not these."""
+    pulumi = tmp_path / "pulumi"
+    pulumi.write_text("#!/bin/sh\necho '{\"vpcId\": \"vpc-1\"}'\n")
+    pulumi.chmod(0o755)
+    done = run_tool_command(*argv, PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "stack dev has no output `" in line and "(it has: vpcId)" in line and "pulumi up -s dev" in line, line
 
 
 def test_debug_shows_the_traceback() -> None:

@@ -35,6 +35,7 @@ from offline.engine import ROOT_DIR, as_pulumi_config, project_name, stack_setti
 from offline.plan import plan_summary
 from settings import Settings, SettingsError
 from tools import smoke
+from tools.cli import StackOutputs
 
 POLICY_DIR = ROOT_DIR / "policies"
 Overrides = Mapping[str, Any]  # settings keys as in the stack file, without the project prefix
@@ -248,7 +249,7 @@ def up(stack: str, overrides: Overrides | None = None, on_progress: Callable[[Pr
     result = _run(stack, "up", overrides, on_progress)
     if not smoke_test:
         return result
-    checks = smoke.checks(smoke.target_of(result.settings, result.outputs))
+    checks = smoke.checks(smoke.target_of(result.settings, StackOutputs(stack, result.outputs)))
     if any(not c.ok for c in checks):
         raise SmokeFailedError(checks)
     return Result(**{**vars(result), "smoke": checks})

@@ -3,10 +3,12 @@ exit 2; `--debug` shows the traceback instead. Anything else is a bug and keeps 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import urllib.error
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from settings import SettingsError
 from tools.people import PeopleError
@@ -32,6 +34,25 @@ def command_output(argv: Sequence[str], needed_for: str, timeout_seconds: float 
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise ToolError(f"`{' '.join(argv[:4])} ...` failed ({needed_for}): {last}")
     return done.stdout
+
+
+class StackOutputs(dict[str, Any]):
+    """A deployed stack's outputs; asking for one it lacks is a ToolError naming the stack and the output."""
+
+    def __init__(self, stack: str, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.stack = stack
+
+    def __missing__(self, name: str) -> Any:
+        held = ", ".join(sorted(self)) or "none"
+        raise ToolError(f"stack {self.stack} has no output `{name}` (it has: {held}); deploy the current program "
+                        f"first: pulumi up -s {self.stack}")
+
+
+def stack_outputs(stack: str, show_secrets: bool = False,
+                  output: Callable[[Sequence[str], str], str] = command_output) -> StackOutputs:
+    argv = ["pulumi", "stack", "output", "--json", f"--show-secrets={str(show_secrets).lower()}", "-s", stack]
+    return StackOutputs(stack, json.loads(output(argv, "to read the stack's outputs")))
 
 
 def unreachable(url: str, error: urllib.error.URLError, hint: str) -> ToolError:

@@ -19,7 +19,6 @@ refused; with `--admin-url` (the tunnel) their budget and keys are read and comp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from offline.engine import stack_settings
 from offline.text import aligned
 from settings import MODEL_CATALOG, Settings
 from tools import users
-from tools.cli import ToolError, command_output, run_tool
+from tools.cli import ToolError, command_output, run_tool, stack_outputs
 from tools.http import Answer, fetch
 from tools.litellm_admin import Admin
 from tools.people import Person, client_names, load_people
@@ -246,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"whose key GATEWAY_PERSON_KEY is (default {SMOKE_PERSON}, in people/<stack>.yaml)")
     parser.add_argument("--admin-url", help="LiteLLM's admin API through the tunnel: also check the person's budget")
     options = parser.parse_args(argv)
-    outputs = json.loads(command_output(["pulumi", "stack", "output", "--json", "--show-secrets", "-s", options.stack],
-                                        "to read the stack's outputs"))
+    outputs = stack_outputs(options.stack, show_secrets=True)
     settings = stack_settings(options.stack)
     target = target_of(settings, outputs, options.key, options.grafana_viewer)
     person_key = os.environ.get("GATEWAY_PERSON_KEY")

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tools.cli import command_output, run_tool
+from tools.cli import ToolError, command_output, run_tool, stack_outputs
 
 PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 Run = Callable[[list[str]], str]
@@ -28,10 +28,6 @@ def _run(command: list[str]) -> str:
     return command_output(command, "by tools.tunnel (the Pulumi CLI for the stack's outputs, the AWS CLI for the rest)")
 
 
-def stack_outputs(stack: str, run: Run = _run) -> dict[str, Any]:
-    return json.loads(run(["pulumi", "stack", "output", "--json", "--show-secrets=false", "-s", stack]))
-
-
 def nat_instance(group_name: str, region: str | None, run: Run = _run) -> str:
     """The NAT instance in service: the auto scaling group replaces it, so its id is looked up each time."""
     query = "AutoScalingGroups[0].Instances[?LifecycleState=='InService'].InstanceId | [0]"
@@ -39,7 +35,8 @@ def nat_instance(group_name: str, region: str | None, run: Run = _run) -> str:
                "--query", query, "--output", "text", *(["--region", region] if region else [])]
     instance = run(command).strip()
     if not instance.startswith("i-"):
-        raise RuntimeError(f"no NAT instance in service in auto scaling group {group_name}")
+        raise ToolError(f"no NAT instance in service in auto scaling group {group_name}: see the NAT alarm runbook "
+                        "(docs/operations.md)")
     return instance
 
 
@@ -54,7 +51,7 @@ def tunnel_command(outputs: Mapping[str, Any], service: str, local_port: int | N
                    run: Run = _run) -> list[str]:
     endpoints = outputs["adminEndpoints"]
     if service not in endpoints:
-        raise ValueError(f"unknown service {service!r}; allowed: {sorted(endpoints)}")
+        raise ToolError(f"unknown service {service!r}; allowed: {sorted(endpoints)}")
     endpoint = endpoints[service]
     port = local_port or int(endpoint.rsplit(":", 1)[1])
     return session_command(nat_instance(outputs["natGroupName"], region, run), endpoint, port, region)
