@@ -10,6 +10,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pulumi.runtime import config as runtime_config
@@ -266,6 +267,32 @@ class VictoriaMetricsSettings(ServiceSettings):
         return self
 
 
+def _rds_identifier(value: str) -> str:
+    """RDS's rule for instance identifiers: 1-63 letters, digits or hyphens, a letter first, no "--", no hyphen last."""
+    if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9-]{0,62}", value) or "--" in value or value.endswith("-"):
+        raise ValueError(f"{value!r} is not an RDS instance identifier (1-63 letters, digits and single hyphens, "
+                         "a letter first, no hyphen last)")
+    return value
+
+
+RESTORE_TIME = r"^(latest|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)$"
+
+
+class DatabaseRestore(Section):
+    """Make the stack's database a point-in-time copy of `source_identifier` (tools.restore writes this)."""
+
+    source_identifier: Annotated[str, AfterValidator(_rds_identifier)] = Field(
+        description="The instance to restore from (the stack output databaseIdentifier when the restore was made).")
+    time: str = Field(pattern=RESTORE_TIME, description="UTC, e.g. 2026-11-27T09:30:00Z, or `latest`: within the "
+                      "source's backup window (backupRetentionDays).")
+
+    @model_validator(mode="after")
+    def _in_the_past(self) -> DatabaseRestore:
+        if self.time != "latest" and datetime.fromisoformat(self.time) > datetime.now(UTC):
+            raise ValueError(f"time {self.time} is in the future; a restore goes back to a moment that has passed")
+        return self
+
+
 class DatabaseSettings(Section):
     instance_class: str = Field("db.t4g.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
     engine_version: str = Field("16", pattern=r"^1[4-7](\.\d+)?$", description="PostgreSQL major (14-17).")
@@ -275,6 +302,8 @@ class DatabaseSettings(Section):
     multi_az: bool = False
     final_snapshot: bool = Field(True, description="Snapshot the database when it is deleted or replaced "
                                  "(independent of deletionProtection, so tearing a stack down keeps one).")
+    restore: DatabaseRestore | None = Field(None, description="Set by tools.restore: the database is a new instance "
+                                            "restored to a point in time; kept afterwards (where it came from).")
 
     @model_validator(mode="after")
     def _storage_can_grow(self) -> DatabaseSettings:

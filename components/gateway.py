@@ -18,7 +18,7 @@ from components.cdn import Cdn, CdnArgs
 from components.certificate import Certificate, CertificateArgs, CertifiedHostname
 from components.cluster import Cluster, ClusterArgs
 from components.container_image import ContainerImage, ContainerImageArgs
-from components.database import Database, DatabaseArgs
+from components.database import Database, DatabaseArgs, Restore
 from components.egress_probe import EgressProbe, EgressProbeArgs
 from components.fargate_service import (
     STOP_TIMEOUT_SECONDS,
@@ -34,7 +34,7 @@ from components.metrics_volume import NFS_PORT, MetricsVolume, MetricsVolumeArgs
 from components.network import Network, NetworkArgs
 from components.secrets import GeneratedSecret, Secrets, SecretsArgs
 from components.waf import Waf, WafArgs
-from settings import MODEL_CATALOG, SERVICES, VPC_ORIGIN_UNSUPPORTED_ZONE_IDS, Settings
+from settings import MODEL_CATALOG, SERVICES, VPC_ORIGIN_UNSUPPORTED_ZONE_IDS, DatabaseRestore, Settings
 
 LITELLM_PORT = 4000
 GRAFANA_PORT = 3000
@@ -97,6 +97,13 @@ class GatewayArgs:
     edge_provider: aws.Provider
 
 
+
+def _restore(setting: DatabaseRestore | None) -> Restore | None:
+    if setting is None:
+        return None
+    return Restore(source_identifier=setting.source_identifier, time=None if setting.time == "latest" else setting.time)
+
+
 class Gateway(pulumi.ComponentResource):
     network: Network
     alb: Alb
@@ -140,7 +147,8 @@ class Gateway(pulumi.ComponentResource):
             max_allocated_storage_gb=settings.database.max_allocated_storage_gb,
             backup_retention_days=settings.database.backup_retention_days, multi_az=settings.database.multi_az,
             protected=protected, final_snapshot=settings.database.final_snapshot,
-            password=self.secrets.values["database-password"]), self._child())
+            password=self.secrets.values["database-password"], restore=_restore(settings.database.restore)),
+            self._child())
         self.cache = Cache(f"{name}-cache", CacheArgs(
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["cache"],
             node_type=settings.cache.node_type, engine_version=settings.cache.engine_version,
