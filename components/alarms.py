@@ -25,10 +25,12 @@ FIVE_MINUTES = 300
 DATABASE_ERROR_PATTERN = ('?"Authentication failed against database server" ?"Can\'t reach database server" '
                           '?"Server has closed the connection"')
 
-# LiteLLM 1.108.7's message when a call to its shared Valkey fails (caching/redis_cache.py: "Got exception from
-# REDIS" on ping, get and set; seen here for a refused password, an unverifiable certificate and a closed port). It
-# then counts budgets and rate limits in each task's own memory and keeps serving.
-CACHE_ERROR_PATTERN = '"Got exception from REDIS"'
+# LiteLLM 1.108.7's messages while its shared Valkey fails (caching/redis_cache.py): "Got exception from REDIS" on
+# ping, get and set until its circuit breaker opens (5 failures), then only "Redis circuit breaker OPENED ..." once
+# per recovery probe (every REDIS_CIRCUIT_BREAKER_RECOVERY_TIMEOUT, 60 s), the failures themselves at DEBUG. Either
+# counts, so a lasting outage fills every period. LiteLLM meanwhile counts budgets and rate limits in each task's own
+# memory and keeps serving.
+CACHE_ERROR_PATTERN = '?"Got exception from REDIS" ?"Redis circuit breaker OPENED"'
 
 
 @dataclass(frozen=True, kw_only=True)

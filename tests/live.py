@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -41,6 +42,14 @@ VM = f"http://127.0.0.1:{VM_PORT}"
 SCRAPE_ENV = {"LITELLM_HOST": "localhost"}
 SCRAPE_CONFIG = ROOT_DIR / "images" / "victoriametrics" / "scrape.yml"
 FAKE_AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "fake-secret"}
+
+
+def matches_log_filter(pattern: str, line: str) -> bool:
+    """CloudWatch Logs' filter pattern for unstructured events, in the two forms the stacks use: one quoted phrase,
+    or `?"a" ?"b"` (any of them); a phrase matches anywhere in the event, case-sensitively."""
+    phrases = re.findall(r'\?"([^"]+)"', pattern) or re.findall(r'^"([^"]+)"$', pattern)
+    assert phrases, f"not a form this evaluator knows: {pattern}"
+    return any(phrase in line for phrase in phrases)
 
 
 def wait_until(check: Any, seconds: float, what: str) -> None:

@@ -4,16 +4,20 @@ test_images.py, on that module's proxy; here, that the stand-in refuses what Ela
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from components.alarms import CACHE_ERROR_PATTERN, FIVE_MINUTES
 from offline.engine import Graph
+from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.valkey import Valkey, valkey_server
-from tests.live import free_port, planned_config_path
+from tests.live import LITELLM, call, free_port, litellm_proxy, matches_log_filter, planned_config_path, wait_until
 from tests.reachability import flow_allowed, group_id
 from tests.stacks import container, env, run_with
 
@@ -95,7 +99,7 @@ def test_litellm_is_wired_to_the_cache_from_its_environment(dev: Graph, prod: Gr
 
 def test_cache_errors_in_litellms_log_raise_an_alarm(prod: Graph, dev: Graph) -> None:
     log_filter = prod.one("aws:cloudwatch/logMetricFilter:LogMetricFilter", "-cache-errors")
-    assert log_filter.inputs["pattern"] == '"Got exception from REDIS"'
+    assert log_filter.inputs["pattern"] == CACHE_ERROR_PATTERN, "proven on the real proxy: test_images.py"
     alarm = prod.one("aws:cloudwatch/metricAlarm:MetricAlarm", "-cache-errors").inputs
     assert alarm["metricName"] == log_filter.inputs["metricTransformation"]["name"]
     assert not [a for a in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.name.endswith("-cache-errors")]
@@ -121,3 +125,47 @@ def test_the_stand_in_refuses_plain_text_and_a_wrong_password(valkey_stand_in: V
     assert "WRONGPASS" in valkey_stand_in.cli("PING", password="not-the-token")
     assert "NOAUTH" in valkey_stand_in.cli("PING", password=None)
     assert valkey_stand_in.cli("PING").strip() == "PONG"
+
+
+# --- a lasting outage, on the real proxy ------------------------------------------------------------------------
+
+def litellm_default(name: str) -> int:
+    """An integer setting's default in the installed LiteLLM's constants.py (`get_env_int(NAME, default)`)."""
+    (constants,) = (LITELLM.parent.parent / "lib").glob("python3*/site-packages/litellm/constants.py")
+    return int(re.search(rf'get_env_int\("{name}", (\d+)\)', constants.read_text()).group(1))
+
+
+def test_a_lasting_valkey_outage_keeps_the_cache_alarm_fed(prod: Graph, tmp_path: Path) -> None:
+    """Prod's planned config with Valkey's port closed, requests arriving: LiteLLM keeps answering and its circuit
+    breaker opens; after that the failures go to DEBUG and only the breaker's re-opening after each failed recovery
+    probe is logged. The planned filter counts those, so every alarm period of a lasting outage holds a count (the
+    probe interval, shortened here, is 60 s in the tasks: under the 5-minute period); "Got exception from REDIS"
+    alone stops being written once the breaker is open, which is why it never paged."""
+    probe_seconds = 2
+    assert "REDIS_CIRCUIT_BREAKER_RECOVERY_TIMEOUT" not in env(container(prod, "litellm"))
+    assert litellm_default("REDIS_CIRCUIT_BREAKER_RECOVERY_TIMEOUT") * 2 < FIVE_MINUTES, "probes in every period"
+    log_filter = prod.one("aws:cloudwatch/logMetricFilter:LogMetricFilter", "-cache-errors").inputs["pattern"]
+    log = tmp_path / "proxy.log"
+    environment = {"LITELLM_MASTER_KEY": "sk-outage", "AWS_REGION_NAME": "us-west-2", "REDIS_HOST": "127.0.0.1",
+                   "REDIS_PORT": str(free_port()), "REDIS_PASSWORD": "token",
+                   "REDIS_CIRCUIT_BREAKER_RECOVERY_TIMEOUT": str(probe_seconds)}
+    answers: list[int] = []
+    bedrock, port = FakeBedrock(), free_port()
+
+    def reopened_three_times() -> bool:
+        answers.append(call("/v1/chat/completions", {"model": "claude-haiku-4-5", "messages": [
+            {"role": "user", "content": "hi"}]}, {"Authorization": "Bearer sk-outage"},
+            base=f"http://127.0.0.1:{port}")[0])
+        return log.read_text().count("Redis circuit breaker OPENED") >= 3
+    try:
+        with litellm_proxy(prod, port, {**environment, "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url}, log):
+            wait_until(reopened_three_times, 120, "the breaker to re-open after three probes")
+    finally:
+        bedrock.close()
+    lines = log.read_text().splitlines()
+    counted = [n for n, line in enumerate(lines) if matches_log_filter(log_filter, line)]
+    first_open = next(n for n, line in enumerate(lines) if "Redis circuit breaker OPENED" in line)
+    assert set(answers) == {200}, "people are served throughout"
+    assert len([n for n in counted if n > first_open]) >= 2, "counted after the breaker opened, probe after probe"
+    assert not [line for line in lines[first_open + 1:] if matches_log_filter('"Got exception from REDIS"', line)], \
+        "the old pattern goes quiet once the breaker is open"
