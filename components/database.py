@@ -32,6 +32,9 @@ import pulumi_aws as aws
 from components.naming import stack_unique
 
 POSTGRES_PORT = 5432
+# A restore replays the source's log up to the moment asked for; the provider's 40-minute create default can end
+# while RDS still works, leaving a running instance outside the state.
+RESTORE_TIMEOUTS = pulumi.CustomTimeouts(create="180m")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +111,8 @@ class Database(pulumi.ComponentResource):
             final_snapshot_identifier=_final_snapshot_name(name),
             # Read only when the instance is deleted: each instance keeps the name it was created with.
             opts=pulumi.ResourceOptions(parent=self, protect=args.protected, retain_on_delete=args.protected,
-                                        ignore_changes=["finalSnapshotIdentifier"]))
+                                        ignore_changes=["finalSnapshotIdentifier"],
+                                        custom_timeouts=RESTORE_TIMEOUTS if args.restore else None))
         self.address, self.identifier, self.port = instance.address, instance.identifier, POSTGRES_PORT
         self.database_name, self.username = args.database_name, args.username
         self.register_outputs({"address": self.address, "identifier": self.identifier})

@@ -15,6 +15,7 @@ import runpy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -310,9 +311,18 @@ def stack_settings(stack: str, config: dict[str, str] | None = None) -> Settings
     return load_settings(project_name(), stack, stack_config(stack) if config is None else config)
 
 
+def _as_pulumi_reads_it(value: Any) -> str:
+    """Pulumi's YAML reader keeps an unquoted timestamp (database.restore.time) as the text written; PyYAML makes it
+    a datetime."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} in a stack file")
+
+
 def as_pulumi_config(config: dict[str, Any]) -> dict[str, str]:
     """A stack file's `config:` section as Pulumi hands it to the program: objects as JSON text."""
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+    return {key: value if isinstance(value, str) else json.dumps(value, default=_as_pulumi_reads_it)
+            for key, value in config.items()}
 
 
 def project_name() -> str:

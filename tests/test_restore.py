@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+import yaml
 
-from offline.engine import Graph, Resource, stack_config, stack_settings
+from offline.engine import Graph, Resource, as_pulumi_config, stack_config, stack_settings
 from settings import SettingsError
 from tests.stacks import config_with, planned, settings_of
 from tools import restore
@@ -43,7 +44,7 @@ class FakeClis:
     """The Pulumi and AWS CLIs for a deployed `graph`, answering what tools.restore asks."""
 
     def __init__(self, graph: Graph, state: dict[str, Any] | None = None) -> None:
-        self.graph, self.state, self.asked = graph, state or state_of(graph), []
+        self.graph, self.state, self.asked, self.git_status = graph, state or state_of(graph), [], ""
 
     def __call__(self, argv: Sequence[str], needed_for: str) -> str:
         self.asked.append(list(argv))
@@ -52,6 +53,8 @@ class FakeClis:
             return json.dumps(self.graph.outputs)
         if command == "pulumi stack export":
             return json.dumps(self.state, default=str)
+        if command == "git status --porcelain":
+            return self.git_status
         if command == "aws rds describe-db-instances":
             return WINDOW[1] + "\n"
         if command == "aws rds describe-db-instance-automated-backups":
@@ -88,7 +91,11 @@ def test_the_steps_restore_from_the_instance_the_stack_runs_on(stack: Graph) -> 
     commands = [shlex.join(step.argv) for step in steps]
     unprotect = shlex.join(["pulumi", "state", "unprotect", source.urn, "--yes", "-s", stack.stack])
     assert (unprotect in commands) == source.protect, "only a protected database needs its flag lifted"
-    assert commands[-2:] == [f"pulumi up --yes --skip-preview -s {stack.stack}"] * 2
+    up = (f"pulumi up --yes --skip-preview -s {stack.stack} --policy-pack policies --policy-pack-config "
+          f"policies/config.{stack.stack}.json")
+    commit = shlex.join(["git", "commit", "--quiet", "-m", f"Restore {stack.stack}'s database to {TIME}", "--",
+                         f"Pulumi.{stack.stack}.yaml"])
+    assert commands[-3:] == [commit, up, up], "committed before the update; deployed as the README deploys"
     assert not [c for c in commands if "state delete" in c or "import" in c or "--new-db-instance-identifier" in c]
 
 
@@ -103,6 +110,7 @@ def test_the_setting_the_steps_write_plans_a_restored_instance_that_everything_f
     assert dependents(after, restored.urn) == dependents(stack, source.urn) != set(), \
         "the task definitions and alarms that read the source now read the restored instance"
     assert (restored.provider, restored.protect) == (source.provider, source.protect)
+    assert restored.options["customTimeouts"] == {"create": "180m"}, "a long log replay outlasts the 40-min default"
     for kept in ("username", "dbName", "storageEncrypted", "engine", "engineVersion", "password"):
         assert restored.inputs.get(kept) == source.inputs.get(kept), f"{kept}: ForceNew or inherited from the source"
 
@@ -128,17 +136,37 @@ def test_a_moment_outside_the_backups_is_refused_before_anything_changes(dev: Gr
     clis = FakeClis(dev)
     with pytest.raises(ToolError, match="outside the source's restorable window, 2026-11-20T03:00:00Z to 2026-12"):
         restore.prepare(settings_of(dev), "2026-11-01T00:00:00Z", clis)
-    assert not [argv for argv in clis.asked if argv[:2] != ["pulumi", "stack"] and argv[:2] != ["aws", "rds"]]
+    assert {" ".join(argv[:2]) for argv in clis.asked} <= {"pulumi stack", "git status", "aws rds"}, "only reads"
     with pytest.raises(ToolError, match="is in the future"):
         restore.prepare(settings_of(dev), "2099-01-01T00:00:00Z", clis)
 
 
-def test_a_protected_instance_not_yet_retained_is_refused(prod: Graph) -> None:
-    state = state_of(prod)
+@pytest.mark.parametrize(("stack_name", "field", "value", "says"), [
+    ("prod", "retainOnDelete", False, "not yet retained on delete"),
+    ("dev", "deleteAutomatedBackups", True, "deleted with its automated backups"),
+    ("dev", "deleteAutomatedBackups", None, "deleted with its automated backups"),
+], ids=["prod-not-retained", "dev-backups-deleted", "dev-backups-unrecorded"])
+def test_a_source_the_state_would_lose_is_refused(stack_name: str, field: str, value: Any, says: str) -> None:
+    """Pulumi deletes with what the state holds (step.go DeleteStep.Apply): a stack last deployed by an older
+    program must record the safe settings with one `pulumi up` first."""
+    graph = planned(stack_name)
+    state = state_of(graph)
     for resource in state["deployment"]["resources"]:
-        resource["retainOnDelete"] = False  # deployed by a program from before retain_on_delete
-    with pytest.raises(ToolError, match="not yet retained on delete: run `pulumi up -s prod`"):
-        restore.prepare(settings_of(prod), TIME, FakeClis(prod, state))
+        if resource["type"] == INSTANCE and field == "retainOnDelete":
+            resource[field] = value
+        elif resource["type"] == INSTANCE:
+            resource["outputs"] = {**resource["outputs"], field: value}
+    with pytest.raises(ToolError, match=f"{says}.*: run `pulumi up -s {stack_name}`"):
+        restore.prepare(settings_of(graph), TIME, FakeClis(graph, state))
+
+
+def test_an_uncommitted_stack_file_or_a_source_without_backups_yet_is_refused(dev: Graph) -> None:
+    clis = FakeClis(dev)
+    clis.git_status = " M Pulumi.dev.yaml\n"
+    with pytest.raises(ToolError, match=r"Pulumi\.dev\.yaml has uncommitted changes"):
+        restore.prepare(settings_of(dev), TIME, clis)
+    with pytest.raises(ToolError, match="no restorable window yet"):
+        restore.check_window("gw-db", TIME, "us-east-1", lambda argv, why: "None\n")
 
 
 def test_the_restore_setting_is_validated_naming_it() -> None:
@@ -148,3 +176,10 @@ def test_the_restore_setting_is_validated_naming_it() -> None:
         with pytest.raises(SettingsError, match=says) as error:
             stack_settings("dev", config)
         assert "database" in str(error.value) and "restore" in str(error.value)
+
+
+def test_an_unquoted_time_in_the_stack_file_reads_as_pulumi_reads_it() -> None:
+    """PyYAML makes `time: 2026-11-27T09:30:00Z` a datetime; Pulumi keeps the text. The offline tools follow Pulumi."""
+    written = yaml.safe_load(f"llm-gateway:database:\n  restore:\n    sourceIdentifier: gw-db\n    time: {TIME}\n")
+    config = {**stack_config("dev"), **as_pulumi_config(written)}
+    assert stack_settings("dev", config).database.restore.time == TIME

@@ -40,6 +40,8 @@ class Source:
     identifier: str
     protect: bool
     retain_on_delete: bool
+    # What Pulumi deletes it with: the inputs in the state, not the program's.
+    keeps_backups: bool = True
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,10 @@ class Step:
 def source_in_state(export: dict, identifier: str) -> Source:
     """The instance named `identifier` in `pulumi stack export`'s document."""
     for resource in export.get("deployment", {}).get("resources") or []:
-        if resource.get("type") == INSTANCE_TYPE and (resource.get("outputs") or {}).get("identifier") == identifier:
+        outputs = resource.get("outputs") or {}
+        if resource.get("type") == INSTANCE_TYPE and outputs.get("identifier") == identifier:
             return Source(resource["urn"], identifier, bool(resource.get("protect")),
-                          bool(resource.get("retainOnDelete")))
+                          bool(resource.get("retainOnDelete")), outputs.get("deleteAutomatedBackups") is False)
     raise ToolError(f"no {INSTANCE_TYPE} with identifier {identifier} in the stack's state")
 
 
@@ -76,16 +79,29 @@ def check_window(identifier: str, time: str, region: str, output: Output) -> Non
                  "--query", "DBInstances[0].LatestRestorableTime")
     earliest = ask("describe-db-instance-automated-backups", "--db-instance-identifier", identifier,
                    "--query", "DBInstanceAutomatedBackups[?Status=='active'].RestoreWindow.EarliestTime | [0]")
+    if "None" in (earliest, latest) or not earliest or not latest:
+        raise ToolError(f"{identifier} has no restorable window yet (its first automated backup is still being "
+                        "made); try again later")
     problem = _window_problem(time, earliest, latest)
     if problem:
         raise ToolError(problem)
 
 
-def plan_steps(stack: str, source: Source, time: str) -> list[Step]:
+def _not_yet_recorded(source: Source) -> str | None:
+    """What the state must hold before the source may leave it: Pulumi deletes with the state's settings."""
     if source.protect and not source.retain_on_delete:
-        raise ToolError(f"{source.urn} is protected but not yet retained on delete: run `pulumi up -s {stack}` with "
-                        "this version of the program first, so that releasing it never deletes it")
-    key = f"{project_name()}:database.restore"
+        return "is protected but not yet retained on delete"
+    if not source.keeps_backups:
+        return "would be deleted with its automated backups (deleteAutomatedBackups is not yet false in the state)"
+    return None
+
+
+def plan_steps(stack: str, source: Source, time: str) -> list[Step]:
+    problem = _not_yet_recorded(source)
+    if problem:
+        raise ToolError(f"{source.urn} {problem}: run `pulumi up -s {stack}` with this version of the program "
+                        "first, so that letting it go loses nothing")
+    key, stack_file = f"{project_name()}:database.restore", f"Pulumi.{stack}.yaml"
     steps = []
     if source.protect:
         steps.append(Step(("pulumi", "state", "unprotect", source.urn, "--yes", "-s", stack),
@@ -95,13 +111,20 @@ def plan_steps(stack: str, source: Source, time: str) -> list[Step]:
         Step(("pulumi", "config", "set", "--path", f"{key}.sourceIdentifier", source.identifier, "-s", stack),
              "the instance to restore from"),
         Step(("pulumi", "config", "set", "--path", f"{key}.time", time, "-s", stack), "the moment to restore to"),
-        Step(("pulumi", "up", "--yes", "--skip-preview", "-s", stack),
-             "creates the restored instance, migrates it, rolls LiteLLM onto it, then " +
+        Step(("git", "commit", "--quiet", "-m", f"Restore {stack}'s database to {time}", "--", stack_file),
+             "the setting on the branch before the update: a deploy from a checkout without it would plan a new, "
+             "empty database (push it and merge it before anyone else deploys)"),
+        Step(_up(stack), "creates the restored instance, migrates it, rolls LiteLLM onto it, then " +
              ("releases the source (retained: it keeps running)" if source.protect else "deletes the source")),
-        Step(("pulumi", "up", "--yes", "--skip-preview", "-s", stack),
-             "applies what RDS does not set while restoring (backup retention, maintenance window)"),
+        Step(_up(stack), "a check: settings RDS may not have applied while restoring are applied now (normally none)"),
     ]
     return steps
+
+
+def _up(stack: str) -> tuple[str, ...]:
+    """As the README deploys: with the policy pack and the stack's pack config."""
+    return ("pulumi", "up", "--yes", "--skip-preview", "-s", stack, "--policy-pack", "policies",
+            "--policy-pack-config", f"policies/config.{stack}.json")
 
 
 def afterwards(source: Source, region: str) -> str:
@@ -114,7 +137,8 @@ def afterwards(source: Source, region: str) -> str:
         f"  aws rds modify-db-instance --region {region} --db-instance-identifier {source.identifier} "
         "--no-deletion-protection --apply-immediately",
         f"  aws rds delete-db-instance --region {region} --db-instance-identifier {source.identifier} "
-        f"--final-db-snapshot-identifier {source.identifier}-before-restore",
+        f"--final-db-snapshot-identifier {source.identifier}-before-restore --no-delete-automated-backups",
+        "Until then it sits in the stack's subnet group and security group: a change that replaces either waits.",
     ])
 
 
@@ -137,6 +161,10 @@ def prepare(settings: Settings, time: str, output: Output = command_output) -> t
     if settings.database.restore and settings.database.restore.source_identifier == identifier:
         raise ToolError(f"database.restore in Pulumi.{settings.stack}.yaml already restores from {identifier}; "
                         "deploy it (pulumi up) or remove it from the file first")
+    stack_file = f"Pulumi.{settings.stack}.yaml"
+    if output(["git", "status", "--porcelain", "--", stack_file], "to see that the stack file is committed").strip():
+        raise ToolError(f"{stack_file} has uncommitted changes; commit or drop them first (the restore commits its "
+                        "setting on its own)")
     check_window(identifier, time, settings.region, output)
     export = json.loads(output(["pulumi", "stack", "export", "-s", settings.stack], "to read the stack's state"))
     source = source_in_state(export, identifier)

@@ -32,7 +32,7 @@ from settings import MODEL_CATALOG, Settings
 from tools import users
 from tools.cli import ToolError, command_output, run_tool, stack_outputs
 from tools.http import Answer, fetch
-from tools.litellm_admin import Admin
+from tools.litellm_admin import Admin, AdminError
 from tools.people import Person, client_names, load_people
 
 SMOKE_PERSON = "ci-smoke-test"
@@ -192,7 +192,7 @@ def _guarded(name: str, step: Callable[[], Check]) -> Check:
     """A check that cannot even ask (DNS, TLS, timeout, a malformed answer) fails with the reason."""
     try:
         return step()
-    except (OSError, ValueError, KeyError, IndexError, ToolError) as error:
+    except (OSError, ValueError, KeyError, IndexError, ToolError, AdminError) as error:
         return Check(name, False, "an answer", f"{type(error).__name__}: {error}")
 
 
@@ -214,12 +214,16 @@ def _aws(*arguments: str) -> str:
     return command_output(["aws", *arguments], "to read the stack's master key", timeout_seconds=60).strip()
 
 
+def master_key_of(settings: Settings, outputs: dict[str, Any]) -> str:
+    return _aws("secretsmanager", "get-secret-value", "--secret-id", outputs["litellmMasterKeySecretArn"],
+                "--query", "SecretString", "--output", "text", "--region", settings.region)
+
+
 def target_of(settings: Settings, outputs: dict[str, Any], key: str | None = None,
               grafana_viewer: bool = False, person: PersonUnderTest | None = None) -> Target:
     """The deployed settings' models and edge, the URL and ALB from the outputs; the master key from Secrets
     Manager unless given."""
-    key = key or _aws("secretsmanager", "get-secret-value", "--secret-id", outputs["litellmMasterKeySecretArn"],
-                      "--query", "SecretString", "--output", "text", "--region", settings.region)
+    key = key or master_key_of(settings, outputs)
     origin = outputs.get("originUrl")
     return Target(url=outputs["gatewayUrl"].rstrip("/"), key=key, models=settings.models,
                   origin_url=origin if settings.edge.origin_mode == "public-alb" else None,
@@ -250,8 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     target = target_of(settings, outputs, options.key, options.grafana_viewer)
     person_key = os.environ.get("GATEWAY_PERSON_KEY")
     if person_key:
+        # The admin API wants the master key, whatever --key gave the other checks.
+        master_key = target.key if options.key is None else master_key_of(settings, outputs)
         target = replace(target, person=person_under_test(settings, options.person, person_key, options.admin_url,
-                                                          target.key))
+                                                          master_key))
     return run(target)
 
 
