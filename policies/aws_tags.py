@@ -10,22 +10,32 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import keyword
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 
-@cache
-def _sdk_class(type_token: str) -> type | None:
-    package, module_path, class_name = type_token.split(":")
+def sdk_module(type_token: str) -> str | None:
+    """The Python module of an AWS type token: Pulumi's codegen puts `index` at the root and adds `_` to a module
+    named by a Python keyword (aws:lambda/... lives in pulumi_aws.lambda_)."""
+    package, module_path, _ = type_token.split(":")
     if package != "aws":
         return None
     module = module_path.split("/")[0]
+    return "pulumi_aws" if module == "index" else f"pulumi_aws.{module}{'_' if keyword.iskeyword(module) else ''}"
+
+
+@cache
+def _sdk_class(type_token: str) -> type | None:
+    module = sdk_module(type_token)
+    if module is None:
+        return None
     try:
-        sdk = importlib.import_module("pulumi_aws" if module == "index" else f"pulumi_aws.{module}")
+        sdk = importlib.import_module(module)
     except ImportError:
         return None
-    return getattr(sdk, class_name, None)
+    return getattr(sdk, type_token.split(":")[2], None)
 
 
 def is_taggable(type_token: str) -> bool:

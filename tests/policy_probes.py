@@ -69,6 +69,10 @@ BAD = [
     Probe("required-tags", "untagged-bucket", "aws:s3/bucket:Bucket", {"bucket": "b"}, provider=False),
     Probe("required-tags", "blank-owner", "aws:sns/topic:Topic", {"tags": {**TAGS, "Owner": " "}}, provider=False),
     Probe("required-tags", "asg-without-list", "aws:autoscaling/group:Group", {"tags": []}),
+    # A service whose Python module is renamed (a keyword): pulumi_aws.lambda_.
+    Probe("required-tags", "untagged-lambda", "aws:lambda/function:Function", {"role": "r"}, provider=False),
+    Probe("required-tags", "untagged-lambda-capacity-provider", "aws:lambda/capacityProvider:CapacityProvider", {},
+          provider=False),
     # egress
     Probe("egress-https-only", "all-traffic", EGRESS, egress("-1", 0, 0, cidrIpv4="0.0.0.0/0")),
     Probe("egress-https-only", "http-out", EGRESS, egress("tcp", 80, 80, cidrIpv4="0.0.0.0/0")),
@@ -179,6 +183,7 @@ BAD = [
 GOOD = [
     Probe("required-tags", "provider-tags", "aws:s3/bucket:Bucket", {"bucket": "b"}),
     Probe("required-tags", "own-tags", "aws:sns/topic:Topic", {"tags": TAGS}, provider=False),
+    Probe("required-tags", "lambda-with-provider-tags", "aws:lambda/function:Function", {"role": "r"}),
     Probe("egress-https-only", "https-out", EGRESS, egress("tcp", 443, 443, cidrIpv4="0.0.0.0/0")),
     Probe("egress-https-only", "https-prefix-list", EGRESS, egress("tcp", 443, 443, prefixListId="pl-0s3")),
     Probe("egress-https-only", "postgres-to-group", EGRESS, egress("tcp", 5432, 5432,

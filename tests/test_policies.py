@@ -7,9 +7,11 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import grpc
+import pulumi_aws
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
@@ -29,6 +31,7 @@ from offline.policy_check import PolicyConfigError, evaluate, mandatory, stack_p
 from tests.policy_probes import PROFILE
 from tests.stacks import plan_command, planned
 
+from aws_tags import is_taggable, receives_default_tags, sdk_module
 from pack_policies import ALL_POLICIES
 
 POLICIES = {p.name: p for p in ALL_POLICIES}
@@ -88,6 +91,31 @@ def test_an_empty_tag_value_fails_and_required_keys_come_from_config() -> None:
     assert check("required-tags", "aws:s3/bucket:Bucket", {"tags": TAGS}, provider=None,
                  config={"requiredTags": ["Team"]}) == ["aws:s3/bucket:Bucket 'probe' lacks the tags ['Team'] "
                                                         "(its own tags and the provider's defaultTags together)"]
+
+
+def sdk_resource_modules() -> dict[str, str]:
+    """Every AWS resource type token in the installed pulumi-aws SDK (its @pulumi.type_token classes, outside the
+    _inputs/_outputs type modules) -> the Python module that defines it."""
+    sdk = Path(pulumi_aws.__file__).parent
+    found = subprocess.run(["grep", "-ro", "--include=*.py", '@pulumi.type_token("aws:[^"]*")', str(sdk)],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    modules = {}
+    for line in found:
+        path, _, decorator = line.partition(":@pulumi.type_token(")
+        relative = Path(path).relative_to(sdk.parent)
+        if not relative.name.startswith("_"):
+            modules[decorator.strip('")')] = ".".join(relative.parent.parts)
+    return modules
+
+
+def test_every_resource_type_of_the_sdk_is_looked_up_where_the_sdk_defines_it() -> None:
+    """The tagging policy finds a type's class (and so whether it takes tags) in the module pulumi-aws puts it in:
+    checked for every one of the SDK's resource types, so no service is skipped by a naming rule."""
+    modules = sdk_resource_modules()
+    assert len(modules) > 1500 and "aws:lambda/function:Function" in modules
+    wrong = {token: (module, sdk_module(token)) for token, module in modules.items() if sdk_module(token) != module}
+    assert not wrong, wrong
+    assert is_taggable("aws:lambda/function:Function") and receives_default_tags("aws:lambda/function:Function")
 
 
 def test_untaggable_types_are_left_alone() -> None:
