@@ -36,19 +36,27 @@ def is_private(cidr: str) -> bool:
     return network.version == 4 and any(network.subnet_of(r) for r in PRIVATE_RANGES)
 
 
+def is_mapping(value: Any) -> bool:
+    """A dict, or the engine's read-only proxy of one (which is no dict)."""
+    return hasattr(value, "keys")
+
+
 def policy_statements(document: Any) -> Iterator[dict[str, Any]]:
-    """The statements of an IAM policy given as JSON text or as an object."""
+    """The statements of an IAM policy given as JSON text or as an object: pulumi-aws's Python SDK takes a
+    PolicyDocumentArgs (keys Version, Statement) or a dict for every policy input, and the analyzer receives it as
+    the engine's proxy of a mapping."""
     if isinstance(document, str):
         document = json.loads(document)
-    statements = document.get("Statement", []) if isinstance(document, dict) else []
-    yield from [statements] if isinstance(statements, dict) else statements
+    if not is_mapping(document):
+        raise ValueError(f"a policy document that is neither JSON text nor an object: {type(document).__name__}")
+    yield from as_list(document.get("Statement"))
 
 
 def as_list(value: Any) -> list[Any]:
     """A value that may be one item or a list (also the engine's read-only list proxies) as a list."""
     if value is None:
         return []
-    if isinstance(value, str | bytes) or hasattr(value, "keys") or not hasattr(value, "__iter__"):
+    if isinstance(value, str | bytes) or is_mapping(value) or not hasattr(value, "__iter__"):
         return [value]
     return list(value)
 

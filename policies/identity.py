@@ -13,19 +13,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from common import as_list, policy_statements
+from bedrock_actions import BEDROCK_ACTIONS
+from common import as_list, is_mapping, policy_statements
 from iam_logic import action_applies
 
 # The actions the gateway needs: InvokeModel covers Converse; CountTokens invokes and bills nothing.
 ALLOWED_BEDROCK = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens")
-# Bedrock actions a statement is tested against (Service Authorization Reference, Amazon Bedrock): one of each
-# family, so any pattern that reaches beyond invoking hits one.
-BEDROCK_ACTIONS = (*ALLOWED_BEDROCK, "bedrock:GetFoundationModel", "bedrock:ListFoundationModels",
-                   "bedrock:CreateModelCustomizationJob", "bedrock:CreateProvisionedModelThroughput",
-                   "bedrock:InvokeAgent", "bedrock:CreateAgent", "bedrock:InvokeFlow", "bedrock:Retrieve",
-                   "bedrock:RetrieveAndGenerate", "bedrock:ApplyGuardrail", "bedrock:DeleteGuardrail",
-                   "bedrock:PutModelInvocationLoggingConfiguration", "bedrock:CreateInferenceProfile",
-                   "bedrock:CreateModelInvocationJob", "bedrock:InvokeModelWithBidirectionalStream")
 # A foundation model may be named in any region (`*` or empty: a `global.` profile routes anywhere); a profile
 # only in a region.
 CLAUDE_ARN = re.compile(r"^arn:aws:bedrock:(?P<region>[a-z0-9-]*|\*):(?P<account>\d{12})?:(?P<kind>foundation-model|"
@@ -63,7 +56,10 @@ def _actions(statement: dict[str, Any], key: str) -> list[str]:
 
 
 def _bedrock_granted(statement: dict[str, Any]) -> set[str]:
-    return {a for a in BEDROCK_ACTIONS if action_applies(statement, a)}
+    """The Bedrock actions a statement covers: each action of AWS's catalogue its patterns match, and any Bedrock
+    action it names outright (one newer than the catalogue included)."""
+    named = {a for a in _actions(statement, "Action") if a.lower().startswith("bedrock:") and not set("*?") & set(a)}
+    return {a for a in BEDROCK_ACTIONS if action_applies(statement, a)} | named
 
 
 def _resource_problems(statement: dict[str, Any], account: str | None) -> list[str]:
@@ -91,8 +87,10 @@ def statement_problems(statement: dict[str, Any], account: str | None) -> list[s
     if wildcards := [a for a in _actions(statement, "Action") if "*" in a or "?" in a]:
         problems.append(f"wildcard actions {wildcards}: name each action")
     granted = _bedrock_granted(statement)
-    if extra := sorted(granted - set(ALLOWED_BEDROCK)):
-        problems.append(f"grants Bedrock actions {extra} beyond {list(ALLOWED_BEDROCK)}")
+    allowed = {a.lower() for a in ALLOWED_BEDROCK}
+    if extra := sorted(a for a in granted if a.lower() not in allowed):
+        shown = extra if len(extra) <= 4 else [*extra[:3], f"... {len(extra) - 3} more"]
+        problems.append(f"grants Bedrock actions {shown} beyond {list(ALLOWED_BEDROCK)}")
     elif granted:
         problems += _resource_problems(statement, account)
     return problems
@@ -103,8 +101,8 @@ def trust_problems(props: dict[str, Any]) -> list[str]:
     problems = []
     for statement in policy_statements(props.get("assumeRolePolicy") or "{}"):
         principal = statement.get("Principal")
-        principals = [principal] if isinstance(principal, str) else [
-            p for values in (principal or {}).values() for p in as_list(values)]
+        principals = [p for values in (principal or {}).values() for p in as_list(values)] if is_mapping(
+            principal) else as_list(principal)
         if statement.get("Effect", "Allow") == "Allow" and "*" in principals:
             problems.append("trust policy lets any principal (*) assume the role")
     return problems

@@ -100,6 +100,25 @@ BAD = [
     Probe("bedrock-invoke-only", "bedrock-star-user", UP, role_policy(allow("bedrock:*", "*"))),
     Probe("bedrock-invoke-only", "customization", GP, role_policy(
         allow("bedrock:CreateModelCustomizationJob", PROFILE))),
+    # Named actions the old sample of the catalogue lacked, one newer than any catalogue, and a pattern.
+    *(Probe("bedrock-invoke-only", f"named-{action.lower()}", RP, role_policy(allow(f"bedrock:{action}", PROFILE)))
+      for action in ("DeleteModelInvocationLoggingConfiguration", "StartAsyncInvoke", "PutUseCaseForModelAccess",
+                     "CreateFoundationModelAgreement", "InvokeModelWithBidirectionalStream", "CallWithBearerToken")),
+    Probe("bedrock-invoke-only", "pattern-reaching-agreements", RP, role_policy(allow("bedrock:*Agreement", PROFILE))),
+    Probe("bedrock-invoke-only", "not-action-in-bedrock", RP, role_policy({"Effect": "Allow", "NotAction": [
+        "bedrock:InvokeModel"], "Resource": PROFILE})),
+    # Documents as objects (PolicyDocumentArgs or a dict), as the Python SDK takes them.
+    Probe("bedrock-invoke-only", "object-star", RP, {"policy": {"Version": "2012-10-17",
+                                                                "Statement": [allow("*", "*")]}}),
+    Probe("bedrock-invoke-only", "object-single-statement", "aws:iam/policy:Policy", {"policy": {
+        "Version": "2012-10-17", "Statement": allow("bedrock:Get*", "*")}}),
+    Probe("bedrock-invoke-only", "object-inline-on-role", ROLE, {"assumeRolePolicy": TRUST_ECS, "inlinePolicies": [
+        {"name": "x", "policy": {"Version": "2012-10-17", "Statement": [allow("bedrock:InvokeModel", "*")]}}]}),
+    Probe("bedrock-invoke-only", "object-open-trust", ROLE, {"assumeRolePolicy": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                                                "Action": "sts:AssumeRole"}]}}),
+    Probe("bedrock-invoke-only", "object-open-trust-string-principal", ROLE, {"assumeRolePolicy": {
+        "Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}}}),
     Probe("bedrock-invoke-only", "invoke-anything", RP, role_policy(allow("bedrock:InvokeModel", "*"))),
     Probe("bedrock-invoke-only", "invoke-llama", RP, role_policy(allow(
         "bedrock:InvokeModel", "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-70b-instruct-v1:0"))),
@@ -203,6 +222,9 @@ GOOD = [
     Probe("bedrock-invoke-only", "ssm-attached", ATTACH, {
         "role": "r", "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}),
     Probe("bedrock-invoke-only", "service-trust", ROLE, {"assumeRolePolicy": TRUST_ECS}),
+    Probe("bedrock-invoke-only", "object-scoped-invoke", RP, {"policy": {"Version": "2012-10-17", "Statement": [
+        allow(["bedrock:InvokeModel", "bedrock:CountTokens"], [PROFILE])]}}),
+    Probe("bedrock-invoke-only", "object-service-trust", ROLE, {"assumeRolePolicy": json.loads(TRUST_ECS)}),
     Probe("rds-encrypted-private-backed-up", "good-db", "aws:rds/instance:Instance",
           {"storageEncrypted": True, "publiclyAccessible": False, "backupRetentionPeriod": 7}),
     Probe("rds-encrypted-private-backed-up", "private-aurora", "aws:rds/clusterInstance:ClusterInstance",

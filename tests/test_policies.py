@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import policy_sentry
 import pulumi_aws
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
@@ -32,6 +33,7 @@ from tests.policy_probes import PROFILE
 from tests.stacks import plan_command, planned
 
 from aws_tags import is_taggable, receives_default_tags, sdk_module
+from bedrock_actions import BEDROCK_ACTIONS
 from pack_policies import ALL_POLICIES
 
 POLICIES = {p.name: p for p in ALL_POLICIES}
@@ -377,3 +379,10 @@ def test_the_served_pack_judges_resources_as_the_offline_runner_does(served_pack
     assert analyze(served_pack, "aws:s3/bucket:Bucket", {"bucket": "b"}, provider=False) == ["required-tags"]
     rule = {"ipProtocol": "-1", "fromPort": 0, "toPort": 0, "cidrIpv4": "0.0.0.0/0"}
     assert analyze(served_pack, EGRESS_RULE, rule, provider=True) == ["egress-https-only"]
+
+
+def test_the_bedrock_catalogue_is_aws_service_authorization_reference() -> None:
+    """policies/bedrock_actions.py (what the pack judges against, without policy_sentry at run time) is exactly the
+    `bedrock` prefix of the catalogue policy_sentry ships; a new policy_sentry pin shows what AWS added."""
+    catalogue = json.loads((Path(policy_sentry.__file__).parent / "shared/data/iam-definition.json").read_text())
+    assert sorted(BEDROCK_ACTIONS) == sorted(f"bedrock:{a}" for a in catalogue["bedrock"]["privileges"])
