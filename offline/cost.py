@@ -79,7 +79,7 @@ FREE = {
     "aws:acm/certificate:Certificate": "public certificates are free",
     "aws:acm/certificateValidation:CertificateValidation": "free",
     "aws:route53/record:Record": "records in your zone: free", "aws:ecr/repository:Repository": "usage: storage",
-    "aws:efs/fileSystem:FileSystem": "usage: storage", "pulumi:providers:aws": "not a cloud resource",
+    "pulumi:providers:aws": "not a cloud resource",
     "random:index/randomPassword:RandomPassword": "not a cloud resource",
     "command:local:Command": "runs the migration task for minutes per deploy", "docker:index/image:Image":
     "built where pulumi runs; stored in ECR",
@@ -194,6 +194,28 @@ def _fargate(graph: Graph, service: Resource, pricer: _Pricer, region: str) -> N
                hourly=True, note=tasks)
 
 
+# Metered EFS GiB a month for VictoriaMetrics' data, base + per person: bench/efs_io.py (VictoriaMetrics 1.79.5 from
+# Debian under strace, the task's flags, the image's 15 s scrapes of LiteLLM's own metrics page repeated per person),
+# 5 minutes after a minute's warm-up, with 3 and 50 people: $11.92 and $17.93 a month at us-east-1 prices. Elastic
+# throughput meters each data operation at 32 KiB at least and each metadata operation at 4 KiB as a read; most of
+# it is VictoriaMetrics' small flushes and file lookups, whatever the traffic (docs/capacity.md).
+EFS_METERED_GIB = {"write": (70.4, 1.357), "read": (243.6, 1.547)}
+
+
+def people_count(stack: str) -> int:
+    path = Path(__file__).resolve().parent.parent / "people" / f"{stack}.yaml"
+    return len((yaml.safe_load(path.read_text()) or {}).get("people") or {}) if path.exists() else 0
+
+
+def _metrics_volume(graph: Graph, volume: Resource, pricer: _Pricer, region: str) -> None:
+    if volume.inputs.get("throughputMode") != "elastic":
+        return
+    people = people_count(graph.stack)
+    for kind, (base, per_person) in EFS_METERED_GIB.items():
+        pricer.add(volume, f"EFS Elastic {kind}s (VictoriaMetrics, measured)", round(base + per_person * people, 1),
+                   "GB", f"efs.elastic-{kind}-gb", region=region, note=f"{people} people; bench/efs_io.py")
+
+
 def _load_balancer(graph: Graph, balancer: Resource, pricer: _Pricer, region: str) -> None:
     pricer.add(balancer, "Application Load Balancer", 1, "ALB", "alb.hour", region=region, hourly=True)
     if not balancer.inputs.get("internal"):
@@ -301,6 +323,7 @@ PRICERS: dict[str, Callable[[Graph, Resource, _Pricer, str], None]] = {
     _metric_filter, "aws:ecs/cluster:Cluster": _container_insights,
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": _namespace,
     "aws:servicediscovery/service:Service": _discovery, "aws:wafv2/webAcl:WebAcl": _web_acl,
+    "aws:efs/fileSystem:FileSystem": _metrics_volume,
 }
 
 # What grows with traffic or data, priced per unit (not in the idle total).

@@ -84,23 +84,41 @@ class NetworkRule:
     prefix_lists: tuple[str, ...]
 
     @property
+    def ports(self) -> tuple[int, int]:
+        """The ports it admits: every port for every protocol ("-1"), or from-to."""
+        return (0, 65535) if self.protocol == "-1" else (self.from_port, self.to_port)
+
+    def overlaps(self, other: NetworkRule) -> bool:
+        same = "-1" in (self.protocol, other.protocol) or self.protocol == other.protocol
+        return same and self.ports[0] <= other.ports[1] and other.ports[0] <= self.ports[1]
+
+    @property
     def https_only(self) -> bool:
         return self.protocol == "tcp" and self.from_port == self.to_port == 443
+
+
+# EC2 takes a protocol by name or by IANA number; "-1" (or "all") is every protocol and port.
+PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+
+
+def protocol_name(value: Any) -> str:
+    text = str(value).lower()
+    return PROTOCOL_NAMES.get(text, text)
 
 
 def network_rules(resource_type: str, props: dict[str, Any], direction: str) -> list[NetworkRule]:
     """Every `direction` ("ingress"/"egress") rule a resource declares: inline on a (default) security group,
     a vpc/SecurityGroup{Ingress,Egress}Rule, or a legacy ec2/SecurityGroupRule."""
     if resource_type in SECURITY_GROUP_TYPES:
-        return [NetworkRule(str(r.get("protocol")), r.get("fromPort", 0), r.get("toPort", 0),
+        return [NetworkRule(protocol_name(r.get("protocol")), r.get("fromPort", 0), r.get("toPort", 0),
                             tuple(as_list(r.get("cidrBlocks")) + as_list(r.get("ipv6CidrBlocks"))),
                             tuple(as_list(r.get("prefixListIds")))) for r in as_list(props.get(direction))]
     if resource_type == VPC_RULE[direction]:
-        return [NetworkRule(str(props.get("ipProtocol")), props.get("fromPort", 0), props.get("toPort", 0),
+        return [NetworkRule(protocol_name(props.get("ipProtocol")), props.get("fromPort", 0), props.get("toPort", 0),
                             tuple(as_list(props.get("cidrIpv4")) + as_list(props.get("cidrIpv6"))),
                             tuple(as_list(props.get("prefixListId"))))]
     if resource_type == LEGACY_RULE and props.get("type") == direction:
-        return [NetworkRule(str(props.get("protocol")), props.get("fromPort", 0), props.get("toPort", 0),
+        return [NetworkRule(protocol_name(props.get("protocol")), props.get("fromPort", 0), props.get("toPort", 0),
                             tuple(as_list(props.get("cidrBlocks")) + as_list(props.get("ipv6CidrBlocks"))),
                             tuple(as_list(props.get("prefixListIds"))))]
     return []
@@ -115,14 +133,25 @@ def is_private_range(cidr: str) -> bool:
     return is_private(cidr) if network.version == 4 else network.subnet_of(PRIVATE_V6)
 
 
-def public_share(cidrs: Iterable[str]) -> float:
-    """The share of the public address space (per IP version, the largest) that a set of ranges covers."""
-    shares = {4: 0.0, 6: 0.0}
+# How much public address space counts as "the world": a /8 of IPv4 (1/256 of it, the size of the largest ISP
+# blocks) and, for IPv6, a /32 (a whole ISP's or LIR's allocation at RIPE and ARIN; a site gets a /48).
+WORLD_SHARE = {4: 2.0 ** -8, 6: 2.0 ** -32}
+
+
+def public_shares(cidrs: Iterable[str]) -> dict[int, float]:
+    """The share of each IP version's whole address space that the public ones of `cidrs` cover together
+    (overlaps counted once)."""
+    networks: dict[int, list[Any]] = {4: [], 6: []}
     for cidr in cidrs:
         try:
             network = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             continue
         if not is_private_range(cidr):
-            shares[network.version] += 2.0 ** -network.prefixlen
-    return max(shares.values())
+            networks[network.version].append(network)
+    return {version: sum(2.0 ** -n.prefixlen for n in ipaddress.collapse_addresses(found))
+            for version, found in networks.items()}
+
+
+def covers_the_world(cidrs: Iterable[str]) -> bool:
+    return any(share >= WORLD_SHARE[version] for version, share in public_shares(cidrs).items())

@@ -22,6 +22,7 @@ from pulumi_policy import (
 )
 
 from common import (
+    LEGACY_RULE,
     SECURITY_GROUP_TYPES,
     as_list,
     config_value,
@@ -68,12 +69,36 @@ def _depends_on(resource: PolicyResource, key: str) -> list[PolicyResource]:
     return list((resource.property_dependencies or {}).get(key, []))
 
 
+ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+# Where a subnet with no association of its own routes: its VPC's main route table, which a program reaches as the
+# VPC's default route table, a main route table association, or a route on the VPC's mainRouteTableId.
+MAIN_TABLE_TYPES = ("aws:ec2/defaultRouteTable:DefaultRouteTable",
+                    "aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation")
+VPC = "aws:ec2/vpc:Vpc"
+
+
 def _private_route_tables(resources: list[PolicyResource], tier_tag: str, private_value: str) -> set[str]:
+    """URNs of the route tables private subnets use: those associated with them, and, for a private subnet with
+    no association, the VPC's main table (its default route table resource, the table a main route table
+    association names, or the VPC itself when routes are added to its mainRouteTableId)."""
     private_subnets = {r.urn for r in resources if r.resource_type == "aws:ec2/subnet:Subnet"
                        and (r.props.get("tags") or {}).get(tier_tag) == private_value}
-    return {table.urn for r in resources if r.resource_type == "aws:ec2/routeTableAssociation:RouteTableAssociation"
-            and any(s.urn in private_subnets for s in _depends_on(r, "subnetId"))
-            for table in _depends_on(r, "routeTableId")}
+    associations = [r for r in resources if r.resource_type == ASSOCIATION]
+    tables = {table.urn for r in associations if any(s.urn in private_subnets for s in _depends_on(r, "subnetId"))
+              for table in _depends_on(r, "routeTableId")}
+    associated = {s.urn for r in associations for s in _depends_on(r, "subnetId")}
+    if private_subnets - associated:
+        tables |= {r.urn for r in resources if r.resource_type in MAIN_TABLE_TYPES[:1] or r.resource_type == VPC}
+        tables |= {t.urn for r in resources if r.resource_type == MAIN_TABLE_TYPES[1]
+                   for t in _depends_on(r, "routeTableId")}
+    return tables
+
+
+def _is_internet_gateway(value: object, sources: list[PolicyResource]) -> bool:
+    """A gateway id that is an internet gateway: written out (igw-...) or an output of one."""
+    return str(value).startswith("igw-") or any(
+        g.resource_type in ("aws:ec2/internetGateway:InternetGateway",
+                            "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway") for g in sources)
 
 
 @skip_unknowns
@@ -83,24 +108,29 @@ def _validate_private_routes(args: StackValidationArgs, report: ReportViolation)
                                    config_value(args, "privateTierValue", "private"))
     for route in (r for r in resources if r.resource_type == "aws:ec2/route:Route"):
         in_private = any(t.urn in tables for t in _depends_on(route, "routeTableId"))
-        via_igw = any(g.resource_type == "aws:ec2/internetGateway:InternetGateway"
-                      for g in _depends_on(route, "gatewayId")) or str(route.props.get("gatewayId")).startswith("igw-")
-        if in_private and via_igw:
+        if in_private and _is_internet_gateway(route.props.get("gatewayId"), _depends_on(route, "gatewayId")):
             report(f"route {route.name} sends a private subnet to the internet gateway; use the NAT ENI", route.urn)
     for table in (r for r in resources if r.urn in tables):
+        inline_sources = _depends_on(table, "routes")
         for inline in as_list(table.props.get("routes")):
-            if str(inline.get("gatewayId", "")).startswith("igw-"):
+            if "gatewayId" in inline and _is_internet_gateway(inline.get("gatewayId"), inline_sources):
                 report(f"private route table {table.name} has a route to an internet gateway", table.urn)
+
+
+# What forwards traffic when its source/destination check is off, and where it names its security groups.
+FORWARDING_GROUPS = {"aws:ec2/networkInterface:NetworkInterface": ("securityGroups",),
+                     "aws:ec2/instance:Instance": ("vpcSecurityGroupIds", "securityGroups")}
 
 
 def _nat_groups(resources: list[PolicyResource]) -> set[str]:
     """The NAT instance's groups: those on a network interface that forwards traffic (source/dest check off), and
     those on the interfaces of a launch template whose user data names such an interface (the instance that
     attaches it; its primary interface masquerades and carries the egress address)."""
-    forwarding = [r for r in resources if r.resource_type == "aws:ec2/networkInterface:NetworkInterface"
-                  and r.props.get("sourceDestCheck") is False]
+    forwarding = [r for r in resources
+                  if r.resource_type in FORWARDING_GROUPS and r.props.get("sourceDestCheck") is False]
     urns = {r.urn for r in forwarding}
-    groups = {group.urn for r in forwarding for group in _depends_on(r, "securityGroups")}
+    groups = {group.urn for r in forwarding for key in FORWARDING_GROUPS[r.resource_type]
+              for group in _depends_on(r, key)}
     for template in (r for r in resources if r.resource_type == "aws:ec2/launchTemplate:LaunchTemplate"):
         if any(d.urn in urns for d in _depends_on(template, "userData")):
             groups |= {d.urn for d in _depends_on(template, "networkInterfaces")
@@ -112,13 +142,13 @@ def _nat_groups(resources: list[PolicyResource]) -> set[str]:
 def _validate_nat_admits_private_only(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = list(args.resources)
     nat_groups = _nat_groups(resources)
-    for rule in (r for r in resources if r.resource_type == INGRESS_RULE):
+    for rule in (r for r in resources if r.resource_type in (INGRESS_RULE, LEGACY_RULE)):
         if not any(g.urn in nat_groups for g in _depends_on(rule, "securityGroupId")):
             continue
-        cidr = rule.props.get("cidrIpv4")
-        if rule.props.get("cidrIpv6") or (cidr and not is_private(cidr)) or rule.props.get("prefixListId"):
-            report(f"NAT instance group admits {cidr or rule.props.get('cidrIpv6') or 'a prefix list'}; "
-                   "only the VPC's private ranges may use it", rule.urn)
+        for parsed in network_rules(rule.resource_type, rule.props, "ingress"):
+            public = [c for c in parsed.cidrs if not is_private(c)] + list(parsed.prefix_lists)
+            if public:
+                report(f"NAT instance group admits {public[0]}; only the VPC's private ranges may use it", rule.urn)
     for group in (r for r in resources if r.urn in nat_groups):
         for rule in as_list(group.props.get("ingress")):
             if [c for c in as_list(rule.get("cidrBlocks")) if not is_private(c)] or rule.get("ipv6CidrBlocks"):

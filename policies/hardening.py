@@ -10,13 +10,23 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
-from common import as_list, network_rules, public_share, skip_unknowns
+from common import (
+    SECURITY_GROUP_TYPES,
+    NetworkRule,
+    as_list,
+    covers_the_world,
+    network_rules,
+    skip_unknowns,
+)
 
 CURRENT_VIEWER_TLS = ("TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
 SECRET_NAME = re.compile(r"(KEY|PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL)", re.IGNORECASE)
@@ -24,8 +34,6 @@ FLAG_VALUES = {"true", "false", "0", "1", "yes", "no", ""}
 # Values that are credentials whatever their name: a URL with a password, API keys, AWS access keys.
 CREDENTIAL_VALUE = re.compile(r"://[^/\s:@]+:[^@\s/]+@|\bsk-[A-Za-z0-9_-]{8,}|\bAKIA[0-9A-Z]{16}\b")
 SECRET_FLAG = re.compile(r"^--?[\w-]*(key|password|passwd|secret|token|credential)[\w-]*$", re.IGNORECASE)
-# The share of the public address space from which ingress counts as open to the world.
-WORLD_SHARE = 2.0 ** -8
 Check = Callable[[str, dict[str, Any]], list[str]]
 
 
@@ -81,16 +89,43 @@ def _cloudfront(resource_type: str, props: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _open_ingress(resource_type: str, props: dict[str, Any]) -> list[str]:
-    """Ingress from public ranges covering 1/256 of the address space or more, alone (0.0.0.0/0, 0.0.0.0/1,
-    ::/0) or together (0.0.0.0/1 + 128.0.0.0/1 in one rule)."""
+def world_open_ingress(rules: list[NetworkRule]) -> list[str]:
+    """Ports that public ranges reach at the scale of the world (common.WORLD_SHARE), one range alone or the
+    union of every rule admitting that port (four /9s, 0.0.0.0/1 + 128.0.0.0/1 in two rules)."""
     problems = []
-    for rule in network_rules(resource_type, props, "ingress"):
-        broad = [c for c in rule.cidrs if public_share([c]) >= WORLD_SHARE]
-        problems += [f"ingress open to {c}: admit CloudFront's prefix list or security groups" for c in broad]
-        if not broad and public_share(rule.cidrs) >= WORLD_SHARE:
-            problems.append(f"ingress from {list(rule.cidrs)}: together they cover the public internet")
-    return problems
+    for rule in rules:
+        together = {c for other in rules if other.overlaps(rule) for c in other.cidrs}
+        if covers_the_world(together):
+            alone = [c for c in rule.cidrs if covers_the_world([c])]
+            what = f"open to {alone[0]}" if alone else f"from {sorted(together)}, together the public internet,"
+            problems.append(f"ingress {rule.protocol} {rule.ports[0]}-{rule.ports[1]} {what}: admit CloudFront's "
+                            "prefix list or security groups")
+    return list(dict.fromkeys(problems))
+
+
+def _open_ingress(resource_type: str, props: dict[str, Any]) -> list[str]:
+    return world_open_ingress(network_rules(resource_type, props, "ingress"))
+
+
+def _group_of(resource: PolicyResource) -> str:
+    """The security group a rule resource belongs to (the group resource it follows, else the id written); a group
+    is its own."""
+    if resource.resource_type in SECURITY_GROUP_TYPES:
+        return resource.urn
+    sources = (resource.property_dependencies or {}).get("securityGroupId") or []
+    return sources[0].urn if sources else str(resource.props.get("securityGroupId"))
+
+
+@skip_unknowns
+def _validate_group_ingress(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Rules of one group admit together: four separate /9 rules open a port to 1/128 of IPv4."""
+    by_group: dict[str, list[NetworkRule]] = {}
+    for resource in args.resources:
+        by_group.setdefault(_group_of(resource), []).extend(
+            network_rules(resource.resource_type, resource.props, "ingress"))
+    for group, rules in by_group.items():
+        for problem in world_open_ingress(rules):
+            report(f"security group {group}: {problem}")
 
 
 def _log_retention(resource_type: str, props: dict[str, Any]) -> list[str]:
@@ -157,8 +192,16 @@ POLICIES = [
     _policy("efs-encrypted", "EFS file systems are encrypted at rest.", _efs, "Set encrypted=true."),
     _policy("cloudfront-https-viewers", "CloudFront viewers use HTTPS with a current TLS policy.", _cloudfront,
             "Use redirect-to-https and minimumProtocolVersion TLSv1.2_2021."),
-    _policy("ingress-not-open-to-world", "No ingress (the ALB's included) admits 0.0.0.0/0 or ::/0.", _open_ingress,
-            "Admit CloudFront's origin-facing prefix list or a security group instead."),
+    _policy("ingress-not-open-to-world", "No ingress (the ALB's included) admits the world: public ranges that, "
+            "alone or with the group's other rules for the same port, cover a /8 of IPv4 or a /32 of IPv6 "
+            "(0.0.0.0/0, ::/0, 0.0.0.0/1 + 128.0.0.0/1, four /9s, 2600::/12); protocol numbers count as names.",
+            _open_ingress, "Admit CloudFront's origin-facing prefix list or a security group instead."),
+    StackValidationPolicy(
+        name="group-ingress-not-open-to-world",
+        description="The ingress rules of one security group, inline and as separate rule resources (vpc and legacy "
+                    "shapes), do not together admit the world on any port (same measure as ingress-not-open-to-world).",
+        validate=_validate_group_ingress, enforcement_level=EnforcementLevel.MANDATORY, severity=Severity.MEDIUM,
+        remediation_steps="Admit CloudFront's origin-facing prefix list or a security group instead."),
     _policy("log-group-retention", "Log groups expire their logs.", _log_retention,
             "Set retentionInDays (settings.py logRetentionDays)."),
     _policy("ecr-scan-immutable", "ECR repositories scan on push and have immutable tags.", _ecr,

@@ -164,6 +164,12 @@ BAD = [
         {"pathPattern": "/x/*", "viewerProtocolPolicy": "allow-all"}]}),
     # ingress
     Probe("ingress-not-open-to-world", "world", INGRESS, egress("tcp", 80, 80, cidrIpv4="0.0.0.0/0")),
+    Probe("ingress-not-open-to-world", "four-ninths-inline", SG, {"ingress": [
+        {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": [cidr]}
+        for cidr in ("1.0.0.0/9", "20.0.0.0/9", "40.0.0.0/9", "60.0.0.0/9")]}),
+    Probe("ingress-not-open-to-world", "ipv6-registry-block", INGRESS, egress("tcp", 443, 443, cidrIpv6="2600::/12")),
+    Probe("ingress-not-open-to-world", "protocol-number-all-ports", SG, {"ingress": [
+        {"protocol": "6", "fromPort": 0, "toPort": 65535, "cidrBlocks": ["0.0.0.0/0"]}]}),
     Probe("ingress-not-open-to-world", "half-world", INGRESS, egress("tcp", 22, 22, cidrIpv4="0.0.0.0/1")),
     Probe("ingress-not-open-to-world", "world-v6", INGRESS, egress("tcp", 443, 443, cidrIpv6="::/0")),
     Probe("ingress-not-open-to-world", "legacy-ingress", LEGACY, {"type": "ingress", "protocol": "tcp",
@@ -204,6 +210,7 @@ GOOD = [
     Probe("required-tags", "own-tags", "aws:sns/topic:Topic", {"tags": TAGS}, provider=False),
     Probe("required-tags", "lambda-with-provider-tags", "aws:lambda/function:Function", {"role": "r"}),
     Probe("egress-https-only", "https-out", EGRESS, egress("tcp", 443, 443, cidrIpv4="0.0.0.0/0")),
+    Probe("egress-https-only", "https-out-by-number", EGRESS, egress("6", 443, 443, cidrIpv4="0.0.0.0/0")),
     Probe("egress-https-only", "https-prefix-list", EGRESS, egress("tcp", 443, 443, prefixListId="pl-0s3")),
     Probe("egress-https-only", "postgres-to-group", EGRESS, egress("tcp", 5432, 5432,
                                                                    referencedSecurityGroupId="sg-1")),
@@ -240,6 +247,10 @@ GOOD = [
         {"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "https-only"}}]}),
     Probe("ingress-not-open-to-world", "cloudfront-list", INGRESS, egress("tcp", 80, 80, prefixListId="pl-cf")),
     Probe("ingress-not-open-to-world", "office", INGRESS, egress("tcp", 443, 443, cidrIpv4="203.0.113.0/24")),
+    Probe("ingress-not-open-to-world", "office-v6-site", INGRESS, egress("tcp", 443, 443, cidrIpv6="2001:db8:1::/48")),
+    Probe("ingress-not-open-to-world", "ninths-on-different-ports", SG, {"ingress": [
+        {"protocol": "tcp", "fromPort": port, "toPort": port, "cidrBlocks": [cidr]}
+        for port, cidr in ((443, "1.0.0.0/9"), (8443, "20.0.0.0/9"), (22, "40.0.0.0/9"), (80, "60.0.0.0/9"))]}),
     Probe("ingress-not-open-to-world", "rfc1918", INGRESS, egress("tcp", 443, 443, cidrIpv4="10.0.0.0/8")),
     Probe("log-group-retention", "thirty-days", "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 30}),
     Probe("log-group-retention", "not-a-group", "aws:cloudwatch/logStream:LogStream", {}),
@@ -298,7 +309,53 @@ def _nat_instance(rule_props: dict[str, Any]) -> list:
             ("rule", INGRESS, rule_props, {"securityGroupId": ["primary-sg"]})]
 
 
+def _group_rules(*rules: tuple[str, dict[str, Any]]) -> list:
+    """A security group and ingress rules as separate resources (vpc or legacy shape) that follow it."""
+    return [("group", SG, {}, {}), *((f"rule-{n}", type_, props, {"securityGroupId": ["group"]})
+                                     for n, (type_, props) in enumerate(rules))]
+
+
+def _legacy_ingress(cidr: str, port: int = 443) -> tuple[str, dict[str, Any]]:
+    return LEGACY, {"type": "ingress", "protocol": "tcp", "fromPort": port, "toPort": port, "cidrBlocks": [cidr]}
+
+
+def _main_table_network(route: dict[str, Any], route_deps: dict[str, list[str]]) -> list:
+    """A private subnet with no association of its own: it routes by the VPC's main table."""
+    return [("vpc", "aws:ec2/vpc:Vpc", {}, {}), ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {}),
+            ("igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
+            ("eni", "aws:ec2/networkInterface:NetworkInterface", {"sourceDestCheck": False}, {}),
+            ("route", "aws:ec2/route:Route", {"destinationCidrBlock": "0.0.0.0/0", **route},
+             {"routeTableId": ["vpc"], **route_deps})]
+
+
 STACK_BAD = [
+    StackProbe("group-ingress-not-open-to-world", "four-ninths-as-rules", _group_rules(
+        *((INGRESS, egress("tcp", 443, 443, cidrIpv4=c)) for c in ("1.0.0.0/9", "20.0.0.0/9", "40.0.0.0/9",
+                                                                    "60.0.0.0/9")))),
+    StackProbe("group-ingress-not-open-to-world", "halves-legacy-and-vpc", _group_rules(
+        _legacy_ingress("0.0.0.0/1"), (INGRESS, egress("-1", 0, 0, cidrIpv4="128.0.0.0/1")))),
+    StackProbe("group-ingress-not-open-to-world", "v6-quarters", _group_rules(
+        *((INGRESS, egress("tcp", 443, 443, cidrIpv6=c)) for c in ("2600::/34", "2600:0:4000::/34",
+                                                                    "2600:0:8000::/34", "2600:0:c000::/34")))),
+    StackProbe("private-routes-avoid-igw", "main-table-via-vpc", _main_table_network({}, {"gatewayId": ["igw"]})),
+    StackProbe("private-routes-avoid-igw", "default-route-table-inline", [
+        ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {}),
+        ("igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
+        ("main", "aws:ec2/defaultRouteTable:DefaultRouteTable", {"routes": [
+            {"cidrBlock": "0.0.0.0/0", "gatewayId": "unknown-until-applied"}]}, {"routes": ["igw"]})]),
+    StackProbe("private-routes-avoid-igw", "inline-route-computed-gateway", [
+        ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {}),
+        ("igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
+        ("table", "aws:ec2/routeTable:RouteTable", {"routes": [{"cidrBlock": "0.0.0.0/0", "gatewayId": "x"}]},
+         {"routes": ["igw"]}),
+        ("assoc", "aws:ec2/routeTableAssociation:RouteTableAssociation", {},
+         {"subnetId": ["subnet"], "routeTableId": ["table"]})]),
+    StackProbe("nat-admits-private-only", "legacy-rule-world", _nat(LEGACY, {
+        "type": "ingress", "protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]})),
+    StackProbe("nat-admits-private-only", "nat-as-instance", [
+        ("nat-sg", SG, {}, {}),
+        ("nat", "aws:ec2/instance:Instance", {"sourceDestCheck": False}, {"vpcSecurityGroupIds": ["nat-sg"]}),
+        ("rule", INGRESS, egress("tcp", 443, 443, cidrIpv4="198.51.100.0/24"), {"securityGroupId": ["nat-sg"]})]),
     StackProbe("private-routes-avoid-igw", "igw-resource", _private_network({}, {"gatewayId": ["igw"]})),
     StackProbe("private-routes-avoid-igw", "literal-igw", _private_network({"gatewayId": "igw-0abc"}, {})),
     StackProbe("private-routes-avoid-igw", "inline-route", [
@@ -313,6 +370,18 @@ STACK_BAD = [
                _nat_instance(egress("tcp", 22, 22, cidrIpv4="203.0.113.7/32"))),
 ]
 STACK_GOOD = [
+    StackProbe("group-ingress-not-open-to-world", "office-rules", _group_rules(
+        _legacy_ingress("203.0.113.0/24"), (INGRESS, egress("tcp", 443, 443, cidrIpv4="198.51.100.0/24")))),
+    StackProbe("group-ingress-not-open-to-world", "ninths-in-different-groups", [
+        *((f"group-{n}", SG, {}, {}) for n in range(4)),
+        *((f"rule-{n}", INGRESS, egress("tcp", 443, 443, cidrIpv4=c), {"securityGroupId": [f"group-{n}"]})
+          for n, c in enumerate(("1.0.0.0/9", "20.0.0.0/9", "40.0.0.0/9", "60.0.0.0/9")))]),
+    StackProbe("private-routes-avoid-igw", "main-table-via-nat", _main_table_network(
+        {}, {"networkInterfaceId": ["eni"]})),
+    StackProbe("nat-admits-private-only", "nat-as-instance-private", [
+        ("nat-sg", SG, {}, {}),
+        ("nat", "aws:ec2/instance:Instance", {"sourceDestCheck": False}, {"vpcSecurityGroupIds": ["nat-sg"]}),
+        ("rule", INGRESS, egress("tcp", 443, 443, cidrIpv4="10.10.128.0/20"), {"securityGroupId": ["nat-sg"]})]),
     StackProbe("private-routes-avoid-igw", "through-nat", _private_network({}, {"networkInterfaceId": ["eni"]})),
     StackProbe("private-routes-avoid-igw", "public-to-igw", _private_network({}, {"gatewayId": ["igw"]}, "public")),
     StackProbe("nat-admits-private-only", "private-subnet", _nat(INGRESS, egress("tcp", 443, 443,
