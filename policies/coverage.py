@@ -1,7 +1,10 @@
 """Coverage: an AWS resource type nobody has judged is reported, not passed in silence.
 
 JUDGED lists the types the other policies inspect and the types the gateway uses whose risk was reviewed (no
-network reach, no grant, nothing public). Anything else from the AWS provider gets an advisory "not checked".
+network reach, no grant, nothing public). Where a listed type can be made public or privileged, a policy judges that
+shape: bucket, topic, secret, queue and repository policies and Lambda permissions (no-public-resource-access),
+public access blocks (the same), task definitions (ecs-tasks-unprivileged, no-plain-secrets-in-env); a test keeps
+each such type judged. Anything else from the AWS provider gets an advisory "not checked".
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ JUDGED = frozenset({
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     "aws:secretsmanager/secret:Secret", "aws:secretsmanager/secretVersion:SecretVersion",
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace", "aws:servicediscovery/service:Service",
-    "aws:sns/topic:Topic", "aws:sns/topicSubscription:TopicSubscription",
+    "aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy", "aws:sns/topicSubscription:TopicSubscription",
+    "aws:secretsmanager/secretPolicy:SecretPolicy", "aws:sqs/queuePolicy:QueuePolicy",
+    "aws:ecr/repositoryPolicy:RepositoryPolicy",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:wafv2/webAcl:WebAcl",
     "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",

@@ -150,6 +150,11 @@ BAD = [
           {**GOOD_CACHE, "transitEncryptionMode": "preferred"}),
     Probe("cache-encrypted-authenticated", "no-auth", CACHE, {**GOOD_CACHE, "authToken": None}),
     Probe("cache-encrypted-authenticated", "clear-at-rest", CACHE, {**GOOD_CACHE, "atRestEncryptionEnabled": False}),
+    # Unset is off for Redis OSS, named or (the default engine) not.
+    Probe("cache-encrypted-authenticated", "redis-at-rest-unset", CACHE, {
+        **{k: v for k, v in GOOD_CACHE.items() if k != "atRestEncryptionEnabled"}, "engine": "redis"}),
+    Probe("cache-encrypted-authenticated", "default-engine-at-rest-unset", CACHE, {
+        k: v for k, v in GOOD_CACHE.items() if k not in ("atRestEncryptionEnabled", "engine")}),
     Probe("efs-encrypted", "plain-efs", "aws:efs/fileSystem:FileSystem", {"encrypted": False}),
     Probe("efs-encrypted", "unset-efs", "aws:efs/fileSystem:FileSystem", {}),
     Probe("efs-encrypted", "text-efs", "aws:efs/fileSystem:FileSystem", {"encrypted": "false"}),
@@ -194,11 +199,55 @@ BAD = [
     Probe("no-plain-secrets-in-env", "master-key-flag", TASKDEF, task({"command": [
         "--port", "4000", "--master_key", "sk-1234567890abcdef"]})),
     Probe("no-plain-secrets-in-env", "aws-key-anywhere", TASKDEF, task(env("CONFIG", "AKIAIOSFODNN7EXAMPLE"))),
+    # Shapes a name list missed: flag=value, a shell's inline assignment, a health check's header, *_PASS, a
+    # webhook's token, a temporary (ASIA) key.
+    Probe("no-plain-secrets-in-env", "flag-equals-password", TASKDEF, task({"command": [
+        "migrate", "--db-password=Zq8xV2mN4pL7c"]})),
+    Probe("no-plain-secrets-in-env", "shell-inline-assignment", TASKDEF, task({"entryPoint": ["sh", "-c"], "command": [
+        "X_PASSWORD=s3cr3tV4lue9 exec /app/run"]})),
+    Probe("no-plain-secrets-in-env", "bearer-in-health-check", TASKDEF, task({"healthCheck": {"command": [
+        "CMD", "curl", "-fH", "Authorization: Bearer 9f8e7d6c5b4a3f2e1d0c", "http://localhost:4000/health"]}})),
+    Probe("no-plain-secrets-in-env", "pass-suffix", TASKDEF, task(env("DB_PASS", "Zq8xV2mN4pL7"))),
+    Probe("no-plain-secrets-in-env", "webhook-token", TASKDEF, task(env(
+        "ALERT_WEBHOOK", "https://alerts.example.com/hook?token=9f8e7d6c5b4a3f2e1d0c"))),
+    Probe("no-plain-secrets-in-env", "temporary-aws-key", TASKDEF, task(env("AWS_ACCESS_KEY_ID",
+                                                                          "ASIAIOSFODNN7EXAMPLE"))),
     Probe("imdsv2-required", "optional-tokens", "aws:ec2/launchTemplate:LaunchTemplate",
           {"metadataOptions": {"httpTokens": "optional"}}),
     Probe("imdsv2-required", "no-options", "aws:ec2/instance:Instance", {}),
     Probe("imdsv2-required", "instance-optional", "aws:ec2/instance:Instance",
           {"metadataOptions": {"httpTokens": "optional"}}),
+    # resource policies, public access blocks, Lambda permissions
+    Probe("no-public-resource-access", "bucket-policy-for-anyone", "aws:s3/bucketPolicy:BucketPolicy", {
+        "bucket": "b", "policy": document({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                           "Resource": "arn:aws:s3:::b/*"})}),
+    Probe("no-public-resource-access", "topic-policy-aws-star-object", "aws:sns/topic:Topic", {"policy": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": ["*"]},
+                                                "Action": "sns:Publish", "Resource": "*"}]}}),
+    Probe("no-public-resource-access", "secret-for-anyone", "aws:secretsmanager/secretPolicy:SecretPolicy", {
+        "secretArn": "arn", "policy": document({"Effect": "Allow", "Principal": {"AWS": "*"},
+                                                "Action": "secretsmanager:GetSecretValue", "Resource": "*"})}),
+    *(Probe("no-public-resource-access", f"anyone-{type_.split(':')[2].lower()}", type_, {"policy": document(
+        {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"})})
+      for type_ in ("aws:sns/topicPolicy:TopicPolicy", "aws:sqs/queuePolicy:QueuePolicy",
+                    "aws:ecr/repositoryPolicy:RepositoryPolicy", "aws:secretsmanager/secret:Secret")),
+    Probe("no-public-resource-access", "public-access-block-half-off",
+          "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+          {"bucket": "b", "blockPublicAcls": True, "ignorePublicAcls": True}),
+    Probe("no-public-resource-access", "lambda-for-everyone", "aws:lambda/permission:Permission",
+          {"action": "lambda:InvokeFunction", "function": "f", "principal": "*"}),
+    # privileged tasks
+    Probe("ecs-tasks-unprivileged", "privileged", TASKDEF, task({"privileged": True})),
+    Probe("ecs-tasks-unprivileged", "host-network", TASKDEF, {**task({}), "networkMode": "host"}),
+    Probe("ecs-tasks-unprivileged", "one-of-two-privileged", TASKDEF, {"containerDefinitions": json.dumps([
+        {"name": "app", "image": "x"}, {"name": "sidecar", "image": "y", "privileged": True}])}),
+    # the default certificate
+    Probe("cloudfront-default-certificate", "default-certificate", DIST, SECURE_VIEWERS),
+    Probe("cloudfront-default-certificate", "default-certificate-ordered", DIST, {
+        **SECURE_VIEWERS, "orderedCacheBehaviors": [{"pathPattern": "/v1/*", "viewerProtocolPolicy": "https-only"}]}),
+    Probe("cloudfront-default-certificate", "default-certificate-and-old-minimum", DIST, {
+        **SECURE_VIEWERS, "viewerCertificate": {"cloudfrontDefaultCertificate": True,
+                                                "minimumProtocolVersion": "TLSv1.2_2021"}}),
     # coverage
     Probe("resource-coverage", "queue", "aws:sqs/queue:Queue", {}),
     Probe("resource-coverage", "user", "aws:iam/user:User", {}),
@@ -236,7 +285,11 @@ GOOD = [
           {"storageEncrypted": True, "publiclyAccessible": False, "backupRetentionPeriod": 7}),
     Probe("rds-encrypted-private-backed-up", "private-aurora", "aws:rds/clusterInstance:ClusterInstance",
           {"publiclyAccessible": False}),
+    Probe("rds-encrypted-private-backed-up", "encrypted-read-replica", "aws:rds/instance:Instance",
+          {"storageEncrypted": True, "replicateSourceDb": "gw-db", "backupRetentionPeriod": 0}),
     Probe("cache-encrypted-authenticated", "good-cache", CACHE, GOOD_CACHE),
+    Probe("cache-encrypted-authenticated", "valkey-at-rest-by-default", CACHE,
+          {k: v for k, v in GOOD_CACHE.items() if k != "atRestEncryptionEnabled"}),
     Probe("cache-encrypted-authenticated", "rbac-cache", CACHE, {**GOOD_CACHE, "authToken": None,
                                                                 "userGroupIds": ["gateway-users"]}),
     Probe("efs-encrypted", "encrypted-efs", "aws:efs/fileSystem:FileSystem", {"encrypted": True}),
@@ -260,6 +313,18 @@ GOOD = [
         "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION", "imageScanningConfiguration": {"scanOnPush": True}}),
     Probe("no-plain-secrets-in-env", "secret-ref", TASKDEF, task({"secrets": [{"name": "API_KEY",
                                                                                   "valueFrom": "arn"}]})),
+    Probe("no-plain-secrets-in-env", "counts-and-secret-files", TASKDEF, task(
+        env("MAX_TOKENS", "4096"), {"command": ["--api-key-file", "/run/secrets/api-key", "--token-limit", "8000"]})),
+    # Container definitions as the upstream projects document them (Grafana's docker docs, VictoriaMetrics' flags,
+    # LiteLLM's compose file and config references).
+    Probe("no-plain-secrets-in-env", "upstream-examples", TASKDEF, task(
+        {"environment": [{"name": "GF_SECURITY_ADMIN_PASSWORD__FILE", "value": "/run/secrets/admin_password"},
+                         {"name": "GF_AUTH_ANONYMOUS_ENABLED", "value": "false"},
+                         {"name": "GF_SERVER_ROOT_URL", "value": "https://gw.example.com/grafana/"},
+                         {"name": "STORE_MODEL_IN_DB", "value": "True"},
+                         {"name": "LITELLM_MASTER_KEY", "value": "os.environ/LITELLM_MASTER_KEY"},
+                         {"name": "DATABASE_URL", "value": "postgresql://llmproxy:${POSTGRES_PASSWORD}@db:5432/litellm"}],
+         "command": ["-retentionPeriod=90d", "-storageDataPath=/storage", "-search.maxUniqueTimeseries=300000"]})),
     Probe("no-plain-secrets-in-env", "flags-and-hosts", TASKDEF, task(
         env("DISABLE_SCHEMA_UPDATE", "true"), {"command": ["--port", "4000", "--num_workers", "1"]},
         {"environment": [{"name": "DATABASE_HOST", "value": "db.internal:5432"},
@@ -268,7 +333,26 @@ GOOD = [
           {"metadataOptions": {"httpTokens": "required"}}),
     Probe("imdsv2-required", "instance-required", "aws:ec2/instance:Instance",
           {"metadataOptions": {"httpTokens": "required"}}),
+    Probe("imdsv2-required", "metadata-off", "aws:ec2/launchTemplate:LaunchTemplate",
+          {"metadataOptions": {"httpEndpoint": "disabled", "httpTokens": "optional"}}),
     Probe("resource-coverage", "vpc", "aws:ec2/vpc:Vpc", {}),
+    Probe("no-public-resource-access", "log-delivery-bucket-policy", "aws:s3/bucketPolicy:BucketPolicy", {
+        "bucket": "b", "policy": document({"Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                                           "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*"})}),
+    Probe("no-public-resource-access", "anyone-in-the-org", "aws:sns/topicPolicy:TopicPolicy", {
+        "arn": "t", "policy": document({"Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": "*",
+                                        "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-123"}}})}),
+    Probe("no-public-resource-access", "public-access-blocked",
+          "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", {"bucket": "b", **dict.fromkeys((
+              "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True)}),
+    Probe("no-public-resource-access", "eventbridge-invokes-lambda", "aws:lambda/permission:Permission", {
+        "action": "lambda:InvokeFunction", "function": "f", "principal": "events.amazonaws.com", "sourceArn": "arn"}),
+    Probe("ecs-tasks-unprivileged", "awsvpc-task", TASKDEF, {**task({}), "networkMode": "awsvpc"}),
+    Probe("ecs-tasks-unprivileged", "explicitly-unprivileged", TASKDEF, task({"privileged": False})),
+    Probe("cloudfront-default-certificate", "own-certificate", DIST, {
+        "defaultCacheBehavior": {"viewerProtocolPolicy": "redirect-to-https"},
+        "viewerCertificate": {"acmCertificateArn": "arn", "minimumProtocolVersion": "TLSv1.2_2021"}}),
+    Probe("cloudfront-default-certificate", "not-a-distribution", "aws:cloudfront/function:Function", {}),
     Probe("resource-coverage", "not-aws", "random:index/randomPassword:RandomPassword", {}),
 ]
 

@@ -73,7 +73,8 @@ def test_plan_names_a_missing_stack() -> None:
 
 def test_plan_prints_policy_verdicts_and_fails_on_a_mandatory_one(tmp_path: Path) -> None:
     clean = plan("prod")
-    assert "Policy pack: 0 findings" in clean.stdout
+    assert "Policy pack: 1 findings {'advisory': 1}" in clean.stdout and clean.returncode == 0
+    assert "[advisory] cloudfront-default-certificate: gw-cdn-distribution" in clean.stdout, "no domain: TLSv1"
     config = tmp_path / "policy.json"
     config.write_text(json.dumps({"required-tags": {"requiredTags": ["DataClassification"]}}))
     result = plan("dev", "--policy-config", str(config))

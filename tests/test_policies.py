@@ -294,7 +294,8 @@ def test_dev_and_prod_have_no_mandatory_violation(stack: Graph) -> None:
 def test_every_policy_is_mandatory_in_every_stack_unless_waived_with_a_reason(tmp_path: Any) -> None:
     """Dev may not run silently advisory: lowering a policy needs its name and a reason, which the plan prints."""
     levels = {p.name: p.enforcement_level.value for p in ALL_POLICIES}
-    assert {n for n, level in levels.items() if level != "mandatory"} == {"add-missing-tags", "resource-coverage"}
+    assert {n for n, level in levels.items() if level != "mandatory"} == {
+        "add-missing-tags", "resource-coverage", "cloudfront-default-certificate"}
     assert stack_policy_config("dev") == {} and stack_policy_config("prod") == {}
     with pytest.raises(PolicyConfigError, match="lowers efs-encrypted to advisory without a reason"):
         evaluate(planned("dev"), {"efs-encrypted": "advisory"})

@@ -42,7 +42,7 @@ def test_the_offline_plan_takes_overrides_and_returns_what_the_plan_command_prin
     plan = automation.plan("dev", {"litellm": {"maxCount": 3}})
     assert plan.settings.litellm.max_count == 3 and plan.settings.litellm.cpu == 512, "a section's other keys stay"
     assert plan.summary["counts"]["aws:elasticache/replicationGroup:ReplicationGroup"] == 1, "tasks share Valkey"
-    assert not plan.blocked and plan.findings == []
+    assert not plan.blocked and [f.policy for f in plan.findings] == ["cloudfront-default-certificate"]
     assert set(plan.summary) == set(json.loads(subprocess.run(
         [sys.executable, "-m", "offline.plan", "dev", "--json"], cwd=ROOT_DIR, capture_output=True, text=True,
         check=True).stdout))
