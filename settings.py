@@ -527,17 +527,41 @@ def _parse(value: Any) -> Any:
     return value
 
 
-def _describe(error: dict[str, Any], project: str) -> str:
-    location = ".".join(to_camel(str(part)) if isinstance(part, str) else str(part) for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
-    if not location:  # a rule across settings names its key first: "<key>: <why>"
-        location, _, message = message.partition(": ")
-        return f"{project}:{location}: {message}"
-    key = "aws:region" if location == "region" else f"{project}:{location}"
+# What pydantic's type errors mean for someone writing YAML.
+PLAIN_TYPE_ERRORS = {"tuple_type": "a list is expected", "list_type": "a list is expected",
+                     "set_type": "a list is expected", "dict_type": "a mapping (key: value lines) is expected",
+                     "model_type": "a mapping (key: value lines) is expected",
+                     "int_parsing": "a whole number is expected", "int_type": "a whole number is expected",
+                     "float_parsing": "a number is expected", "bool_parsing": "true or false is expected",
+                     "bool_type": "true or false is expected", "string_type": "text is expected"}
+
+
+def describe_problem(error: Mapping[str, Any], prefix: str = "") -> str:
+    """One line for one validation error of a stack or people file: the exact key (a section's rule names its
+    field first, so the field is named, not the section), the value written, and what is wrong in plain words."""
+    # Field names are snake_case in Python and camelCase in YAML; keys people chose (an e-mail) stay as written.
+    parts = [to_camel(part) if isinstance(part, str) and re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", part) else str(part)
+             for part in error["loc"]]
+    message, value = error["msg"].removeprefix("Value error, "), error.get("input")
+    field = message.split(" ", 1)[0]
+    if isinstance(value, Mapping) and field in value:  # "cpu 300 is not a Fargate size" about litellm
+        parts, value = [*parts, field], value[field]
+    if plain := PLAIN_TYPE_ERRORS.get(error["type"]):
+        message = f"{plain}, not {type(value).__name__} {value!r}" + (
+            f" (write it as [{value}])" if plain.startswith("a list") and isinstance(value, str) else "")
     if error["type"] == "extra_forbidden":
         message = "unknown setting (check the spelling against settings.py)"
-    shown = "" if error["type"] in ("missing", "extra_forbidden") else f" = {error['input']!r}"
-    return f"{key}{shown}: {message}"
+    shown = "" if error["type"] in ("missing", "extra_forbidden") or isinstance(value, Mapping) else f" = {value!r}"
+    return f"{prefix}{'.'.join(parts)}{shown}: {message}"
+
+
+def _describe(error: dict[str, Any], project: str) -> str:
+    if not error["loc"]:  # a rule across settings names its key first: "<key>: <why>"
+        location, _, message = error["msg"].removeprefix("Value error, ").partition(": ")
+        return f"{project}:{location}: {message}"
+    if error["loc"] == ("region",):
+        return describe_problem(error).replace("region", "aws:region", 1)
+    return describe_problem(error, f"{project}:")
 
 
 def load_settings(project: str, stack: str, config: Mapping[str, Any]) -> Settings:

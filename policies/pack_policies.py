@@ -6,10 +6,10 @@ its `waiver` setting (offline.policy_check refuses a lowered level without one, 
 
 from pulumi_policy import PolicyConfigSchema
 
-import coverage
 import egress
 import hardening
 import tagging
+import type_coverage
 
 WAIVER = {"type": "string", "description": "Why this stack runs the policy below mandatory (required to lower it)."}
 
@@ -22,4 +22,4 @@ def _with_waiver(policy: object) -> object:
 
 
 ALL_POLICIES = [_with_waiver(p) for p in (*tagging.POLICIES, *egress.POLICIES, *hardening.POLICIES,
-                                          *coverage.POLICIES)]
+                                          *type_coverage.POLICIES)]

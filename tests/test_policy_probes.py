@@ -16,8 +16,8 @@ from offline.engine import ACCOUNT_ID
 from tests.policy_probes import BAD, GOOD, STACK_BAD, STACK_GOOD, Probe, StackProbe
 from tests.test_policies import OPTIONS, POLICIES, PROVIDER, analyze, served_pack  # noqa: F401 - fixture
 
-import coverage
 import hardening
+import type_coverage
 from pack_policies import ALL_POLICIES
 from tagging import DEFAULT_REQUIRED
 
@@ -117,8 +117,8 @@ def test_the_served_pack_judges_the_small_stacks_the_same_way(served_pack: Any) 
 
 
 def test_coverage_calls_reviewed_only_types_whose_risky_shapes_a_policy_catches() -> None:
-    """A type that can be made public or privileged is in coverage.JUDGED only with a bad probe of that shape."""
+    """A type that can be made public or privileged is in type_coverage.JUDGED only with a bad probe of that shape."""
     risky = {*hardening.RESOURCE_POLICIES, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
              "aws:lambda/permission:Permission", "aws:ecs/taskDefinition:TaskDefinition"}
     caught = {p.type for p in BAD if p.policy in ("no-public-resource-access", "ecs-tasks-unprivileged")}
-    assert risky & coverage.JUDGED <= caught, (risky & coverage.JUDGED) - caught
+    assert risky & type_coverage.JUDGED <= caught, (risky & type_coverage.JUDGED) - caught

@@ -18,7 +18,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from offline.engine import ROOT_DIR
-from settings import MODEL_CATALOG, Section, Settings
+from settings import MODEL_CATALOG, Section, Settings, describe_problem
 
 PEOPLE_DIR = ROOT_DIR / "people"
 
@@ -81,17 +81,12 @@ def _entry_problems(settings: Settings, user_id: str, entry: PersonEntry) -> lis
     return [f"{where}.models: {unserved} are not served; allowed: {', '.join(settings.models)}"] if unserved else []
 
 
-def _location(error: dict[str, Any]) -> str:
-    return ".".join(str(part) for part in error["loc"])
-
-
 def parse_people(settings: Settings, raw: Any, source: str) -> tuple[Person, ...]:
     """The people of `raw` (a loaded people file), each checked against the stack's tiers and models."""
     try:
         parsed = PeopleFile.model_validate(raw if raw is not None else {})
     except ValidationError as error:
-        raise PeopleError(f"{source}:\n  " + "\n  ".join(
-            f"{_location(e)} = {e['input']!r}: {e['msg']}" for e in error.errors())) from None
+        raise PeopleError(f"{source}:\n  " + "\n  ".join(describe_problem(e) for e in error.errors())) from None
     problems = [p for user_id, entry in parsed.people.items() for p in _entry_problems(settings, user_id, entry)]
     if problems:
         raise PeopleError(f"{source}:\n  " + "\n  ".join(problems))

@@ -71,5 +71,5 @@ POLICIES = [
     ResourceValidationPolicy(
         name="resource-coverage", description="Every AWS resource type is one the pack judges or has reviewed.",
         validate=_validate_judged, enforcement_level=EnforcementLevel.ADVISORY, severity=Severity.LOW,
-        remediation_steps="Review the type's risks; add checks for them, then list it in policies/coverage.py."),
+        remediation_steps="Review the type's risks; add checks for them, then list it in policies/type_coverage.py."),
 ]
