@@ -14,6 +14,8 @@ set -euo pipefail
 : "${REGION:?}" "${CLUSTER:?}" "${TASK_DEFINITION:?}" "${SUBNETS:?}" "${SECURITY_GROUP:?}"
 timeout_seconds="${TIMEOUT_SECONDS:-3300}"
 poll_seconds="${POLL_SECONDS:-10}"
+# A status line on each change of the task's status and at least this often, so a long migration is seen waiting.
+status_every_seconds="${STATUS_EVERY_SECONDS:-60}"
 
 ecs() {
   local command="$1"
@@ -58,12 +60,18 @@ trap 'stop_unless_finished "pulumi up was interrupted"; exit 130' INT TERM
 # ECS is eventually consistent: a task just started may be MISSING for a moment.
 deadline=$((SECONDS + timeout_seconds))
 missing_until=$((SECONDS + ${MISSING_GRACE_SECONDS:-120}))
+began=$SECONDS
+said_status="" said_at=$SECONDS
 while :; do
   sleep "$poll_seconds"
   status=$(ecs describe-tasks --tasks "$task_arn" \
     --query '[tasks[0].lastStatus, tasks[0].containers[0].exitCode, tasks[0].stopCode, failures[0].reason]' \
     --output text)
   IFS=$'\t' read -r last_status exit_code stop_code missing <<<"$status"
+  if [ "$last_status" != "$said_status" ] || [ $((SECONDS - said_at)) -ge "$status_every_seconds" ]; then
+    echo "task ${task_arn##*/}: ${last_status}, $((SECONDS - began)) s of at most ${timeout_seconds} s"
+    said_status=$last_status said_at=$SECONDS
+  fi
   if [ "$last_status" = "STOPPED" ]; then
     break
   fi

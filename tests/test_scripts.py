@@ -69,6 +69,17 @@ def test_a_successful_migration_lets_the_deploy_go_on(tmp_path: Path) -> None:
     assert not any("stop-task" in c for c in calls)
 
 
+def test_a_long_migration_says_where_it_is(tmp_path: Path) -> None:
+    """A status line on every change of the task's status (and at least every STATUS_EVERY_SECONDS)."""
+    process, _ = start_script(tmp_path, ["PROVISIONING\tNone\tNone\tNone", "PENDING\tNone\tNone\tNone", RUNNING,
+                                         RUNNING, STOPPED_OK], STATUS_EVERY_SECONDS="3600")
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    said = [line.split(": ", 1)[1].split(",")[0] for line in stdout.splitlines() if line.startswith("task abc: ")]
+    assert said == ["PROVISIONING", "PENDING", "RUNNING", "STOPPED"], stdout
+    assert "s of at most 3300 s" in stdout
+
+
 def test_a_failed_migration_fails_the_deploy_and_says_why(tmp_path: Path) -> None:
     code, stderr, _ = run_script(tmp_path, ["STOPPED\t1\tEssentialContainerExited\tNone"],
                                  reasons="Essential container in task exited\tNone")
