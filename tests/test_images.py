@@ -59,6 +59,7 @@ from tests.live import (
 )
 from tests.live import victoriametrics as victoriametrics_running
 from tests.routes import ADMIN_PLANE, INFERENCE_PATHS
+from tests.stacks import container, planned
 from tests.test_edge_function import answers as edge_answers
 from tools import smoke, users
 from tools.people import load_people
@@ -158,7 +159,6 @@ def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, prod: 
     Valkey stand-in."""
     work = tmp_path_factory.mktemp("litellm")
     log, gc_log = work / "proxy.log", work / "gc.jsonl"
-    started = time.monotonic()
     with litellm_proxy(prod, PROXY_PORT, {**outbound.environment(), "LITELLM_MASTER_KEY": MASTER_KEY,
                                     "AWS_REGION_NAME": BEDROCK_REGION, "AWS_BEDROCK_RUNTIME_ENDPOINT": bedrock.url,
                                     **shared_cache.environment(), **gc_trace.environment(gc_log)}, log) as process:
@@ -167,10 +167,17 @@ def proxy(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory, prod: 
         try:
             idle.request("GET", "/health/liveliness")
             idle.getresponse().read()
-            yield {"start_seconds": time.monotonic() - started, "pid": process.pid, "idle": idle,
+            yield {"start_cpu_seconds": cpu_seconds(process.pid), "pid": process.pid, "idle": idle,
                    "idle_since": time.monotonic(), "log": log, "gc_log": gc_log}
         finally:
             idle.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process and its reaped children have used (/proc/<pid>/stat utime, stime, cutime, cstime): what
+    starting costs whatever else the machine runs, unlike the wall clock."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -329,9 +336,18 @@ def test_recorded_spend_is_the_us_profile_price(proxy: dict[str, Any]) -> None:
         assert after[bedrock_model] - before.get(bedrock_model, 0.0) == pytest.approx(expected, rel=1e-6)
 
 
-def test_proxy_start_time_and_memory_are_within_the_task_size(proxy: dict[str, Any]) -> None:
-    assert proxy["start_seconds"] < 30
-    assert rss_mb(int(proxy["pid"])) < 1024 * 0.8, "LiteLLM must fit the dev task's 1 GB with headroom"
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_proxy_start_and_memory_fit_the_task_size(proxy: dict[str, Any], stack_name: str) -> None:
+    """The CPU LiteLLM spends starting, at the task's vCPU share, ends within the health check's start period (ECS
+    counts no failed check before it); its memory fits the task with headroom. Measured in CPU time, so a busy test
+    machine does not change the verdict (the wall-clock start time is printed in `make bench`)."""
+    graph = planned(stack_name)
+    (definition,) = [r for r in graph.of_type("aws:ecs/taskDefinition:TaskDefinition")
+                     if r.name.endswith("-litellm-task")]
+    vcpu, memory_mb = int(definition.inputs["cpu"]) / 1024, int(definition.inputs["memory"])
+    start_period = container(graph, "litellm")["healthCheck"]["startPeriod"]
+    assert proxy["start_cpu_seconds"] / min(vcpu, 1) < start_period, (proxy["start_cpu_seconds"], vcpu)
+    assert rss_mb(int(proxy["pid"])) < memory_mb * 0.8, f"LiteLLM must fit {stack_name}'s {memory_mb} MB with headroom"
 
 
 # --- VictoriaMetrics ---------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from offline.engine import ROOT_DIR
@@ -20,11 +19,9 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_plan_prints_each_stack_grouped_by_component() -> None:
     """The real command line for dev; prod in-process (the same code, without a second interpreter start)."""
-    for stack, runner in (("dev", cli), ("prod", plan)):
-        started = time.perf_counter()
+    for stack, runner in (("dev", cli), ("prod", plan)):  # how long it takes: bench/plan_speed.py
         result = runner(stack)
         assert result.returncode == 0, result.stderr
-        assert time.perf_counter() - started < 30, "a plan takes seconds (bench/plan_speed.py measures it)"
         assert f"Plan for stack {stack}" in result.stdout
         assert "llm-gateway:network:Network gw-net" in result.stdout
         assert "aws:ec2/vpc:Vpc  gw-net-vpc" in result.stdout
