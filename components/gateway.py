@@ -105,9 +105,28 @@ def _restore(setting: DatabaseRestore | None) -> Restore | None:
 
 
 class Gateway(pulumi.ComponentResource):
+    """The container diagram: each step below takes what it needs and returns what it makes, in the order
+    __init__ calls them (who may talk to whom is `_security_groups` and `_wire`)."""
+
     network: Network
+    secrets: Secrets
+    images: dict[str, ContainerImage]
+    groups: dict[str, pulumi.Output[str]]
+    alert_topic: AlertTopic
+    cluster: Cluster
+    database: Database
+    cache: Cache | None
+    metrics_volume: MetricsVolume
+    alb_logs: AlbLogBucket
     alb: Alb
+    origin_url: pulumi.Output[str]
+    waf: Waf | None
     cdn: Cdn
+    litellm: FargateService
+    victoriametrics: FargateService
+    grafana: FargateService
+    egress_probe: EgressProbe
+    alarms: Alarms
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-gateway:gateway:Gateway", name, None, opts)
@@ -164,20 +183,22 @@ class Gateway(pulumi.ComponentResource):
         # Where the ALB answers: the smoke test checks that it refuses requests that skip CloudFront.
         self.origin_url = pulumi.Output.concat("https://" if settings.edge.domain else "http://",
                                                self.alb.origin_domain)
-        self.cdn = self._cdn()
+        self.waf = self._waf()
+        self.cdn = self._cdn(self.waf)
         EdgeLogs(f"{name}-edge-logs", EdgeLogsArgs(
             retention_days=settings.log_retention_days, distribution_arn=self.cdn.distribution_arn,
             web_acl_arn=self.waf.arn if self.waf else None), self._child(providers=[self._edge_provider]))
-        self._rules = self._wire()
-        self.litellm = self._litellm()
-        self.victoriametrics = self._victoriametrics()
-        self.grafana = self._grafana()
+        # Every security group rule exists before a task or the probe starts (they are `ready_after` them).
+        rules = self._wire()
+        self.litellm = self._litellm(rules)
+        self.victoriametrics = self._victoriametrics(rules)
+        self.grafana = self._grafana(rules)
         self.egress_probe = EgressProbe(f"{name}-egress-probe", EgressProbeArgs(
             region=settings.region, account_id=self._account_id, subnet_ids=self.network.private_subnet_ids,
             security_group_id=self.groups["egress-probe"],
             log_retention_days=settings.log_retention_days,
             default_security_group_id=self.network.default_security_group_id,
-            ready_after=[*self._rules, *self.network.egress_ready]), self._child())
+            ready_after=[*rules, *self.network.egress_ready]), self._child())
         self.alarms = self._alarms()
         self.register_outputs({"url": self.cdn.url, "vpcId": self.network.vpc_id})
 
@@ -249,17 +270,18 @@ class Gateway(pulumi.ComponentResource):
             ready_after=[*self.network.internet_access, self.alb_logs.ready],
         ), self._child())
 
-    def _cdn(self) -> Cdn:
+    def _waf(self) -> Waf | None:
+        waf = self._settings.edge.waf
+        return Waf(f"{self._name}-waf", WafArgs(rate_limit_per_5_minutes=waf.rate_limit),
+                   self._child(providers=[self._edge_provider])) if waf.enabled else None
+
+    def _cdn(self, waf: Waf | None) -> Cdn:
         edge, domain = self._settings.edge, self._settings.edge.domain
         viewer = None
         if domain:
             certificate = self._certificate("viewer", domain.name, domain.hosted_zone_id, in_edge_region=True)
             viewer = CertifiedHostname(hostname=domain.name, hosted_zone_id=domain.hosted_zone_id,
                                   certificate_arn=certificate.arn)
-        self.waf = None
-        if edge.waf.enabled:
-            self.waf = Waf(f"{self._name}-waf", WafArgs(rate_limit_per_5_minutes=edge.waf.rate_limit),
-                           self._child(providers=[self._edge_provider]))
         return Cdn(f"{self._name}-cdn", CdnArgs(
             origin_domain=self.alb.origin_domain, origin_https=domain is not None,
             vpc_origin_alb_arn=self.alb.arn if edge.origin_mode == "vpc-origin" else None,
@@ -270,26 +292,28 @@ class Gateway(pulumi.ComponentResource):
             ready_after=self.alb.rules,
             admin_cidrs=edge.admin_cidrs, grafana_cidrs=edge.grafana_viewers,
             model_names=[alias for name in self._settings.models for alias in MODEL_CATALOG[name].client_names],
-            web_acl_arn=self.waf.arn if self.waf else None,
+            web_acl_arn=waf.arn if waf else None,
         ), self._child())
 
     # --- services ---------------------------------------------------------------------------------------
 
-    def _service(self, key: str, container: Container, needs: pulumi.Resource, **extra: object) -> FargateService:
-        """`needs`: a unit whose every resource must exist before a task starts (listener rules, mount targets)."""
+    def _service(self, key: str, container: Container, needs: pulumi.Resource, rules: list[pulumi.Resource],
+                 **extra: object) -> FargateService:
+        """`needs`: a unit whose every resource must exist before a task starts (listener rules, mount targets);
+        `rules`: the security group rules the task's traffic needs."""
         settings, service = self._settings, getattr(self._settings, key)
         return FargateService(f"{self._name}-{key}", FargateServiceArgs(
             region=settings.region, account_id=self._account_id, cluster_arn=self.cluster.arn,
             cluster_name=self.cluster.name, namespace_id=self.cluster.namespace_id,
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups[key],
-            ready_after=[*self._rules, *self.network.egress_ready, self.cluster.capacity_providers, needs],
+            ready_after=[*rules, *self.network.egress_ready, self.cluster.capacity_providers, needs],
             key=key, namespace_name=self.cluster.namespace,
             container=container, repository_arn=self.images[key].repository_arn, cpu=service.cpu,
             memory=service.memory, architecture=settings.architecture_of(key), desired_count=service.desired_count,
             spot=service.spot, log_retention_days=settings.log_retention_days, exec_enabled=settings.exec_enabled,
             **extra), self._child())
 
-    def _litellm(self) -> FargateService:
+    def _litellm(self, rules: list[pulumi.Resource]) -> FargateService:
         settings, db, secrets = self._settings, self.database, self.secrets
         scaling = settings.litellm
         environment = {
@@ -315,7 +339,7 @@ class Gateway(pulumi.ComponentResource):
             secret_arns=[secrets.arns[key] for key in secret_env.values()],
             task_policy_statements=bedrock_invoke_statements(settings.models, settings.bedrock_region,
                                                              self._account_id),
-            target_group_arn=self.alb.target_group_arns["litellm"], needs=self.alb,
+            target_group_arn=self.alb.target_group_arns["litellm"], needs=self.alb, rules=rules,
             deregistration_delay_seconds=settings.edge.deregistration_delay_seconds,
             autoscaling=Autoscaling(
                 min_count=scaling.desired_count, max_count=scaling.max_count,
@@ -329,7 +353,7 @@ class Gateway(pulumi.ComponentResource):
                                      timeout_seconds=MIGRATION_TIMEOUT_SECONDS,
                                      environment={"DISABLE_SCHEMA_UPDATE": "false"}))
 
-    def _victoriametrics(self) -> FargateService:
+    def _victoriametrics(self, rules: list[pulumi.Resource]) -> FargateService:
         volume, settings = self.metrics_volume, self._settings.victoriametrics
         return self._service("victoriametrics", Container(
             image=self.images["victoriametrics"].image_ref, port=VICTORIAMETRICS_PORT,
@@ -338,12 +362,12 @@ class Gateway(pulumi.ComponentResource):
                      "-promscrape.dnsSDCheckInterval=30s", f"-retentionPeriod={settings.retention_period}",
                      f"-httpListenAddr=:{VICTORIAMETRICS_PORT}"],
             environment={"LITELLM_HOST": self.litellm.hostname}),
-            single_writer=True, needs=self.metrics_volume,
+            single_writer=True, needs=self.metrics_volume, rules=rules,
             volume=EfsVolume(file_system_id=volume.file_system_id, file_system_arn=volume.file_system_arn,
                              access_point_id=volume.access_point_id, access_point_arn=volume.access_point_arn,
                              container_path="/storage"))
 
-    def _grafana(self) -> FargateService:
+    def _grafana(self, rules: list[pulumi.Resource]) -> FargateService:
         return self._service("grafana", Container(
             image=self.images["grafana"].image_ref, port=GRAFANA_PORT,
             health_check=http_health(GRAFANA_PORT, GRAFANA_HEALTH_PATH),
@@ -359,7 +383,7 @@ class Gateway(pulumi.ComponentResource):
             secret_arns=[self.secrets.arns["grafana-admin-password"]],
             # Grafana's SNS contact point publishes with the task role (no keys: the SDK's default chain).
             task_policy_statements=[allow(["sns:Publish"], [self.alert_topic.arn], sid="PublishAlerts")],
-            target_group_arn=self.alb.target_group_arns["grafana"], needs=self.alb,
+            target_group_arn=self.alb.target_group_arns["grafana"], needs=self.alb, rules=rules,
             deregistration_delay_seconds=self._settings.edge.deregistration_delay_seconds)
 
     def _viewer_hostnames(self) -> pulumi.Output[str]:
