@@ -1,7 +1,8 @@
 """Stack settings: the one typed, validated, immutable object the program is built from.
 
 Config flows one way: stack YAML -> `load_settings` -> `Settings` -> components. Every default lives
-in this file. Bad input raises `SettingsError` naming each offending key, before any resource exists.
+in this file; what it is checked against lives beside it: the model catalogue and prices (catalog.py) and AWS's
+limits (aws_limits.py). Bad input raises `SettingsError` naming each offending key, before any resource exists.
 """
 
 from __future__ import annotations
@@ -17,102 +18,20 @@ from pulumi.runtime import config as runtime_config
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from aws_limits import (
+    FARGATE_MEMORY_BY_CPU,
+    LOG_RETENTION_DAYS,
+    MAX_STACK_TAGS,
+    PRIVATE_RANGES,
+    TAG_CHARACTERS,
+    VPC_ORIGIN_MAX_READ_TIMEOUT_SECONDS,
+    VPC_ORIGIN_REGIONS,
+)
+from catalog import MODEL_CATALOG, US_PROFILE_REGIONS
+
 PROJECT = "llm-gateway"
 # The Fargate services, as their settings keys.
 SERVICES = ("litellm", "grafana", "victoriametrics")
-
-# Fargate's CPU units -> memory sizes (MiB) it offers for them.
-FARGATE_MEMORY_BY_CPU: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4097, 1024)),
-    1024: tuple(range(2048, 8193, 1024)),
-    2048: tuple(range(4096, 16385, 1024)),
-    4096: tuple(range(8192, 30721, 1024)),
-    8192: tuple(range(16384, 61441, 4096)),
-    16384: tuple(range(32768, 122881, 8192)),
-}
-
-# The values CloudWatch Logs accepts for a log group's retention (0, "never expire", is left out on purpose).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                      2557, 2922, 3288, 3653)
-
-# CloudFront Developer Guide, "Restrict access with VPC origins" (supported Regions and Availability Zones).
-VPC_ORIGIN_REGIONS = (
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-east-2", "ap-south-1",
-    "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
-    "ap-southeast-7", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1",
-    "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1",
-    "il-central-1", "me-south-1", "me-central-1", "sa-east-1", "mx-central-1",
-)
-VPC_ORIGIN_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "apne1-az3", "cac1-az3")
-# API_VpcOriginConfig: OriginReadTimeout 1 to 120 seconds.
-VPC_ORIGIN_MAX_READ_TIMEOUT_SECONDS = 120
-
-PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-
-# AWS tag rules: keys 1-128, values 0-256 characters, this character set, no reserved `aws:` prefix,
-# at most 50 tags a resource (we keep 10 for per-resource tags such as Name).
-TAG_CHARACTERS = re.compile(r"^[\w\s.:/=+\-@]*$")
-MAX_STACK_TAGS = 40
-
-
-# What Bedrock bills for a geographic (`us.`) profile over list price; `global.` profiles bill list price.
-PROFILE_MARKUP = {"us": 1.1, "global": 1.0}
-# Where the `us.` Claude 4.5 profiles route, and so where they are called from (Bedrock User Guide, "Supported Regions
-# and models for inference profiles").
-US_PROFILE_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
-
-
-class Model(BaseModel):
-    """A Claude model the gateway can serve: its name here, its Bedrock id and cross-region profile scope, the other
-    names clients send for it, and its list price per 1M tokens. Everything model-specific is derived from this:
-    LiteLLM's model_list and aliases, the task role's Bedrock grants, the tiers' model lists, and prices."""
-
-    model_config = ConfigDict(frozen=True)
-    name: str
-    bedrock_id: str
-    input_usd_per_mtok: float
-    output_usd_per_mtok: float
-    # `us.` profiles route within the US and cost 10% over list (and over `global.`).
-    profile_scope: Literal["us", "global"] = "us"
-    # Names clients send besides `name` and the dated one (hidden aliases; not listed by /v1/models).
-    aliases: tuple[str, ...] = ()
-    # False where LiteLLM's bundled price map lacks the model: the config then carries the price.
-    priced_by_litellm: bool = True
-
-    @property
-    def profile_id(self) -> str:
-        return f"{self.profile_scope}.{self.bedrock_id}"
-
-    @property
-    def billed_usd_per_mtok(self) -> tuple[float, float]:
-        """Input and output price per 1M tokens as Bedrock bills them through this model's profile."""
-        markup = PROFILE_MARKUP[self.profile_scope]
-        return self.input_usd_per_mtok * markup, self.output_usd_per_mtok * markup
-
-    @property
-    def client_names(self) -> tuple[str, ...]:
-        """The model's name first, then every other name clients send, each once."""
-        return tuple(dict.fromkeys((self.name, self.dated_name, *self.aliases)))
-
-    @property
-    def dated_name(self) -> str:
-        """The name Claude Code and the Anthropic SDKs ask for, e.g. claude-haiku-4-5-20251001."""
-        return self.bedrock_id.removeprefix("anthropic.").split("-v")[0]
-
-
-MODEL_CATALOG: dict[str, Model] = {
-    model.name: model
-    for model in (
-        Model(name="claude-haiku-4-5", bedrock_id="anthropic.claude-haiku-4-5-20251001-v1:0",
-              input_usd_per_mtok=1, output_usd_per_mtok=5),
-        Model(name="claude-sonnet-4-5", bedrock_id="anthropic.claude-sonnet-4-5-20250929-v1:0",
-              input_usd_per_mtok=3, output_usd_per_mtok=15),
-        Model(name="claude-opus-4-5", bedrock_id="anthropic.claude-opus-4-5-20251101-v1:0",
-              input_usd_per_mtok=5, output_usd_per_mtok=25),
-    )
-}
-
 
 class SettingsError(ValueError):
     """Stack configuration that cannot be deployed; the message names every offending key."""
@@ -550,7 +469,7 @@ def describe_problem(error: Mapping[str, Any], prefix: str = "") -> str:
         message = f"{plain}, not {type(value).__name__} {value!r}" + (
             f" (write it as [{value}])" if plain.startswith("a list") and isinstance(value, str) else "")
     if error["type"] == "extra_forbidden":
-        message = "unknown setting (check the spelling against settings.py)"
+        message = "unknown setting: check its spelling (docs/settings.md, docs/people.md)"
     shown = "" if error["type"] in ("missing", "extra_forbidden") or isinstance(value, Mapping) else f" = {value!r}"
     return f"{prefix}{'.'.join(parts)}{shown}: {message}"
 

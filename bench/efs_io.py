@@ -29,9 +29,9 @@ from typing import Any
 
 import yaml
 
+from catalog import MODEL_CATALOG
 from offline.cost import prices
 from offline.engine import ROOT_DIR, run
-from settings import MODEL_CATALOG
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.local_server import LocalServer
 from tests.live import SCRAPE_CONFIG, VM_BINARY, call, free_port, litellm_proxy, serving

@@ -1,6 +1,6 @@
 """IAM for calling Claude on Bedrock through cross-region inference profiles, for exactly the served models.
 
-Each model's profile scope comes from the catalogue (settings.MODEL_CATALOG), as does the LiteLLM route
+Each model's profile scope comes from the catalogue (catalog.MODEL_CATALOG), as does the LiteLLM route
 (components/litellm_config.py). A `global.` profile may route to any commercial region, so its foundation model
 is granted in every region (`*`); a `us.` profile's only in the US regions it routes to.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from catalog import MODEL_CATALOG
 from components.iam import allow
-from settings import MODEL_CATALOG
 
 INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
 # Claude Code calls /v1/messages/count_tokens; LiteLLM answers it with Bedrock's CountTokens on the foundation

@@ -8,6 +8,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from aws_limits import VPC_ORIGIN_UNSUPPORTED_ZONE_IDS
+from catalog import MODEL_CATALOG
 from components import grafana_alerts, litellm_config
 from components.access_logs import AlbLogBucket, AlbLogBucketArgs, EdgeLogs, EdgeLogsArgs
 from components.alarms import Alarms, AlarmsArgs, AlertTopic, AlertTopicArgs, EdgeAlarms
@@ -34,7 +36,7 @@ from components.metrics_volume import NFS_PORT, MetricsVolume, MetricsVolumeArgs
 from components.network import Network, NetworkArgs
 from components.secrets import GeneratedSecret, Secrets, SecretsArgs
 from components.waf import Waf, WafArgs
-from settings import MODEL_CATALOG, SERVICES, VPC_ORIGIN_UNSUPPORTED_ZONE_IDS, DatabaseRestore, Settings
+from settings import SERVICES, DatabaseRestore, Settings
 
 LITELLM_PORT = 4000
 GRAFANA_PORT = 3000

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from settings import MODEL_CATALOG
+from catalog import MODEL_CATALOG
 
 BASE_CONFIG = Path(__file__).resolve().parent.parent / "images" / "litellm" / "config.base.yaml"
 # LiteLLM's shared state in Valkey (general_settings.coordination_redis, litellm 1.108.7 proxy_server.py

@@ -19,10 +19,11 @@ from typing import Any
 
 import yaml
 
+from catalog import MODEL_CATALOG
 from components.litellm_config import CACHE_READ, CACHE_WRITE
 from offline.engine import Graph, Resource
 from offline.text import aligned
-from settings import MODEL_CATALOG, Settings
+from settings import Settings
 
 HOURS_PER_MONTH = 730
 PRICES_FILE = Path(__file__).resolve().parent / "prices.yaml"

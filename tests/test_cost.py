@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from catalog import MODEL_CATALOG
 from offline import cost
 from offline.engine import ROOT_DIR, Graph, Resource, run, stack_config, stack_settings
-from settings import MODEL_CATALOG, PROJECT
+from settings import PROJECT
 from tests.docs import documentation
 from tests.stacks import config_with, plan_command, run_with, settings_of
 

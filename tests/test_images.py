@@ -33,8 +33,8 @@ from typing import Any
 import pytest
 import yaml
 
+from catalog import MODEL_CATALOG
 from offline.engine import ROOT_DIR, Graph, stack_settings
-from settings import MODEL_CATALOG
 from tests import gc_trace
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
 from tests.fakes.edge import EdgeStandIn

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from catalog import MODEL_CATALOG, US_PROFILE_REGIONS
 from components.network import SESSION_MANAGER_ACTIONS
 from offline.engine import ACCOUNT_ID, ROOT_DIR, Graph, Resource
-from settings import MODEL_CATALOG, US_PROFILE_REGIONS
 from tests.docs import documentation
 from tests.flows import FLOWS, Flow, listener_port
 from tests.reachability import (

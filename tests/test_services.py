@@ -15,19 +15,12 @@ import pytest
 import yaml
 from botocore.validate import ParamValidator
 
+from catalog import MODEL_CATALOG, Model
 from components import litellm_config
 from components.container_image import content_tag
 from offline.engine import ROOT_DIR, Graph, Resource, run
 from offline.policy_check import evaluate, mandatory
-from settings import (
-    LITELLM_WORKERS,
-    MODEL_CATALOG,
-    PROJECT,
-    TURNS_PER_VCPU_PER_SECOND,
-    Model,
-    SettingsError,
-    load_settings,
-)
+from settings import LITELLM_WORKERS, PROJECT, TURNS_PER_VCPU_PER_SECOND, SettingsError, load_settings
 from tests.stacks import TASK_DEFINITION, config_with, container, containers, env, run_with
 from tools import users
 

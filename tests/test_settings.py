@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from aws_limits import FARGATE_MEMORY_BY_CPU
+from catalog import MODEL_CATALOG
 from offline.engine import Graph, run_into, stack_config, stack_settings
-from settings import FARGATE_MEMORY_BY_CPU, MODEL_CATALOG, PROJECT, Settings, SettingsError, load_settings
+from settings import PROJECT, Settings, SettingsError, load_settings
 
 
 def settings_for(stack: str, **overrides: object) -> Settings:

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from catalog import MODEL_CATALOG
 from components import litellm_config
 from offline.engine import ROOT_DIR, Graph, stack_settings
-from settings import MODEL_CATALOG
 from tests.live import free_port
 from tools import automation, smoke, tunnel, users
 from tools.cli import ToolError

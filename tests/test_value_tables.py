@@ -8,13 +8,9 @@ import re
 import botocore.session
 import pytest
 
+from aws_limits import FARGATE_MEMORY_BY_CPU, LOG_RETENTION_DAYS, VPC_ORIGIN_MAX_READ_TIMEOUT_SECONDS
+from catalog import MODEL_CATALOG
 from components.alb import MAX_PATHS_PER_RULE
-from settings import (
-    FARGATE_MEMORY_BY_CPU,
-    LOG_RETENTION_DAYS,
-    MODEL_CATALOG,
-    VPC_ORIGIN_MAX_READ_TIMEOUT_SECONDS,
-)
 
 MIB_PER_GB = 1024
 

@@ -17,8 +17,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, ValidationError
 
+from catalog import MODEL_CATALOG
 from offline.engine import ROOT_DIR
-from settings import MODEL_CATALOG, Section, Settings, describe_problem
+from settings import Section, Settings, describe_problem
 
 PEOPLE_DIR = ROOT_DIR / "people"
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from catalog import MODEL_CATALOG
 from offline.engine import stack_settings
 from offline.text import aligned
-from settings import MODEL_CATALOG, Settings
+from settings import Settings
 from tools import users
 from tools.cli import ToolError, command_output, run_tool, stack_outputs
 from tools.http import Answer, fetch
