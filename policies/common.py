@@ -42,9 +42,10 @@ def is_mapping(value: Any) -> bool:
 
 
 def policy_statements(document: Any) -> Iterator[dict[str, Any]]:
-    """The statements of an IAM policy given as JSON text or as an object: pulumi-aws's Python SDK takes a
-    PolicyDocumentArgs (keys Version, Statement) or a dict for every policy input, and the analyzer receives it as
-    the engine's proxy of a mapping."""
+    """The statements of an IAM policy given as JSON text or as an object. pulumi-aws's Python SDK takes a
+    PolicyDocumentArgs (keys Version, Statement) or a dict for every policy input; in a real preview the provider's
+    Check turns it into JSON text before the analyzer sees it (TransformJSONDocument), while the offline runner and
+    the probes hand the object over as the engine's proxy of a mapping: both are judged."""
     if isinstance(document, str):
         document = json.loads(document)
     if not is_mapping(document):
@@ -73,6 +74,9 @@ VPC_RULE = {"ingress": "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRul
 LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 
 
+PORTED = ("tcp", "udp")
+
+
 @dataclass(frozen=True)
 class NetworkRule:
     """One security group rule in any of the provider's shapes: protocol, ports, and what it names."""
@@ -83,14 +87,14 @@ class NetworkRule:
     cidrs: tuple[str, ...]
     prefix_lists: tuple[str, ...]
 
-    @property
-    def ports(self) -> tuple[int, int]:
-        """The ports it admits: every port for every protocol ("-1"), or from-to."""
-        return (0, 65535) if self.protocol == "-1" else (self.from_port, self.to_port)
-
-    def overlaps(self, other: NetworkRule) -> bool:
-        same = "-1" in (self.protocol, other.protocol) or self.protocol == other.protocol
-        return same and self.ports[0] <= other.ports[1] and other.ports[0] <= self.ports[1]
+    def admits(self, protocol: str, port: int) -> bool:
+        """Whether it lets `protocol` in on `port`. Only tcp and udp have ports: for ICMP, EC2 keeps the type and
+        code in fromPort/toPort, so any ICMP rule admits ICMP; "-1" admits everything."""
+        if self.protocol == "-1":
+            return True
+        if self.protocol != protocol:
+            return False
+        return protocol not in PORTED or self.from_port <= port <= self.to_port
 
     @property
     def https_only(self) -> bool:

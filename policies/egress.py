@@ -72,33 +72,39 @@ def _depends_on(resource: PolicyResource, key: str) -> list[PolicyResource]:
 ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 # Where a subnet with no association of its own routes: its VPC's main route table, which a program reaches as the
 # VPC's default route table, a main route table association, or a route on the VPC's mainRouteTableId.
-MAIN_TABLE_TYPES = ("aws:ec2/defaultRouteTable:DefaultRouteTable",
-                    "aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation")
+DEFAULT_TABLE = "aws:ec2/defaultRouteTable:DefaultRouteTable"
+MAIN_ASSOCIATION = "aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation"
 VPC = "aws:ec2/vpc:Vpc"
 
 
 def _private_route_tables(resources: list[PolicyResource], tier_tag: str, private_value: str) -> set[str]:
     """URNs of the route tables private subnets use: those associated with them, and, for a private subnet with
-    no association, the VPC's main table (its default route table resource, the table a main route table
-    association names, or the VPC itself when routes are added to its mainRouteTableId)."""
-    private_subnets = {r.urn for r in resources if r.resource_type == "aws:ec2/subnet:Subnet"
-                       and (r.props.get("tags") or {}).get(tier_tag) == private_value}
+    no association, its VPC's main table (the VPC's default route table resource, the table a main route table
+    association of that VPC names, or the VPC itself when routes are added to its mainRouteTableId)."""
+    private_subnets = [r for r in resources if r.resource_type == "aws:ec2/subnet:Subnet"
+                       and (r.props.get("tags") or {}).get(tier_tag) == private_value]
     associations = [r for r in resources if r.resource_type == ASSOCIATION]
-    tables = {table.urn for r in associations if any(s.urn in private_subnets for s in _depends_on(r, "subnetId"))
+    private_urns = {s.urn for s in private_subnets}
+    tables = {table.urn for r in associations if any(s.urn in private_urns for s in _depends_on(r, "subnetId"))
               for table in _depends_on(r, "routeTableId")}
     associated = {s.urn for r in associations for s in _depends_on(r, "subnetId")}
-    if private_subnets - associated:
-        tables |= {r.urn for r in resources if r.resource_type in MAIN_TABLE_TYPES[:1] or r.resource_type == VPC}
-        tables |= {t.urn for r in resources if r.resource_type == MAIN_TABLE_TYPES[1]
-                   for t in _depends_on(r, "routeTableId")}
+    vpcs = {v.urn for s in private_subnets if s.urn not in associated for v in _depends_on(s, "vpcId")}
+    def of_those_vpcs(resource: PolicyResource, key: str) -> bool:
+        return any(v.urn in vpcs for v in _depends_on(resource, key))
+
+    tables |= {r.urn for r in resources if r.resource_type == VPC and r.urn in vpcs}
+    tables |= {r.urn for r in resources if r.resource_type == DEFAULT_TABLE and of_those_vpcs(r, "defaultRouteTableId")}
+    tables |= {t.urn for r in resources if r.resource_type == MAIN_ASSOCIATION and of_those_vpcs(r, "vpcId")
+               for t in _depends_on(r, "routeTableId")}
     return tables
 
 
-def _is_internet_gateway(value: object, sources: list[PolicyResource]) -> bool:
-    """A gateway id that is an internet gateway: written out (igw-...) or an output of one."""
-    return str(value).startswith("igw-") or any(
-        g.resource_type in ("aws:ec2/internetGateway:InternetGateway",
-                            "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway") for g in sources)
+def _via_internet_gateway(value_of: Callable[[], object], sources: list[PolicyResource]) -> bool:
+    """Whether a route's gateway is an internet gateway: an output of one (decided before the value is read, so
+    it holds during preview) or an id written out as igw-... (an egress-only gateway is never a gatewayId)."""
+    if any(g.resource_type == "aws:ec2/internetGateway:InternetGateway" for g in sources):
+        return True
+    return str(value_of() or "").startswith("igw-")
 
 
 @skip_unknowns
@@ -108,12 +114,17 @@ def _validate_private_routes(args: StackValidationArgs, report: ReportViolation)
                                    config_value(args, "privateTierValue", "private"))
     for route in (r for r in resources if r.resource_type == "aws:ec2/route:Route"):
         in_private = any(t.urn in tables for t in _depends_on(route, "routeTableId"))
-        if in_private and _is_internet_gateway(route.props.get("gatewayId"), _depends_on(route, "gatewayId")):
+        if in_private and _via_internet_gateway(lambda r=route: r.props.get("gatewayId"),
+                                                _depends_on(route, "gatewayId")):
             report(f"route {route.name} sends a private subnet to the internet gateway; use the NAT ENI", route.urn)
     for table in (r for r in resources if r.urn in tables):
-        inline_sources = _depends_on(table, "routes")
+        # The table's dependencies cover all its inline routes at once: an internet gateway among them counts
+        # for an inline route whose gatewayId is set but not an id of another kind.
+        gateways = [g for g in _depends_on(table, "routes")
+                    if g.resource_type == "aws:ec2/internetGateway:InternetGateway"]
         for inline in as_list(table.props.get("routes")):
-            if "gatewayId" in inline and _is_internet_gateway(inline.get("gatewayId"), inline_sources):
+            gateway = str(inline.get("gatewayId") or "")
+            if gateway.startswith("igw-") or (gateway and gateways and not gateway.startswith(("vgw-", "local"))):
                 report(f"private route table {table.name} has a route to an internet gateway", table.urn)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,10 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from common import (
+    PORTED,
     SECURITY_GROUP_TYPES,
     NetworkRule,
     as_list,
@@ -33,6 +36,16 @@ from common import (
 )
 
 CURRENT_VIEWER_TLS = ("TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
+KEYWORD = "Secret Keyword"
+DETECT_SECRETS_LOCK = threading.Lock()
+ASSIGNMENT = re.compile(r"^(?P<name>-{0,2}[A-Za-z][\w.-]*)=(?P<value>.*)$", re.DOTALL)
+SECRET_NAME = re.compile(r"(?i)(token|secret|passw(or)?d|credential|api[_.-]?key|(^|[_.-])(pass|auth|key)$|"
+                         r"[_.-]key[_.-])")
+# Names that hold where a secret is, not the secret; values that are no secret.
+NAME_OF_A_REFERENCE = re.compile(r"(?i)[_.-](arn|name|header|file|path|id|url|uri|endpoint|host|ttl|length|"
+                                 r"limit|count|size)$")
+NOT_A_VALUE = re.compile(r"(?i)^(|true|false|yes|no|on|off|none|null|enabled|disabled|\d+|[/.].*|arn:.*|"
+                         r"os\.environ/.*|\$\{.*\}|\$\(.*\)|\{\{.*\}\})$", re.DOTALL)
 # What detect-secrets does not look for: a bearer token (an HTTP header in a health check or curl), a secret in a
 # URL's query (webhooks, presigned links), and API keys shaped like OpenAI's and Anthropic's (sk-...).
 CREDENTIAL_PATTERNS = {
@@ -50,12 +63,14 @@ def _rds(resource_type: str, props: dict[str, Any]) -> list[str]:
     if resource_type not in ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster"):
         return []
     problems = []
-    if props.get("storageEncrypted") is not True:
+    # A cross-region replica ignores storageEncrypted and is encrypted by naming a key (pulumi-aws docs).
+    replica = bool(props.get("replicateSourceDb"))
+    if props.get("storageEncrypted") is not True and not (replica and props.get("kmsKeyId")):
         problems.append("database storage is not encrypted")
     if props.get("publiclyAccessible") is True:
         problems.append("database is publicly accessible")
     # A read replica is backed up through its source; RDS sets its own retention to 0 unless asked.
-    if not props.get("backupRetentionPeriod") and not props.get("replicateSourceDb"):
+    if not props.get("backupRetentionPeriod") and not replica:
         problems.append("database keeps no backups (backupRetentionPeriod 0 or unset)")
     return problems
 
@@ -103,18 +118,31 @@ def _cloudfront(resource_type: str, props: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _port_segments(rules: list[NetworkRule]) -> list[tuple[str, int, int]]:
+    """(protocol, first, last): tcp and udp ports cut at every rule's ends, so each segment is admitted by the same
+    rules throughout; every other protocol (ICMP, ...) as one segment."""
+    segments = []
+    for protocol in sorted({r.protocol for r in rules if r.protocol != "-1"} | set(PORTED)):
+        if protocol not in PORTED:
+            segments.append((protocol, 0, 0))
+            continue
+        ends = sorted({0, 65536} | {e for r in rules if r.protocol == protocol for e in (r.from_port, r.to_port + 1)})
+        segments += [(protocol, low, high - 1) for low, high in itertools.pairwise(ends) if low < high]
+    return segments
+
+
 def world_open_ingress(rules: list[NetworkRule]) -> list[str]:
     """Ports that public ranges reach at the scale of the world (common.WORLD_SHARE), one range alone or the
     union of every rule admitting that port (four /9s, 0.0.0.0/1 + 128.0.0.0/1 in two rules)."""
     problems = []
-    for rule in rules:
-        together = {c for other in rules if other.overlaps(rule) for c in other.cidrs}
+    for protocol, first, last in _port_segments(rules):
+        together = {c for rule in rules if rule.admits(protocol, first) for c in rule.cidrs}
         if covers_the_world(together):
-            alone = [c for c in rule.cidrs if covers_the_world([c])]
-            what = f"open to {alone[0]}" if alone else f"from {sorted(together)}, together the public internet,"
-            problems.append(f"ingress {rule.protocol} {rule.ports[0]}-{rule.ports[1]} {what}: admit CloudFront's "
-                            "prefix list or security groups")
-    return list(dict.fromkeys(problems))
+            alone = sorted(c for c in together if covers_the_world([c]))
+            what = f"open to {alone[0]}" if alone else f"from {sorted(together)} (together the public internet)"
+            where = f"{protocol} {first}-{last}" if protocol in PORTED else protocol
+            problems.append(f"ingress {where} {what}: admit CloudFront's prefix list or security groups")
+    return problems
 
 
 def _open_ingress(resource_type: str, props: dict[str, Any]) -> list[str]:
@@ -126,20 +154,30 @@ def _group_of(resource: PolicyResource) -> str:
     is its own."""
     if resource.resource_type in SECURITY_GROUP_TYPES:
         return resource.urn
-    sources = (resource.property_dependencies or {}).get("securityGroupId") or []
-    return sources[0].urn if sources else str(resource.props.get("securityGroupId"))
+    groups = [g for g in (resource.property_dependencies or {}).get("securityGroupId") or []
+              if g.resource_type in SECURITY_GROUP_TYPES]
+    return groups[0].urn if groups else str(resource.props.get("securityGroupId"))
 
 
-@skip_unknowns
 def _validate_group_ingress(args: StackValidationArgs, report: ReportViolation) -> None:
-    """Rules of one group admit together: four separate /9 rules open a port to 1/128 of IPv4."""
-    by_group: dict[str, list[NetworkRule]] = {}
+    """Rules of one group admit together: four separate /9 rules open a port to 1/128 of IPv4. A rule whose
+    ranges are not known yet (preview) is left out, and the rest are still judged; a group whose inline rules
+    alone open it is ingress-not-open-to-world's to report."""
+    by_group: dict[str, list[tuple[PolicyResource, list[NetworkRule]]]] = {}
     for resource in args.resources:
-        by_group.setdefault(_group_of(resource), []).extend(
-            network_rules(resource.resource_type, resource.props, "ingress"))
-    for group, rules in by_group.items():
-        for problem in world_open_ingress(rules):
-            report(f"security group {group}: {problem}")
+        try:
+            rules = network_rules(resource.resource_type, resource.props, "ingress")
+            group = _group_of(resource) if rules else ""
+        except UnknownValueError:
+            continue
+        if rules:
+            by_group.setdefault(group, []).append((resource, rules))
+    for group, members in by_group.items():
+        alone = {p for _, rules in members for p in world_open_ingress(rules)}
+        together = [rule for _, rules in members for rule in rules]
+        for problem in world_open_ingress(together):
+            if problem not in alone:
+                report(f"security group {group}: {problem}", members[0][0].urn)
 
 
 def _log_retention(resource_type: str, props: dict[str, Any]) -> list[str]:
@@ -158,16 +196,34 @@ def _ecr(resource_type: str, props: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _detected(line: str) -> list[str]:
-    """What detect-secrets' own detectors and filters find in one line, read as a YAML line (its keyword detector
-    then judges `name=value` and `--flag=value` pairs): keywords with a real value (not a reference, a path or a
-    flag), AWS keys (AKIA and ASIA), basic auth in URLs, Slack, Stripe, JWT, private keys, and the rest of its set."""
-    with default_settings():
-        return sorted({secret.type for secret in _line_plugins(lines=[(1, line)], filename="container.yaml")})
+def _detected(line: str) -> set[str]:
+    """What detect-secrets' own detectors and filters find in one line, read as a YAML line: AWS keys (AKIA and
+    ASIA), basic auth in URLs, Slack, Stripe, JWT, private keys and the rest of its set, and its keyword detector
+    (`name=value`, `--flag=value`). Its settings are process-wide, so one call at a time (the pack's gRPC server
+    has worker threads)."""
+    with DETECT_SECRETS_LOCK, default_settings():
+        return {secret.type for secret in _line_plugins(lines=[(1, line)], filename="container.yaml")}
+
+
+def _real_secret_assignment(line: str) -> bool | None:
+    """For `NAME=value` or `--flag=value`: whether a secret-named setting holds a real value (None: not an
+    assignment). detect-secrets' keywords know no `token`, bare `key`, `credential` or `auth`, and take ARNs,
+    LiteLLM's os.environ/ references, booleans and the names of secrets for values."""
+    assignment = ASSIGNMENT.match(line)
+    if assignment is None:
+        return None
+    name, value = assignment["name"].lstrip("-"), assignment["value"].strip("'\"")
+    return bool(SECRET_NAME.search(name)) and not NAME_OF_A_REFERENCE.search(name) and \
+        not NOT_A_VALUE.match(value)
 
 
 def _credentials(line: str) -> list[str]:
-    return _detected(line) + [kind for kind, pattern in CREDENTIAL_PATTERNS.items() if pattern.search(line)]
+    found = _detected(line)
+    kinds = sorted(found - {KEYWORD})
+    real = _real_secret_assignment(line)
+    if real or (real is None and KEYWORD in found):
+        kinds.append("secret-named setting with a value")
+    return kinds + [kind for kind, pattern in CREDENTIAL_PATTERNS.items() if pattern.search(line)]
 
 
 def _argument_lines(arguments: list[str]) -> list[str]:
@@ -202,13 +258,21 @@ def _plain_secrets(resource_type: str, props: dict[str, Any]) -> list[str]:
 
 
 # Resource policies that can hand a resource to anyone, and the input that holds each.
-RESOURCE_POLICIES = {"aws:s3/bucketPolicy:BucketPolicy": "policy", "aws:sns/topic:Topic": "policy",
+RESOURCE_POLICIES = {"aws:s3/bucketPolicy:BucketPolicy": "policy", "aws:s3/bucket:Bucket": "policy",
+                     "aws:sns/topic:Topic": "policy",
                      "aws:sns/topicPolicy:TopicPolicy": "policy", "aws:secretsmanager/secret:Secret": "policy",
                      "aws:secretsmanager/secretPolicy:SecretPolicy": "policy",
                      "aws:sqs/queuePolicy:QueuePolicy": "policy", "aws:ecr/repositoryPolicy:RepositoryPolicy": "policy"}
 PUBLIC_ACCESS_SWITCHES = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 # What narrows a Lambda permission for an AWS service or everyone to one source (Lambda's AddPermission).
 LAMBDA_SOURCE_KEYS = ("sourceArn", "sourceAccount", "principalOrgId")
+# Condition keys that narrow Principal * to known callers (S3's definition of "public", Amazon S3 User Guide,
+# "The meaning of public"; plus the organization and account of the principal). Any other condition (TLS only,
+# an ACL header) leaves the resource public.
+NARROWING_KEYS = frozenset(k.lower() for k in (
+    "aws:SourceArn", "aws:SourceVpc", "aws:SourceVpce", "aws:SourceAccount", "aws:SourceOwner", "aws:userid",
+    "aws:SourceIp", "aws:PrincipalOrgID", "aws:PrincipalAccount", "aws:PrincipalArn"))
+PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
 
 
 def _anyone(principal: Any) -> bool:
@@ -217,20 +281,30 @@ def _anyone(principal: Any) -> bool:
     return "*" in [str(v) for v in values]
 
 
+def _narrowed(condition: Any) -> bool:
+    return any(key.lower() in NARROWING_KEYS for keys in (condition or {}).values() for key in keys)
+
+
 def _public_access(resource_type: str, props: dict[str, Any]) -> list[str]:
-    """Resource policies that allow anyone (`*`) without a condition, a bucket's public access block with a switch
-    off, a Lambda permission for everyone with no source named."""
+    """Resource policies that allow anyone (`*`) without a condition that names who, a bucket's public ACL or
+    public access block with a switch off, a Lambda permission for everyone or a service with no source named."""
+    problems = [f"{props['acl']} ACL makes the bucket public"] if resource_type == "aws:s3/bucket:Bucket" and \
+        props.get("acl") in PUBLIC_ACLS else []
     if key := RESOURCE_POLICIES.get(resource_type):
-        return [f"{resource_type.split(':')[2]} policy allows anyone (Principal *) without a condition"
-                for statement in (policy_statements(props[key]) if props.get(key) else [])
-                if statement.get("Effect", "Allow") == "Allow" and _anyone(statement.get("Principal"))
-                and not statement.get("Condition")]
+        return problems + [
+            f"{resource_type.split(':')[2]} policy allows anyone (Principal *) without a condition naming who"
+            for statement in (policy_statements(props[key]) if props.get(key) else [])
+            if statement.get("Effect", "Allow") == "Allow" and _anyone(statement.get("Principal"))
+            and not _narrowed(statement.get("Condition"))]
     if resource_type == "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
         off = [s for s in PUBLIC_ACCESS_SWITCHES if props.get(s) is not True]
         return [f"public access block leaves {off} off (unset is off)"] if off else []
-    if resource_type == "aws:lambda/permission:Permission" and str(props.get("principal")) == "*":
-        return [] if any(props.get(k) for k in LAMBDA_SOURCE_KEYS) else [
-            "Lambda permission lets anyone invoke the function: name the principal or a sourceArn/sourceAccount"]
+    principal = str(props.get("principal"))
+    if resource_type == "aws:lambda/permission:Permission" and (principal == "*" or principal.endswith(
+            ".amazonaws.com")) and not any(props.get(k) for k in LAMBDA_SOURCE_KEYS):
+        # AddPermission: a service principal without a source lets other accounts' resources invoke it too.
+        who = "anyone" if principal == "*" else f"any {principal} resource, in any account,"
+        return [f"Lambda permission lets {who} invoke the function: name a sourceArn or sourceAccount"]
     return []
 
 
@@ -240,8 +314,11 @@ def _unprivileged_tasks(resource_type: str, props: dict[str, Any]) -> list[str]:
     definitions = props.get("containerDefinitions") or "[]"
     containers = json.loads(definitions) if isinstance(definitions, str) else definitions
     problems = [f"container {c.get('name')} runs privileged" for c in containers if c.get("privileged") is True]
-    if props.get("networkMode") == "host":
-        problems.append("task uses the host's network namespace (networkMode host)")
+    problems += [f"container {c.get('name')} adds Linux capabilities {added}" for c in containers
+                 if (added := ((c.get("linuxParameters") or {}).get("capabilities") or {}).get("add"))]
+    problems += [f"task shares the host's {what} namespace ({key} host)"
+                 for key, what in (("networkMode", "network"), ("pidMode", "process"), ("ipcMode", "IPC"))
+                 if props.get(key) == "host"]
     return problems
 
 
@@ -309,9 +386,11 @@ POLICIES = [
     _policy("imdsv2-required", "Instances and launch templates require IMDSv2 (or turn the metadata service off).",
             _imdsv2, "Set metadataOptions.httpTokens=required."),
     _policy("no-public-resource-access", "Resource policies (S3 bucket, SNS topic, Secrets Manager secret, SQS "
-            "queue, ECR repository) allow no one-for-all Principal * without a condition; S3 public access blocks "
-            "have all four switches on; Lambda permissions for * name their source.", _public_access,
+            "queue, ECR repository) allow Principal * only with a condition naming who (source ARN, VPC, account, "
+            "organization, IP); no public bucket ACL; S3 public access blocks have all four switches on; Lambda "
+            "permissions for * or an AWS service name their source.", _public_access,
             "Name the principals, or add a condition (aws:SourceArn, aws:SourceAccount) that narrows `*`."),
-    _policy("ecs-tasks-unprivileged", "ECS task definitions run no privileged container and not in the host's "
-            "network namespace.", _unprivileged_tasks, "Drop privileged and use networkMode awsvpc."),
+    _policy("ecs-tasks-unprivileged", "ECS task definitions run no privileged container, add no Linux capability, "
+            "and share none of the host's network, process or IPC namespaces.", _unprivileged_tasks,
+            "Drop privileged and added capabilities; use networkMode awsvpc and no pidMode/ipcMode host."),
 ]

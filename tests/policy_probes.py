@@ -210,6 +210,15 @@ BAD = [
     Probe("no-plain-secrets-in-env", "pass-suffix", TASKDEF, task(env("DB_PASS", "Zq8xV2mN4pL7"))),
     Probe("no-plain-secrets-in-env", "webhook-token", TASKDEF, task(env(
         "ALERT_WEBHOOK", "https://alerts.example.com/hook?token=9f8e7d6c5b4a3f2e1d0c"))),
+    # Names detect-secrets' keywords do not know (token, a bare key, credentials), and flags with a space.
+    Probe("no-plain-secrets-in-env", "auth-token", TASKDEF, task(env("AUTH_TOKEN", "9f8e7d6c5b4a3f2e"))),
+    Probe("no-plain-secrets-in-env", "master-key-without-prefix", TASKDEF, task(env("LITELLM_MASTER_KEY",
+                                                                                   "Zq8xV2mN4pL7abc"))),
+    Probe("no-plain-secrets-in-env", "credentials", TASKDEF, task(env("CREDENTIALS", "user:Zq8xV2mN4pL7"))),
+    Probe("no-plain-secrets-in-env", "token-flag-with-space", TASKDEF, task({"command": [
+        "serve", "--token", "9f8e7d6c5b4a3f2e"]})),
+    Probe("no-plain-secrets-in-env", "master-key-flag-underscore", TASKDEF, task({"command": [
+        "--master_key", "Zq8xV2mN4pL7abc"]})),
     Probe("no-plain-secrets-in-env", "temporary-aws-key", TASKDEF, task(env("AWS_ACCESS_KEY_ID",
                                                                           "ASIAIOSFODNN7EXAMPLE"))),
     Probe("imdsv2-required", "optional-tokens", "aws:ec2/launchTemplate:LaunchTemplate",
@@ -231,6 +240,16 @@ BAD = [
         {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"})})
       for type_ in ("aws:sns/topicPolicy:TopicPolicy", "aws:sqs/queuePolicy:QueuePolicy",
                     "aws:ecr/repositoryPolicy:RepositoryPolicy", "aws:secretsmanager/secret:Secret")),
+    Probe("no-public-resource-access", "bucket-inline-policy-object", "aws:s3/bucket:Bucket", {"policy": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
+                                                "Resource": "arn:aws:s3:::b/*"}]}}),
+    Probe("no-public-resource-access", "bucket-public-read-acl", "aws:s3/bucket:Bucket", {"acl": "public-read"}),
+    Probe("no-public-resource-access", "anyone-over-tls-only", "aws:s3/bucketPolicy:BucketPolicy", {
+        "bucket": "b", "policy": document({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                           "Resource": "arn:aws:s3:::b/*",
+                                           "Condition": {"Bool": {"aws:SecureTransport": "true"}}})}),
+    Probe("no-public-resource-access", "lambda-for-a-service-anywhere", "aws:lambda/permission:Permission",
+          {"action": "lambda:InvokeFunction", "function": "f", "principal": "s3.amazonaws.com"}),
     Probe("no-public-resource-access", "public-access-block-half-off",
           "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
           {"bucket": "b", "blockPublicAcls": True, "ignorePublicAcls": True}),
@@ -239,6 +258,9 @@ BAD = [
     # privileged tasks
     Probe("ecs-tasks-unprivileged", "privileged", TASKDEF, task({"privileged": True})),
     Probe("ecs-tasks-unprivileged", "host-network", TASKDEF, {**task({}), "networkMode": "host"}),
+    Probe("ecs-tasks-unprivileged", "host-pid", TASKDEF, {**task({}), "pidMode": "host"}),
+    Probe("ecs-tasks-unprivileged", "added-capability", TASKDEF, task(
+        {"linuxParameters": {"capabilities": {"add": ["SYS_ADMIN"]}}})),
     Probe("ecs-tasks-unprivileged", "one-of-two-privileged", TASKDEF, {"containerDefinitions": json.dumps([
         {"name": "app", "image": "x"}, {"name": "sidecar", "image": "y", "privileged": True}])}),
     # the default certificate
@@ -285,6 +307,8 @@ GOOD = [
           {"storageEncrypted": True, "publiclyAccessible": False, "backupRetentionPeriod": 7}),
     Probe("rds-encrypted-private-backed-up", "private-aurora", "aws:rds/clusterInstance:ClusterInstance",
           {"publiclyAccessible": False}),
+    Probe("rds-encrypted-private-backed-up", "cross-region-replica-with-key", "aws:rds/instance:Instance",
+          {"replicateSourceDb": "arn:aws:rds:us-east-1:123456789012:db:gw", "kmsKeyId": "arn:aws:kms:x"}),
     Probe("rds-encrypted-private-backed-up", "encrypted-read-replica", "aws:rds/instance:Instance",
           {"storageEncrypted": True, "replicateSourceDb": "gw-db", "backupRetentionPeriod": 0}),
     Probe("cache-encrypted-authenticated", "good-cache", CACHE, GOOD_CACHE),
@@ -313,6 +337,12 @@ GOOD = [
         "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION", "imageScanningConfiguration": {"scanOnPush": True}}),
     Probe("no-plain-secrets-in-env", "secret-ref", TASKDEF, task({"secrets": [{"name": "API_KEY",
                                                                                   "valueFrom": "arn"}]})),
+    Probe("no-plain-secrets-in-env", "references-to-secrets", TASKDEF, task({"environment": [
+        {"name": "DB_PASSWORD_SECRET_ARN", "value": "arn:aws:secretsmanager:us-west-1:123456789012:secret:db"},
+        {"name": "SECRET_NAME", "value": "llm-gateway/master-key"},
+        {"name": "API_KEY_HEADER", "value": "x-api-key"}, {"name": "PASSWORD_REQUIRED", "value": "true"},
+        {"name": "ANTHROPIC_API_KEY", "value": "os.environ/ANTHROPIC_API_KEY"},
+        {"name": "GF_AUTH_ANONYMOUS_ORG_ROLE", "value": "Viewer"}, {"name": "TOKEN_TTL", "value": "3600s"}]})),
     Probe("no-plain-secrets-in-env", "counts-and-secret-files", TASKDEF, task(
         env("MAX_TOKENS", "4096"), {"command": ["--api-key-file", "/run/secrets/api-key", "--token-limit", "8000"]})),
     # Container definitions as the upstream projects document them (Grafana's docker docs, VictoriaMetrics' flags,
@@ -405,7 +435,8 @@ def _legacy_ingress(cidr: str, port: int = 443) -> tuple[str, dict[str, Any]]:
 
 def _main_table_network(route: dict[str, Any], route_deps: dict[str, list[str]]) -> list:
     """A private subnet with no association of its own: it routes by the VPC's main table."""
-    return [("vpc", "aws:ec2/vpc:Vpc", {}, {}), ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {}),
+    return [("vpc", "aws:ec2/vpc:Vpc", {}, {}),
+            ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {"vpcId": ["vpc"]}),
             ("igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
             ("eni", "aws:ec2/networkInterface:NetworkInterface", {"sourceDestCheck": False}, {}),
             ("route", "aws:ec2/route:Route", {"destinationCidrBlock": "0.0.0.0/0", **route},
@@ -423,10 +454,21 @@ STACK_BAD = [
                                                                     "2600:0:8000::/34", "2600:0:c000::/34")))),
     StackProbe("private-routes-avoid-igw", "main-table-via-vpc", _main_table_network({}, {"gatewayId": ["igw"]})),
     StackProbe("private-routes-avoid-igw", "default-route-table-inline", [
-        ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {}),
+        ("vpc", "aws:ec2/vpc:Vpc", {}, {}),
+        ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {"vpcId": ["vpc"]}),
         ("igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
         ("main", "aws:ec2/defaultRouteTable:DefaultRouteTable", {"routes": [
-            {"cidrBlock": "0.0.0.0/0", "gatewayId": "unknown-until-applied"}]}, {"routes": ["igw"]})]),
+            {"cidrBlock": "0.0.0.0/0", "gatewayId": "unknown-until-applied"}]},
+         {"routes": ["igw"], "defaultRouteTableId": ["vpc"]})]),
+    StackProbe("private-routes-avoid-igw", "main-association-table", [
+        ("vpc", "aws:ec2/vpc:Vpc", {}, {}),
+        ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {"vpcId": ["vpc"]}),
+        ("igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
+        ("table", "aws:ec2/routeTable:RouteTable", {}, {}),
+        ("main", "aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation", {},
+         {"vpcId": ["vpc"], "routeTableId": ["table"]}),
+        ("route", "aws:ec2/route:Route", {"destinationCidrBlock": "0.0.0.0/0"},
+         {"routeTableId": ["table"], "gatewayId": ["igw"]})]),
     StackProbe("private-routes-avoid-igw", "inline-route-computed-gateway", [
         ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {}),
         ("igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
@@ -462,6 +504,22 @@ STACK_GOOD = [
           for n, c in enumerate(("1.0.0.0/9", "20.0.0.0/9", "40.0.0.0/9", "60.0.0.0/9")))]),
     StackProbe("private-routes-avoid-igw", "main-table-via-nat", _main_table_network(
         {}, {"networkInterfaceId": ["eni"]})),
+    StackProbe("private-routes-avoid-igw", "egress-only-ipv6-inline", [
+        ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {}),
+        ("eigw", "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway", {}, {}),
+        ("eni", "aws:ec2/networkInterface:NetworkInterface", {"sourceDestCheck": False}, {}),
+        ("table", "aws:ec2/routeTable:RouteTable", {"routes": [
+            {"cidrBlock": "0.0.0.0/0", "gatewayId": "", "networkInterfaceId": "eni-1"},
+            {"ipv6CidrBlock": "::/0", "gatewayId": "", "egressOnlyGatewayId": "eigw-1"}]},
+         {"routes": ["eigw", "eni"]}),
+        ("assoc", "aws:ec2/routeTableAssociation:RouteTableAssociation", {},
+         {"subnetId": ["subnet"], "routeTableId": ["table"]})]),
+    StackProbe("private-routes-avoid-igw", "another-vpcs-main-table", [
+        *_main_table_network({}, {"networkInterfaceId": ["eni"]}),
+        ("public-vpc", "aws:ec2/vpc:Vpc", {}, {}),
+        ("public-igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
+        ("public-route", "aws:ec2/route:Route", {"destinationCidrBlock": "0.0.0.0/0"},
+         {"routeTableId": ["public-vpc"], "gatewayId": ["public-igw"]})]),
     StackProbe("nat-admits-private-only", "nat-as-instance-private", [
         ("nat-sg", SG, {}, {}),
         ("nat", "aws:ec2/instance:Instance", {"sourceDestCheck": False}, {"vpcSecurityGroupIds": ["nat-sg"]}),

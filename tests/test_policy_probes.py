@@ -3,6 +3,7 @@ the pack served over gRPC exactly as the Pulumi engine talks to it."""
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from typing import Any
 
@@ -16,7 +17,7 @@ from offline.engine import ACCOUNT_ID
 from tests.policy_probes import BAD, GOOD, STACK_BAD, STACK_GOOD, Probe, StackProbe
 from tests.test_policies import OPTIONS, POLICIES, PROVIDER, analyze, served_pack  # noqa: F401 - fixture
 
-import hardening
+import aws_tags
 import type_coverage
 from pack_policies import ALL_POLICIES
 from tagging import DEFAULT_REQUIRED
@@ -116,9 +117,18 @@ def test_the_served_pack_judges_the_small_stacks_the_same_way(served_pack: Any) 
         assert (probe.policy in analyze_stack(served_pack, probe)) is (probe in STACK_BAD), probe.name
 
 
+# Inputs through which a resource can be opened to others or run with more rights, read from the pulumi-aws SDK.
+RISKY_INPUTS = ("policy", "acl", "principal", "container_definitions", "assume_role_policy")
+# Types taking one of them for something else: what a lifecycle rule keeps, what an endpoint lets through
+# (Principal * is its normal form: it grants nothing by itself).
+NOT_ACCESS = {"aws:ecr/lifecyclePolicy:LifecyclePolicy": "image lifecycle rules",
+              "aws:ec2/vpcEndpoint:VpcEndpoint": "an endpoint policy narrows, it does not grant"}
+
+
 def test_coverage_calls_reviewed_only_types_whose_risky_shapes_a_policy_catches() -> None:
-    """A type that can be made public or privileged is in type_coverage.JUDGED only with a bad probe of that shape."""
-    risky = {*hardening.RESOURCE_POLICIES, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-             "aws:lambda/permission:Permission", "aws:ecs/taskDefinition:TaskDefinition"}
-    caught = {p.type for p in BAD if p.policy in ("no-public-resource-access", "ecs-tasks-unprivileged")}
-    assert risky & type_coverage.JUDGED <= caught, (risky & type_coverage.JUDGED) - caught
+    """Every type coverage lists as reviewed whose SDK class takes a policy, an ACL, a principal or container
+    definitions has a bad probe of that shape that some policy catches (the corpus test runs them)."""
+    risky = {t for t in type_coverage.JUDGED if (cls := aws_tags._sdk_class(t)) is not None and set(RISKY_INPUTS)
+             & set(inspect.signature(cls._internal_init).parameters)} - set(NOT_ACCESS)
+    caught = {p.type for p in BAD}
+    assert len(risky) >= 14 and risky <= caught, sorted(risky - caught)
