@@ -23,8 +23,8 @@ from offline.cost import estimate, load_bill, render_difference
 from offline.cost import render as render_bill
 from offline.engine import ROOT_DIR, Graph, Resource, fewer_collections, run, stack_config, stack_settings
 from offline.policy_check import PolicyConfigError, Verdict, evaluate, mandatory, stack_policy_config, waivers
+from people_file import PeopleError, load_people, people_path
 from settings import Settings, SettingsError
-from tools.people import PeopleError, load_people, people_path
 
 # Per resource type, the inputs a reviewer reads in a pull request.
 REVIEW_KEYS: dict[str, tuple[str, ...]] = {

@@ -18,10 +18,10 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
 from offline.engine import ROOT_DIR, stack_settings
+from people_file import PeopleError, parse_people
 from settings import Settings, SettingsError
 from tests.docs import documentation
 from tests.stacks import config_with
-from tools.people import PeopleError, parse_people
 
 SETTINGS_DOC = ROOT_DIR / "docs" / "settings.md"
 # Modules the documents run with arguments LiteLLM's image supplies; not ours to --help.

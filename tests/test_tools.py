@@ -19,10 +19,10 @@ from pulumi import automation as auto
 from catalog import MODEL_CATALOG
 from components import litellm_config
 from offline.engine import ROOT_DIR, Graph, stack_settings
+from people_file import parse_people
 from tests.live import free_port
 from tools import automation, smoke, tunnel, users
 from tools.cli import ToolError
-from tools.people import parse_people
 
 
 def dev_settings() -> Any:

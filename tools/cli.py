@@ -10,8 +10,8 @@ import urllib.error
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from people_file import PeopleError
 from settings import SettingsError
-from tools.people import PeopleError
 
 USAGE_ERROR = 2
 

@@ -29,12 +29,12 @@ from typing import Any
 from catalog import MODEL_CATALOG
 from offline.engine import stack_settings
 from offline.text import aligned
+from people_file import Person, client_names, load_people
 from settings import Settings
 from tools import users
 from tools.cli import ToolError, command_output, run_tool, stack_outputs
 from tools.http import Answer, fetch
 from tools.litellm_admin import Admin, AdminError
-from tools.people import Person, client_names, load_people
 
 SMOKE_PERSON = "ci-smoke-test"
 PROMPT = [{"role": "user", "content": "Answer with one word: ok"}]

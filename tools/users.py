@@ -1,4 +1,4 @@
-"""Make the people of a running gateway match `people/<stack>.yaml` (tools/people.py), through LiteLLM's admin API.
+"""Make the people of a running gateway match `people/<stack>.yaml` (people_file.py), through LiteLLM's admin API.
 
     python -m tools.tunnel --stack dev litellm &      # the admin API is closed at the edge
     export LITELLM_MASTER_KEY=$(aws secretsmanager get-secret-value --query SecretString --output text \\
@@ -31,10 +31,10 @@ from typing import Any
 
 from offline.engine import stack_settings
 from offline.text import aligned
+from people_file import Person, load_people, people_path
 from settings import Settings
 from tools.cli import run_tool
 from tools.litellm_admin import Admin
-from tools.people import Person, load_people, people_path
 
 MANAGED_BY = "tools.users"
 PERSON_ROLE = "internal_user_viewer"

@@ -1,5 +1,6 @@
 """Who may use a stack's gateway, as code: `people/<stack>.yaml` lists each person with a tier from the stack's
-`budgets`, and optionally their own budget or models. `tools.users` makes the running gateway match it.
+`budgets`, and optionally their own budget or models. Settings the plan reads, kept beside settings.py (and
+checked with the same error wording); `tools.users` makes the running gateway match them.
 
     people:
       alice@example.com: {tier: developer}
@@ -18,9 +19,9 @@ import yaml
 from pydantic import Field, ValidationError
 
 from catalog import MODEL_CATALOG
-from offline.engine import ROOT_DIR
 from settings import Section, Settings, describe_problem
 
+ROOT_DIR = Path(__file__).resolve().parent
 PEOPLE_DIR = ROOT_DIR / "people"
 
 # LiteLLM's user ids are free text; ours are e-mail addresses or service names, printable and without spaces.
@@ -119,7 +120,7 @@ def load_people(settings: Settings, path: Path | None = None) -> tuple[Person, .
     path = path or people_path(settings.stack)
     shown = str(path.relative_to(ROOT_DIR) if path.is_relative_to(ROOT_DIR) else path)
     if not path.exists():
-        raise PeopleError(f"{shown}: no such file; create it (see tools/people.py)")
+        raise PeopleError(f"{shown}: no such file; create it (see people_file.py)")
     text = path.read_text()
     if problems := list(_ambiguities(yaml.compose(text, Loader=yaml.SafeLoader))):
         raise PeopleError(f"{shown}:\n  " + "\n  ".join(problems))
