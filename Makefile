@@ -7,7 +7,7 @@ STACK ?= dev
 APT_TOOLS := victoria-metrics shellcheck redis-server nftables iptables strace
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup tools plan test lint bench bench-efs test-under-load
+.PHONY: help setup tools plan test lint bench bench-efs test-under-load mutate
 .DEFAULT_GOAL := help
 
 help:  ## this list (plain `make` prints it too)
@@ -74,3 +74,6 @@ bench-efs: setup tools $(LITELLM_VENV)/.installed  ## VictoriaMetrics' EFS opera
 
 test-under-load: test  ## the suite three times with ports 4000 and 8428 taken and every core busy (stress-ng)
 	scripts/test-under-load.sh 3
+
+mutate: test  ## plausible bugs, one at a time: how many the suite kills (minutes; bench/mutate.py)
+	$(BIN)/python -m bench.mutate
