@@ -170,8 +170,11 @@ def test_an_uncommitted_stack_file_or_a_source_without_backups_yet_is_refused(de
 
 
 def test_the_restore_setting_is_validated_naming_it() -> None:
-    for bad, says in ((("gw--db", TIME), "not an RDS instance identifier"), (("gw-db", "2026-11-27 09:30"),
-                                                                              "should match pattern")):
+    for bad, says in ((("gw--db", TIME), "not an RDS instance identifier"),
+                      (("gw-db-", TIME), "not an RDS instance identifier"),
+                      (("1gw-db", TIME), "not an RDS instance identifier"),
+                      (("g" * 64, TIME), "not an RDS instance identifier"),
+                      (("gw-db", "2026-11-27 09:30"), "should match pattern")):
         config = config_with("dev", database={"restore": {"sourceIdentifier": bad[0], "time": bad[1]}})
         with pytest.raises(SettingsError, match=says) as error:
             stack_settings("dev", config)

@@ -567,3 +567,17 @@ def test_interpreter_caches_never_change_an_image(tmp_path: Path) -> None:
     (tmp_path / "__pycache__" / "hook.cpython-311.pyc").write_bytes(b"\0")
     assert content_tag(tmp_path, "linux/amd64") == before
     assert "__pycache__" in (ROOT_DIR / "images" / "litellm" / ".dockerignore").read_text()
+
+
+def test_the_request_targets_are_the_documented_measurement(prod: Graph) -> None:
+    """The capacity constant is the benchmark's figure as docs/capacity.md reports it, and the targets it gives are
+    the ones docs/settings.md promises (0.5 vCPU: 198, 1 vCPU: 396 requests a minute per task)."""
+    capacity = (ROOT_DIR / "docs" / "capacity.md").read_text()
+    assert f"capacity: {TURNS_PER_VCPU_PER_SECOND} long turns a second per vCPU" in capacity
+    settings_doc = (ROOT_DIR / "docs" / "settings.md").read_text()
+    half = run_with("prod", litellm={"cpu": 512, "memory": 1024, "desiredCount": 2, "maxCount": 4})
+    for graph in (half, prod):
+        target = next(p for p in graph.of_type("aws:appautoscaling/policy:Policy") if "ALBRequest" in str(p.inputs))
+        vcpus = int(graph.one(TASK_DEFINITION, "-litellm-task").inputs["cpu"]) / 1024
+        value = target.inputs["targetTrackingScalingPolicyConfiguration"]["targetValue"]
+        assert f"{vcpus:g} vCPU: {value:g}" in settings_doc, (graph.stack, vcpus, value)

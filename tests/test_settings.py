@@ -107,6 +107,12 @@ BAD_INPUT = [
     ("alerting", {"latencyP95Seconds": 0}, "alerting.latencyP95Seconds", "greater than 0"),
     ("alerting", {"bedrockErrors": -1}, "alerting.bedrockErrors", "greater than or equal to 0"),
     ("alerting", {"p95": 3}, "alerting.p95", "unknown setting"),
+    # An allow list for everyone, in each notation; a range that is no CIDR.
+    ("edge", {"adminCidrs": ["0.0.0.0/0"]}, "edge.adminCidrs", "an allow list for everyone is no allow list"),
+    ("edge", {"adminCidrs": ["203.0.113.0/24", "::/0"]}, "edge.adminCidrs", "for everyone is no allow list"),
+    ("edge", {"grafanaCidrs": ["0::/0"]}, "edge.grafanaCidrs", "for everyone is no allow list"),
+    ("edge", {"adminCidrs": ["203.0.113.7/33"]}, "edge.adminCidrs", "is not a CIDR"),
+    ("edge", {"adminCidrs": ["203.0.113.1/24"]}, "edge.adminCidrs", "has host bits set"),
 ]
 
 
