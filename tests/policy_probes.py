@@ -122,6 +122,9 @@ BAD = [
     Probe("bedrock-invoke-only", "invoke-anything", RP, role_policy(allow("bedrock:InvokeModel", "*"))),
     Probe("bedrock-invoke-only", "invoke-llama", RP, role_policy(allow(
         "bedrock:InvokeModel", "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-70b-instruct-v1:0"))),
+    *(Probe("bedrock-invoke-only", f"profile-in-{name}-region", RP, role_policy(allow(
+        "bedrock:InvokeModel", PROFILE.replace(":us-west-1:", f":{region}:"))))
+      for name, region in (("every", "*"), ("no", ""))),
     Probe("bedrock-invoke-only", "other-account-profile", RP, role_policy(allow(
         "bedrock:InvokeModel", PROFILE.replace(ACCOUNT_ID, "999999999999")))),
     Probe("bedrock-invoke-only", "not-resource", RP, role_policy({"Effect": "Allow", "Action": "bedrock:InvokeModel",

@@ -168,6 +168,9 @@ def test_target_groups_check_the_right_health_paths(dev: Graph, prod: Graph) -> 
         groups = {g.inputs["port"]: g for g in graph.of_type("aws:lb/targetGroup:TargetGroup")}
         assert {p: g.inputs["healthCheck"]["path"] for p, g in groups.items()} == {
             4000: "/health/liveliness", 3000: "/grafana/api/health"}
+        # Only 200 is healthy: both paths answer 200 when the service works, and a 401, 404 or 5xx from a broken
+        # or misrouted task must take it out of service.
+        assert {g.inputs["healthCheck"]["matcher"] for g in groups.values()} == {"200"}
         assert all(g.inputs["targetType"] == "ip" and g.inputs["deregistrationDelay"] == delay
                    for g in groups.values())
 
@@ -263,9 +266,12 @@ def test_a_custom_domain_encrypts_both_legs(variant: str, request: pytest.Fixtur
     assert listener.inputs["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
     (origin,) = distribution(graph).inputs["origins"]
     assert origin["domainName"] == "origin.llm.example.com"
-    policy = origin.get("customOriginConfig", {}).get("originProtocolPolicy") or graph.one(
-        "aws:cloudfront/vpcOrigin:VpcOrigin").inputs["vpcOriginEndpointConfig"]["originProtocolPolicy"]
-    assert policy == "https-only"
+    config = origin.get("customOriginConfig") or graph.one("aws:cloudfront/vpcOrigin:VpcOrigin").inputs[
+        "vpcOriginEndpointConfig"]
+    assert config["originProtocolPolicy"] == "https-only"
+    # CloudFront speaks to the origin with TLS 1.2 only (SSLv3, TLS 1.0 and 1.1 are its other choices).
+    protocols = config["originSslProtocols"]
+    assert (protocols["items"] if isinstance(protocols, dict) else protocols) == ["TLSv1.2"]
     records = {(r.inputs["name"], r.inputs["type"]) for r in graph.of_type("aws:route53/record:Record")
                if r.inputs.get("aliases")}
     assert records == {("llm.example.com", "A"), ("llm.example.com", "AAAA"), ("origin.llm.example.com", "A")}
