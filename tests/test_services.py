@@ -581,3 +581,25 @@ def test_the_request_targets_are_the_documented_measurement(prod: Graph) -> None
         vcpus = int(graph.one(TASK_DEFINITION, "-litellm-task").inputs["cpu"]) / 1024
         value = target.inputs["targetTrackingScalingPolicyConfiguration"]["targetValue"]
         assert f"{vcpus:g} vCPU: {value:g}" in settings_doc, (graph.stack, vcpus, value)
+
+
+# Services that send aws:SourceAccount when they assume a role (IAM User Guide, "The confused deputy problem"; ECS
+# and VPC Flow Logs document it). EC2 instance profiles and Lambda's execution role get no such key.
+SENDS_SOURCE_ACCOUNT = ("ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com")
+
+
+def test_roles_assumed_by_services_that_name_the_account_are_held_to_it(stack: Graph) -> None:
+    account = stack.one("aws:rds/instance:Instance").outputs["arn"].split(":")[4]
+    guarded = 0
+    for role in stack.of_type("aws:iam/role:Role"):
+        for statement in json.loads(role.inputs["assumeRolePolicy"])["Statement"]:
+            if statement["Principal"].get("Service") in SENDS_SOURCE_ACCOUNT:
+                assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}, role.name
+                guarded += 1
+    assert guarded >= 7
+
+
+def test_victoriametrics_writes_its_volume_and_nothing_else_is_mounted(stack: Graph) -> None:
+    (mount,) = container(stack, "victoriametrics")["mountPoints"]
+    assert (mount["containerPath"], mount["readOnly"]) == ("/storage", False), "its data, written every second"
+    assert all(not container(stack, key).get("mountPoints") for key in ("litellm", "grafana"))
