@@ -287,6 +287,7 @@ def test_waf_guards_prod_in_us_east_1(prod: Graph) -> None:
     rules = {r["name"]: r for r in acl.inputs["rules"]}
     # 100 people behind one address (Pulumi.prod.yaml) x 60 requests per person per 5 minutes.
     assert rules["rate-limit-per-ip"]["statement"]["rateBasedStatement"] == {"limit": 6000, "aggregateKeyType": "IP"}
+    assert rules["rate-limit-per-ip"]["action"] == {"block": {}}, "a rule that counts only records the flood"
     common = rules["AWSManagedRulesCommonRuleSet"]["statement"]["managedRuleGroupStatement"]
     counted = {o["name"] for o in common["ruleActionOverrides"]}
     assert "SizeRestrictions_BODY" in counted, "prompts are larger than the rule set's 8 KB body limit"

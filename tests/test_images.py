@@ -196,6 +196,19 @@ def test_no_key_is_401(proxy: dict[str, Any]) -> None:
     assert status == 401
 
 
+def test_openai_parameters_bedrock_lacks_are_dropped_not_refused(proxy: dict[str, Any],
+                                                                   bedrock: FakeBedrock) -> None:
+    """OpenAI clients send parameters Claude on Bedrock does not take (presence_penalty, logit_bias): with
+    litellm_settings.drop_params LiteLLM drops them and answers, instead of a 400 for the whole request."""
+    before = len(bedrock.requests)
+    status, body, _ = call("/v1/chat/completions", {"model": "claude-haiku-4-5", "presence_penalty": 0.5,
+                                                    "logit_bias": {"50256": -100},
+                                                    "messages": [{"role": "user", "content": "hi"}]}, BEARER)
+    assert status == 200, body
+    (sent,) = bedrock.requests[before:]
+    assert "presence_penalty" not in json.dumps(sent["body"]) and "logit_bias" not in json.dumps(sent["body"])
+
+
 @pytest.mark.parametrize("model", list(MODEL_CATALOG))
 def test_chat_completion_reaches_bedrock_signed_and_answers_in_openai_format(
         proxy: dict[str, Any], bedrock: FakeBedrock, model: str) -> None:
