@@ -108,6 +108,15 @@ MUTATIONS = (
     _m("cost-turns-on-the-cheapest-model", "offline/cost.py",
        'model = max(models, key=lambda m: prices_by_model[m]["output_per_mtok"])',
        'model = min(models, key=lambda m: prices_by_model[m]["output_per_mtok"])', "test_cost"),
+    # Grafana rule semantics.
+    _m("grafana-p95-is-p50", "components/grafana_alerts.py", "histogram_quantile(0.95,", "histogram_quantile(0.5,",
+       "test_alert_rule_semantics", "test_alerting"),
+    _m("grafana-throttling-counts-every-4xx", "components/grafana_alerts.py",
+       """_failures_in_5m(BEDROCK_FAILURES, '="429"', by="model_group")""",
+       """_failures_in_5m(BEDROCK_FAILURES, '=~"4.."', by="model_group")""", "test_alert_rule_semantics",
+       "test_alerting"),
+    _m("grafana-query-errors-are-fine", "components/grafana_alerts.py", '"execErrState": "Alerting"',
+       '"execErrState": "OK"', "test_alert_rule_semantics", "test_alerting"),
     # Written after the tests above, to see whether the net holds for bugs nobody aimed a test at.
     _m("fresh-body-limit-10x", "images/litellm/request_gate.py", "MAX_BODY_BYTES = 32 * 1000 * 1000",
        "MAX_BODY_BYTES = 320 * 1000 * 1000", "test_request_gate", "test_images"),
