@@ -7,6 +7,10 @@ real LiteLLM 1.108.7 app (tests/litellm_openapi.py). The database behind those r
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +21,7 @@ import pytest
 from catalog import MODEL_CATALOG
 from offline.engine import ROOT_DIR, stack_settings
 from people_file import PeopleError, Person, load_people, parse_people, people_path
+from settings import BUDGET_PERIOD
 from tests import litellm_openapi
 from tests.docs import documentation
 from tests.fakes.litellm_admin import FakeLiteLLMAdmin
@@ -375,3 +380,38 @@ def test_the_smoke_test_reads_a_persons_budget_and_names_what_differs(fresh: Fak
     unanswered = smoke.person_checks(closed)
     assert len(unanswered) == 4 and not any(check.ok for check in unanswered[:2] + unanswered[3:]), unanswered
     assert "open the tunnel first" in unanswered[-1].got, "an unreachable admin API is a failed row, not a crash"
+
+
+LITELLM_PYTHON = ROOT_DIR / ".venv-litellm" / "bin" / "python"
+# Whether LiteLLM 1.108.7 really understands a budget_duration: a value and unit its parser knows, and a length
+# in seconds (an unknown one silently resets at the next midnight instead: duration_parser.py).
+DURATION_PROBE = """
+import json, sys
+from datetime import datetime, timezone
+from litellm.litellm_core_utils import duration_parser as p
+def understood(text):
+    value, unit = p._parse_duration(p._normalize_duration(text))
+    if value is None or unit not in ("s", "m", "h", "d", "w", "mo"):
+        return False
+    try:
+        return p.duration_in_seconds(text) > 0 and p.get_next_standardized_reset_time(
+            text, datetime.now(timezone.utc)) > datetime.now(timezone.utc)
+    except Exception:
+        return False
+print(json.dumps({text: understood(text) for text in json.load(sys.stdin)}))
+"""
+PERIODS = ["1mo", "2mo", "12mo", "0mo", "30d", "7d", "1d", "0d", "999d", "1000d", "24h", "1h", "60m", "3600s", "1w",
+           "52w", "0s", "mo", "1M", "1Mo", "1 d", "d1", "-1d", "1.5d", "1y", "1mon", "01d", "1d ", ""]
+
+
+def test_every_budget_period_the_settings_accept_is_one_litellm_understands() -> None:
+    """Generated periods, judged by both: a period the settings take must be one LiteLLM parses and resets on
+    (an unknown one would reset every midnight, silently); the documented ones are accepted by both."""
+    done = subprocess.run([str(LITELLM_PYTHON), "-c", DURATION_PROBE], input=json.dumps(PERIODS), text=True,
+                          capture_output=True, timeout=120, check=True,
+                          env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    litellm = json.loads(done.stdout.strip().splitlines()[-1])
+    ours = {text: re.fullmatch(BUDGET_PERIOD, text) is not None for text in PERIODS}
+    assert [text for text in PERIODS if ours[text] and not litellm[text]] == []
+    assert all(ours[p] and litellm[p] for p in ("1mo", "30d", "7d", "24h"))
+    assert sum(ours.values()) >= 10
