@@ -66,6 +66,8 @@ MUTATIONS = (
        "test_services", "test_settings"),
     _m("settings-restore-identifier-trailing-hyphen", "settings.py", 'or "--" in value or value.endswith("-")',
        'or "--" in value', "test_restore", "test_settings"),
+    _m("settings-any-period", "settings.py", r'BUDGET_PERIOD = r"^(1mo|[1-9]\d{0,2}[smhdw])$"',
+       r'BUDGET_PERIOD = r"^(\d+mo|\d{1,4}[smhdwy])$"', "test_people", "test_settings"),
     # The edge function and the public API.
     _m("edge-dot-segments-allowed", "components/edge/viewer_request.js",
        r"if (/\/\.|\/\/|\\|[\x00-\x1f\x7f]/.test(path)) return null;",
