@@ -71,12 +71,12 @@ MUTATIONS = (
     # The edge function and the public API.
     _m("edge-dot-segments-allowed", "components/edge/viewer_request.js",
        r"if (/\/\.|\/\/|\\|[\x00-\x1f\x7f]/.test(path)) return null;",
-       r"if (/\/\/|\\|[\x00-\x1f\x7f]/.test(path)) return null;", "test_edge_function", "test_edge"),
+       r"if (/\/\/|\\|[\x00-\x1f\x7f]/.test(path)) return null;", "test_edge_properties", "test_edge_function"),
     _m("edge-ipv6-upper-hex-refused", "components/edge/viewer_request.js", "if (!/^[0-9a-fA-F]{1,4}$/.test(",
-       "if (!/^[0-9a-f]{1,4}$/.test(", "test_edge_function", "test_edge"),
+       "if (!/^[0-9a-f]{1,4}$/.test(", "test_edge_properties", "test_edge_function"),
     _m("edge-mask-from-the-wrong-end", "components/edge/viewer_request.js",
        "var mask = ((1 << take) - 1) << (net.bits - take);", "var mask = (1 << take) - 1;",
-       "test_edge_function", "test_edge"),
+       "test_edge_properties", "test_edge_function"),
     _m("public-api-key-info", "components/edge/public_api.py", '("POST", "/api/event_logging/batch"),',
        '("POST", "/api/event_logging/batch"), ("GET", "/key/info"),', "test_edge", "test_litellm_routes"),
     # Policy thresholds.
