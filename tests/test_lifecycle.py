@@ -86,3 +86,11 @@ def test_a_database_torn_down_after_protection_is_lifted_still_leaves_a_snapshot
     config = {**stack_config("prod"), "llm-gateway:deletionProtection": "false"}
     db = run("prod", config).one("aws:rds/instance:Instance")
     assert db.inputs["skipFinalSnapshot"] is False and db.inputs["finalSnapshotIdentifier"]
+
+
+def test_a_deleted_secret_can_be_recovered_for_a_month_in_prod_and_a_week_in_dev(dev: Graph, prod: Graph) -> None:
+    """Secrets Manager keeps a deleted secret restorable for its recovery window (7-30 days): a destroy or a
+    replaced secret in prod can be undone for 30 days (the salt key among them: LiteLLM's stored credentials)."""
+    for graph, days in ((dev, 7), (prod, 30)):
+        windows = {s.inputs["recoveryWindowInDays"] for s in graph.of_type("aws:secretsmanager/secret:Secret")}
+        assert windows == {days}, graph.stack
