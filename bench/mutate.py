@@ -68,6 +68,10 @@ MUTATIONS = (
        'or "--" in value', "test_restore", "test_settings"),
     _m("settings-any-period", "settings.py", r'BUDGET_PERIOD = r"^(1mo|[1-9]\d{0,2}[smhdw])$"',
        r'BUDGET_PERIOD = r"^(\d+mo|\d{1,4}[smhdwy])$"', "test_people", "test_settings"),
+    _m("settings-vpc-up-to-a-slash-8", "settings.py", "if not 16 <= network.prefixlen <= 24:",
+       "if not 8 <= network.prefixlen <= 24:", "test_settings_properties", "test_settings"),
+    _m("settings-reserved-prefix-case-sensitive", "settings.py", 'if key.lower().startswith("aws:"):',
+       'if key.startswith("aws:"):', "test_settings_properties", "test_settings"),
     # The edge function and the public API.
     _m("edge-dot-segments-allowed", "components/edge/viewer_request.js",
        r"if (/\/\.|\/\/|\\|[\x00-\x1f\x7f]/.test(path)) return null;",
