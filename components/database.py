@@ -62,7 +62,7 @@ class DatabaseArgs:
     username: str = "litellm"
 
 
-def instance_name(name: str, restore: Restore | None) -> str:
+def _instance_name(name: str, restore: Restore | None) -> str:
     """The instance's logical name: one per restore, so a restore is a new resource and the source leaves."""
     if restore is None:
         return f"{name}-postgres"
@@ -98,7 +98,7 @@ class Database(pulumi.ComponentResource):
         subnets = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(args.subnet_ids),
                                       description="Private subnets of the gateway", opts=child)
         instance = aws.rds.Instance(
-            instance_name(name, args.restore), engine="postgres", engine_version=args.engine_version,
+            _instance_name(name, args.restore), engine="postgres", engine_version=args.engine_version,
             instance_class=args.instance_class, allocated_storage=args.allocated_storage_gb,
             max_allocated_storage=args.max_allocated_storage_gb, storage_type="gp3", storage_encrypted=True,
             db_name=args.database_name, username=args.username, password=args.password,

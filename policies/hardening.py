@@ -243,11 +243,16 @@ def _container_lines(container: dict[str, Any]) -> list[tuple[str, str]]:
     return found + [("healthCheck", line) for line in _argument_lines(health)]
 
 
+def _containers(props: dict[str, Any]) -> list[dict[str, Any]]:
+    """A task definition's containers: JSON text as the provider takes it, or a list."""
+    definitions = props.get("containerDefinitions") or "[]"
+    return json.loads(definitions) if isinstance(definitions, str) else definitions
+
+
 def _plain_secrets(resource_type: str, props: dict[str, Any]) -> list[str]:
     if resource_type != "aws:ecs/taskDefinition:TaskDefinition":
         return []
-    definitions = props.get("containerDefinitions") or "[]"
-    containers = json.loads(definitions) if isinstance(definitions, str) else definitions
+    containers = _containers(props)
     problems = []
     for container in containers:
         for where, line in _container_lines(container):
@@ -311,8 +316,7 @@ def _public_access(resource_type: str, props: dict[str, Any]) -> list[str]:
 def _unprivileged_tasks(resource_type: str, props: dict[str, Any]) -> list[str]:
     if resource_type != "aws:ecs/taskDefinition:TaskDefinition":
         return []
-    definitions = props.get("containerDefinitions") or "[]"
-    containers = json.loads(definitions) if isinstance(definitions, str) else definitions
+    containers = _containers(props)
     problems = [f"container {c.get('name')} runs privileged" for c in containers if c.get("privileged") is True]
     problems += [f"container {c.get('name')} adds Linux capabilities {added}" for c in containers
                  if (added := ((c.get("linuxParameters") or {}).get("capabilities") or {}).get("add"))]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -24,8 +25,9 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from offline.engine import project_name, stack_settings
+from offline.engine import ROOT_DIR, project_name, stack_settings
 from settings import DatabaseRestore, Settings
+from tools.automation import policy_options
 from tools.cli import ToolError, command_output, run_tool, stack_outputs
 
 INSTANCE_TYPE = "aws:rds/instance:Instance"
@@ -122,9 +124,12 @@ def plan_steps(stack: str, source: Source, time: str) -> list[Step]:
 
 
 def _up(stack: str) -> tuple[str, ...]:
-    """As the README deploys: with the policy pack and the stack's pack config."""
-    return ("pulumi", "up", "--yes", "--skip-preview", "-s", stack, "--policy-pack", "policies",
-            "--policy-pack-config", f"policies/config.{stack}.json")
+    """As tools.automation deploys: with the policy pack and the stack's pack config (paths from the repository)."""
+    options = policy_options(stack)
+    return ("pulumi", "up", "--yes", "--skip-preview", "-s", stack,
+            *(arg for pack in options["policy_packs"] for arg in ("--policy-pack", os.path.relpath(pack, ROOT_DIR))),
+            *(arg for config in options["policy_pack_configs"]
+              for arg in ("--policy-pack-config", os.path.relpath(config, ROOT_DIR))))
 
 
 def afterwards(source: Source, region: str) -> str:

@@ -91,9 +91,12 @@ def _listed_models(target: Target, auth: dict[str, str], expected: tuple[str, ..
                  f"HTTP {answer.status}")
 
 
+def _chat(target: Target, auth: dict[str, str], model: str) -> Answer:
+    return fetch(f"{target.url}/v1/chat/completions", {"model": model, "max_tokens": 8, "messages": PROMPT}, auth)
+
+
 def _openai_call(target: Target, auth: dict[str, str], model: str, whose: str = "") -> Check:
-    answer = fetch(f"{target.url}/v1/chat/completions", {"model": model, "max_tokens": 8, "messages": PROMPT},
-                   auth)
+    answer = _chat(target, auth, model)
     text = answer.json()["choices"][0]["message"]["content"] if answer.status == 200 else ""
     return Check(f"OpenAI chat completion{whose} ({model})", answer.status == 200 and bool(text), "200 with text",
                  f"{answer.status} {text[:40]!r}" if text else f"HTTP {answer.status} {answer.body[:80]!r}")
@@ -105,8 +108,7 @@ def _outside_the_tier(target: Target, person: PersonUnderTest, auth: dict[str, s
     if not outside:
         return Check(name, True, "400, 401, 403 or 404", f"n/a: tier {person.person.tier} has every model")
     model = cheapest(tuple(outside))
-    answer = fetch(f"{target.url}/v1/chat/completions", {"model": model, "max_tokens": 8, "messages": PROMPT},
-                   auth)
+    answer = _chat(target, auth, model)
     return Check(f"{name} ({model})", answer.status in (400, 401, 403, 404), "400, 401, 403 or 404",
                  f"HTTP {answer.status}")
 

@@ -10,6 +10,7 @@ import base64
 import json
 from collections.abc import Iterator
 
+from components.metrics_volume import NFS_PORT
 from offline.engine import ACCOUNT_ID, MANAGED_PREFIX_LISTS, Graph
 from tests.reachability import documents_of, resource_tags
 from tests.twin.model import (
@@ -53,7 +54,6 @@ ALWAYS_UNMODELLED = [
     "security group connection tracking timeouts and untracked flows (groups open both ways to everything)",
     "Session Manager's own channel to the NAT instance (its agent calls AWS over HTTPS, like the boot)",
 ]
-NFS_PORT = 2049
 ENGINE_PORTS = {"postgres": 5432, "valkey": 6379, "redis": 6379}
 
 
