@@ -1,26 +1,48 @@
-"""`make mutate`: how many plausible bugs the suite kills. Each mutation is a real mistake a developer could make
-(one edit: a threshold in the wrong unit, a comparison off by one, a check dropped, a list widened); it is applied
-to a copy of the repository, the test modules that should notice are run, and it counts as killed when they fail.
+"""`make mutate`: how many plausible bugs the suite kills. Each mutation is one mistake a developer could make (a
+threshold in the wrong unit, a comparison off by one, a check dropped, a list widened). Two sources:
 
-    .venv/bin/python -m bench.mutate              # all, then the kill rate and the survivors
-    .venv/bin/python -m bench.mutate --only alarm  # those whose name contains "alarm"
+- the catalogue below, written by hand, each with the test modules that should notice;
+- mutants generated from the syntax tree of each package (bench/mutants.py), a fixed sample per package, each run
+  against the test modules that execute its line (bench/coverage_map.py; each module alone under coverage).
 
-Minutes long: not part of `make test` (tests/test_mutations.py only checks that every mutation still applies).
+Each is applied to a copy of the committed tree and counts as killed when its tests fail (or hang).
+
+    .venv/bin/python -m bench.mutate                         # the catalogue and every package
+    .venv/bin/python -m bench.mutate --only alarm            # catalogue entries whose name contains "alarm"
+    .venv/bin/python -m bench.mutate --package tools --sample 50
+
+Tens of minutes: not part of `make test` (tests/test_mutations.py checks that the catalogue still applies and that
+every package yields mutants). The last result is in .build/mutate-last.json and summarised in docs/testing.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import queue
+import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from bench import coverage_map
+from bench.mutants import Mutant, mutants_of
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 SHARED = (".venv", ".venv-litellm", "node_modules")
+BUILD = ROOT_DIR / ".build"
+PACKAGES = {"components": ("components",), "policies": ("policies",),
+            "settings": ("settings.py", "catalog.py", "aws_limits.py", "people_file.py"), "tools": ("tools",),
+            "images/litellm": ("images/litellm",)}
+SAMPLE_PER_PACKAGE = 30
+HANG_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -30,6 +52,26 @@ class Mutation:
     old: str
     new: str
     tests: tuple[str, ...]
+
+    def apply(self, text: str) -> str:
+        if text.count(self.old) != 1:
+            raise ValueError(f"{self.name}: the text to mutate is not in {self.path} exactly once")
+        return text.replace(self.old, self.new)
+
+
+class AnyMutation(Protocol):
+    name: str
+    path: str
+
+    def apply(self, text: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    group: str
+    killed: bool
+    how: str
 
 
 def _m(name: str, path: str, old: str, new: str, *tests: str) -> Mutation:
@@ -159,37 +201,114 @@ def copy_of_repository(into: Path) -> Path:
     return into
 
 
-def killed(mutation: Mutation, repository: Path) -> bool:
+def tests_fail(tests: list[str], repository: Path) -> str:
+    """How the tests noticed ("" when they did not)."""
+    environment = {**os.environ, "PYTHONPATH": f"{repository}{os.pathsep}{repository / 'policies'}"}
+    with subprocess.Popen([str(ROOT_DIR / ".venv" / "bin" / "python"), "-m", "pytest", "-x", "-q", "-n0",
+                           "-p", "no:cacheprovider", *tests], cwd=repository, env=environment,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True) as process:
+        try:
+            output, _ = process.communicate(timeout=HANG_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            return "the tests hung"
+    failed = [line.split(" - ")[0] for line in output.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    return (failed[0] if failed else "the tests failed") if process.returncode else ""
+
+
+def judge(mutation: AnyMutation, group: str, tests: list[str], repository: Path) -> Verdict:
+    if not tests:
+        return Verdict(mutation.name, group, False, "no test runs this line")
     target = repository / mutation.path
     original = target.read_text()
-    if original.count(mutation.old) != 1:
-        raise ValueError(f"{mutation.name}: the text to mutate is not in {mutation.path} exactly once")
-    target.write_text(original.replace(mutation.old, mutation.new))
+    target.write_text(mutation.apply(original))
     try:
-        environment = {**os.environ, "PYTHONPATH": f"{repository}{os.pathsep}{repository / 'policies'}"}
-        done = subprocess.run([str(ROOT_DIR / ".venv" / "bin" / "python"), "-m", "pytest", "-x", "-q", "-n0",
-                               "-p", "no:cacheprovider", *mutation.tests], cwd=repository, env=environment,
-                              capture_output=True, text=True, check=False)
-        return done.returncode != 0
+        how = tests_fail(tests, repository)
     finally:
         target.write_text(original)
+    return Verdict(mutation.name, group, bool(how), how or f"passed: {' '.join(tests)}")
+
+
+def sample_of(package: str, repository: Path, size: int) -> list[Mutant]:
+    """A fixed sample (seeded by the package's name) of the package's generated mutants."""
+    files = sorted(f for entry in PACKAGES[package] for f in
+                   ([repository / entry] if entry.endswith(".py") else (repository / entry).rglob("*.py")))
+    everything = [m for f in files for m in mutants_of(f, repository)]
+    return sorted(random.Random(package).sample(everything, min(size, len(everything))),
+                  key=lambda m: (m.path, m.start))
+
+
+def covering_tests(mutant: Mutant, line_map: coverage_map.LineMap, seconds: coverage_map.Seconds,
+                   repository: Path) -> list[str]:
+    by_line = line_map.get(mutant.path, {})
+    found = {m for line in range(mutant.start[0], mutant.end[0] + 1) for m in by_line.get(line, [])}
+    if not by_line:
+        found = set(coverage_map.modules_naming(mutant.path, repository))
+    return sorted(found, key=lambda module: seconds.get(module, 0.0))
+
+
+def run_all(jobs: list[tuple[AnyMutation, str, list[str]]], workers: int) -> list[Verdict]:
+    copies: queue.Queue[Path] = queue.Queue()
+    for _ in range(workers):
+        copies.put(copy_of_repository(Path(tempfile.mkdtemp(prefix="mutate-"))))
+
+    def one(job: tuple[AnyMutation, str, list[str]]) -> Verdict:
+        repository = copies.get()
+        try:
+            verdict = judge(*job, repository)
+        finally:
+            copies.put(repository)
+        print(f"{'killed  ' if verdict.killed else 'SURVIVED'} [{verdict.group}] {verdict.name}  ({verdict.how})",
+              flush=True)
+        return verdict
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, jobs))
+    finally:
+        while not copies.empty():
+            shutil.rmtree(copies.get())
+
+
+def report(verdicts: list[Verdict]) -> float:
+    for group in dict.fromkeys(v.group for v in verdicts):
+        mine = [v for v in verdicts if v.group == group]
+        print(f"{group:16} {sum(v.killed for v in mine):4} of {len(mine):4} killed")
+    rate = sum(v.killed for v in verdicts) / len(verdicts)
+    print(f"{'overall':16} {sum(v.killed for v in verdicts):4} of {len(verdicts):4} killed ({rate:.0%})")
+    for verdict in verdicts:
+        if not verdict.killed:
+            print(f"  survivor [{verdict.group}] {verdict.name}: {verdict.how}")
+    BUILD.mkdir(exist_ok=True)
+    (BUILD / "mutate-last.json").write_text(json.dumps([v.__dict__ for v in verdicts], indent=1))
+    return rate
+
+
+def planned_jobs(arguments: argparse.Namespace) -> list[tuple[AnyMutation, str, list[str]]]:
+    jobs: list[tuple[AnyMutation, str, list[str]]] = [
+        (m, "catalogue", list(m.tests)) for m in MUTATIONS if not arguments.package and arguments.only in m.name]
+    if arguments.only:
+        return jobs
+    with tempfile.TemporaryDirectory(prefix="mutate-map-") as scratch:
+        repository = copy_of_repository(Path(scratch))
+        line_map, seconds = coverage_map.load_or_build(repository, BUILD / "mutate-coverage.json", arguments.jobs)
+        for package in arguments.package or PACKAGES:
+            jobs += [(m, package, covering_tests(m, line_map, seconds, repository))
+                     for m in sample_of(package, repository, arguments.sample)]
+    return jobs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="", help="run the mutations whose name contains this")
-    chosen = [m for m in MUTATIONS if parser.parse_args().only in m.name]
-    repository = copy_of_repository(Path(tempfile.mkdtemp(prefix="mutate-")))
-    try:
-        survivors = []
-        for mutation in chosen:
-            verdict = killed(mutation, repository)
-            print(f"{'killed  ' if verdict else 'SURVIVED'} {mutation.name}", flush=True)
-            survivors += [] if verdict else [mutation.name]
-    finally:
-        shutil.rmtree(repository)
-    rate = (len(chosen) - len(survivors)) / len(chosen)
-    print(f"{len(chosen) - len(survivors)} of {len(chosen)} killed ({rate:.0%}); survivors: {survivors or 'none'}")
+    parser.add_argument("--only", default="", help="only the catalogue entries whose name contains this")
+    parser.add_argument("--package", action="append", choices=PACKAGES, help="only this package's generated "
+                        "mutants (repeatable)")
+    parser.add_argument("--sample", type=int, default=SAMPLE_PER_PACKAGE, help="generated mutants per package")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once, each in its own copy")
+    arguments = parser.parse_args()
+    rate = report(run_all(planned_jobs(arguments), arguments.jobs))
     return 0 if rate >= 0.9 else 1
 
 
