@@ -49,10 +49,8 @@ def build(root: Path, jobs: int) -> tuple[LineMap, Seconds]:
     return line_map, seconds
 
 
-def load_or_build(root: Path, cache: Path, jobs: int) -> tuple[LineMap, Seconds]:
-    """The map for the committed tree, rebuilt when HEAD moved (a few minutes)."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                          check=True).stdout.strip()
+def load_or_build(root: Path, head: str, cache: Path, jobs: int) -> tuple[LineMap, Seconds]:
+    """The map for `root`, a copy of commit `head`, rebuilt when the commit changed (a few minutes)."""
     if cache.exists() and json.loads(cache.read_text())["commit"] == head:
         stored = json.loads(cache.read_text())
         lines = {f: {int(n): modules for n, modules in by_line.items()} for f, by_line in stored["lines"].items()}

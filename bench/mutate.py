@@ -293,7 +293,10 @@ def planned_jobs(arguments: argparse.Namespace) -> list[tuple[AnyMutation, str, 
         return jobs
     with tempfile.TemporaryDirectory(prefix="mutate-map-") as scratch:
         repository = copy_of_repository(Path(scratch))
-        line_map, seconds = coverage_map.load_or_build(repository, BUILD / "mutate-coverage.json", arguments.jobs)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT_DIR, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        line_map, seconds = coverage_map.load_or_build(repository, head, BUILD / "mutate-coverage.json",
+                                                       arguments.jobs)
         for package in arguments.package or PACKAGES:
             jobs += [(m, package, covering_tests(m, line_map, seconds, repository))
                      for m in sample_of(package, repository, arguments.sample)]
