@@ -90,6 +90,17 @@ def _stack_name(value: str) -> str:
     return value
 
 
+def _allowed_domain(value: str) -> str:
+    name = value.lower().rstrip(".")
+    bare = name.removeprefix("*.")
+    if name.startswith("*.") and "." not in bare:
+        raise ValueError(f"{value!r} allows a whole top-level domain; allowed: *.<name>.<tld> or narrower")
+    if len(name) > 253 or not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", bare):
+        raise ValueError(f"{value!r} is not a DNS name; allowed: a name such as hooks.example.com, or *.example.com "
+                         "for its subdomains")
+    return name
+
+
 def _viewer_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
     networks = []
     for value in values:
@@ -103,6 +114,7 @@ def _viewer_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 PrivateCidr = Annotated[str, AfterValidator(_private_cidr)]
+DomainName = Annotated[str, AfterValidator(_allowed_domain)]
 ViewerCidrs = Annotated[tuple[str, ...], AfterValidator(_viewer_cidrs)]
 StackName = Annotated[str, AfterValidator(_stack_name)]
 RetentionDays = Annotated[int, AfterValidator(_log_retention)]
@@ -124,6 +136,17 @@ class NetworkSettings(Section):
     nat_ami_id: str | None = Field(None, pattern=r"^ami-[0-9a-f]{8,17}$",
                                    description="fck-nat compatible AMI; default: newest fck-nat AL2023 arm64.")
     flow_log_traffic: Literal["ALL", "REJECT", "ACCEPT"] = "ALL"
+
+
+class EgressSettings(Section):
+    mode: Literal["allow-list", "open"] = Field(
+        "allow-list", description="allow-list: the VPC's resolver answers only the names the gateway needs (Route 53 "
+        "Resolver DNS Firewall; a connection to a literal address still leaves through the NAT); open: every name "
+        "resolves and HTTPS may go anywhere through the NAT.")
+    bedrock_endpoint: bool = Field(False, description="A Bedrock runtime interface endpoint in the private subnets: "
+                                   "model calls stay off the NAT instance (priced per zone-hour and GB).")
+    extra_domains: tuple[DomainName, ...] = Field((), description="More names the private subnets may resolve "
+                                                  "in allow-list mode (`*.` in front also allows the subdomains).")
 
 
 class ServiceSettings(Section):
@@ -345,6 +368,7 @@ class Settings(Section):
     log_retention_days: RetentionDays = 30
     deletion_protection: bool = False
     network: NetworkSettings = NetworkSettings()
+    egress: EgressSettings = EgressSettings()
     models: ModelNames = tuple(MODEL_CATALOG)
     bedrock: BedrockSettings = BedrockSettings()
     cpu_architecture: Literal["ARM64", "X86_64"] = "ARM64"
@@ -412,6 +436,14 @@ class Settings(Section):
     def shared_cache(self) -> bool:
         """Whether LiteLLM's tasks share a cache: with more than one task, per-process counters would diverge."""
         return self.cache.enabled if self.cache.enabled is not None else self.litellm.max_count > 1
+
+    @model_validator(mode="after")
+    def _bedrock_endpoint_in_the_stack_region(self) -> Settings:
+        if self.egress.bedrock_endpoint and self.bedrock_region != self.region:
+            raise ValueError(f"egress.bedrockEndpoint: an interface endpoint serves its own region's Bedrock, and "
+                             f"bedrock.region is {self.bedrock_region} in a {self.region} stack; allowed: false, or "
+                             "bedrock.region unset")
+        return self
 
     @property
     def bedrock_region(self) -> str:

@@ -41,7 +41,7 @@ BUILD = ROOT_DIR / ".build"
 PACKAGES = {"components": ("components",), "policies": ("policies",),
             "settings": ("settings.py", "catalog.py", "aws_limits.py", "people_file.py"), "tools": ("tools",),
             "images/litellm": ("images/litellm",)}
-SAMPLE_PER_PACKAGE = 30
+SAMPLE_PER_PACKAGE = 12
 HANG_SECONDS = 900
 
 
@@ -287,9 +287,11 @@ def report(verdicts: list[Verdict]) -> float:
 
 
 def planned_jobs(arguments: argparse.Namespace) -> list[tuple[AnyMutation, str, list[str]]]:
+    """The catalogue (unless packages are named) and, unless only catalogue entries are asked for, each package's
+    sample; --only filters both by name."""
     jobs: list[tuple[AnyMutation, str, list[str]]] = [
         (m, "catalogue", list(m.tests)) for m in MUTATIONS if not arguments.package and arguments.only in m.name]
-    if arguments.only:
+    if arguments.only and not arguments.package:
         return jobs
     with tempfile.TemporaryDirectory(prefix="mutate-map-") as scratch:
         repository = copy_of_repository(Path(scratch))
@@ -299,13 +301,14 @@ def planned_jobs(arguments: argparse.Namespace) -> list[tuple[AnyMutation, str, 
                                                        arguments.jobs)
         for package in arguments.package or PACKAGES:
             jobs += [(m, package, covering_tests(m, line_map, seconds, repository))
-                     for m in sample_of(package, repository, arguments.sample)]
+                     for m in sample_of(package, repository, arguments.sample) if arguments.only in m.name]
     return jobs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="", help="only the catalogue entries whose name contains this")
+    parser.add_argument("--only", default="", help="only the mutations whose name contains this (without --package: "
+                        "only catalogue entries)")
     parser.add_argument("--package", action="append", choices=PACKAGES, help="only this package's generated "
                         "mutants (repeatable)")
     parser.add_argument("--sample", type=int, default=SAMPLE_PER_PACKAGE, help="generated mutants per package")

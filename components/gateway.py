@@ -21,6 +21,7 @@ from components.certificate import Certificate, CertificateArgs, CertifiedHostna
 from components.cluster import Cluster, ClusterArgs
 from components.container_image import ContainerImage, ContainerImageArgs
 from components.database import Database, DatabaseArgs, Restore
+from components.egress_controls import BedrockEndpointArgs, EgressControls, EgressControlsArgs, allowed_names
 from components.egress_probe import EgressProbe, EgressProbeArgs
 from components.fargate_service import (
     STOP_TIMEOUT_SECONDS,
@@ -157,9 +158,12 @@ class Gateway(pulumi.ComponentResource):
             build_on_preview=settings.build_images_on_preview, force_delete=not protected,
         ), self._child()) for service in SERVICES}
         self.groups = self._security_groups()
+        self.egress = self._egress_controls()
+        # Nothing in the private subnets calls out before the NAT, its route and the egress controls exist.
+        self._egress_ready = [*self.network.egress_ready, *self.egress.ready]
         self.alert_topic = AlertTopic(f"{name}-alarms", AlertTopicArgs(email=settings.alert_email), self._child())
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs(
-            vpc_id=self.network.vpc_id, namespace=f"{settings.environment}.llm-gateway.internal",
+            vpc_id=self.network.vpc_id, namespace=self._namespace,
             container_insights=settings.container_insights), self._child())
         self.database = Database(f"{name}-db", DatabaseArgs(
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups["postgres"],
@@ -200,7 +204,7 @@ class Gateway(pulumi.ComponentResource):
             security_group_id=self.groups["egress-probe"],
             log_retention_days=settings.log_retention_days,
             default_security_group_id=self.network.default_security_group_id,
-            ready_after=[*rules, *self.network.egress_ready]), self._child())
+            ready_after=[*rules, *self._egress_ready]), self._child())
         self.alarms = self._alarms()
         self.register_outputs({"url": self.cdn.url, "vpcId": self.network.vpc_id})
 
@@ -221,6 +225,25 @@ class Gateway(pulumi.ComponentResource):
             litellm_log_group_name=self.litellm.log_group_name, metric_namespace=f"LLMGateway/{settings.stack}",
             shared_cache=self.cache is not None,
             email=settings.alert_email, edge=edge), self._child())
+
+    @property
+    def _namespace(self) -> str:
+        """The private DNS namespace the services register in."""
+        return f"{self._settings.environment}.llm-gateway.internal"
+
+    def _egress_controls(self) -> EgressControls:
+        settings = self._settings
+        names = allowed_names(region=settings.region, bedrock_region=settings.bedrock_region,
+                              account_id=self._account_id, namespace=self._namespace)
+        endpoint = BedrockEndpointArgs(
+            subnet_ids=self.network.private_subnet_ids, availability_zones=self.network.availability_zones,
+            security_group_id=self.groups["bedrock-endpoint"], invoke_statements=bedrock_invoke_statements(
+                settings.models, settings.bedrock_region, self._account_id)) if settings.egress.bedrock_endpoint \
+            else None
+        return EgressControls(f"{self._name}-egress", EgressControlsArgs(
+            vpc_id=self.network.vpc_id, region=settings.region, account_id=self._account_id,
+            allowed_names={**names, **{n: "egress.extraDomains" for n in settings.egress.extra_domains}}
+            if settings.egress.mode == "allow-list" else None, bedrock_endpoint=endpoint), self._child())
 
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
@@ -308,7 +331,7 @@ class Gateway(pulumi.ComponentResource):
             region=settings.region, account_id=self._account_id, cluster_arn=self.cluster.arn,
             cluster_name=self.cluster.name, namespace_id=self.cluster.namespace_id,
             subnet_ids=self.network.private_subnet_ids, security_group_id=self.groups[key],
-            ready_after=[*rules, *self.network.egress_ready, self.cluster.capacity_providers, needs],
+            ready_after=[*rules, *self._egress_ready, self.cluster.capacity_providers, needs],
             key=key, namespace_name=self.cluster.namespace,
             container=container, repository_arn=self.images[key].repository_arn, cpu=service.cpu,
             memory=service.memory, architecture=settings.architecture_of(key), desired_count=service.desired_count,
@@ -402,7 +425,9 @@ class Gateway(pulumi.ComponentResource):
         units = {"alb": "Gateway ALB", "litellm": "LiteLLM tasks", "grafana": "Grafana tasks",
                  "victoriametrics": "VictoriaMetrics tasks", "postgres": "LiteLLM database",
                  "efs": "Metrics volume (NFS)", "egress-probe": "Egress probe (HTTPS through the NAT)",
-                 **({"cache": "LiteLLM shared Valkey"} if self._settings.shared_cache else {})}
+                 **({"cache": "LiteLLM shared Valkey"} if self._settings.shared_cache else {}),
+                 **({"bedrock-endpoint": "Bedrock runtime endpoint (model calls from LiteLLM)"}
+                    if self._settings.egress.bedrock_endpoint else {})}
         groups = {key: aws.ec2.SecurityGroup(f"{self._name}-{key}-sg", vpc_id=self.network.vpc_id,
                                              description=description, opts=self._child()).id
                   for key, description in units.items()}
@@ -445,6 +470,7 @@ class Gateway(pulumi.ComponentResource):
             *self._allow("victoriametrics", "litellm", LITELLM_PORT),
             *self._allow("litellm", "postgres", self.database.port),
             *(self._allow("litellm", "cache", self.cache.port) if self.cache else []),
+            *(self._allow("litellm", "bedrock-endpoint", HTTPS) if self.egress.bedrock_endpoint_id else []),
             # Operators, through Session Manager on the NAT instance (no inbound port, IAM-authorized).
             *self._allow("nat", "litellm", LITELLM_PORT),
             *self._allow("nat", "grafana", GRAFANA_PORT),

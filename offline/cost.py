@@ -39,12 +39,17 @@ TURN_CACHED_SHARE = 0.9
 # for ECS (CloudWatch User Guide, "Amazon ECS Container Insights metrics"), billed as custom metrics.
 INSIGHTS_PER_CLUSTER, INSIGHTS_PER_SERVICE, INSIGHTS_PER_FAMILY = 11, 13, 8
 
+# DNS Firewall bills each query the VPC's resolver answers. Idle, the stack looks names up on schedules (scrapes,
+# alert rules, the egress probe, health checks): an assumption of about 0.5 million lookups a month, stated as one.
+DNS_FIREWALL_IDLE_MILLION_QUERIES = 0.5
+# What `make plan` sums as the egress mode's cost: the items below (offline/plan.py prints it).
+EGRESS_ITEMS = ("DNS Firewall", "Bedrock runtime interface endpoint")
+
 # Resource types that cost nothing by themselves, and why (their cost, if any, is on another line).
 FREE = {
     "aws:ec2/vpc:Vpc": "VPCs are free", "aws:ec2/subnet:Subnet": "free", "aws:ec2/routeTable:RouteTable": "free",
     "aws:ec2/route:Route": "free", "aws:ec2/routeTableAssociation:RouteTableAssociation": "free",
     "aws:ec2/internetGateway:InternetGateway": "free (data out is usage)",
-    "aws:ec2/vpcEndpoint:VpcEndpoint": "S3 gateway endpoint: free",
     "aws:ec2/securityGroup:SecurityGroup": "free", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "free",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "free",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "free",
@@ -79,7 +84,11 @@ FREE = {
     "free", "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": "usage: vended logs",
     "aws:acm/certificate:Certificate": "public certificates are free",
     "aws:acm/certificateValidation:CertificateValidation": "free",
-    "aws:route53/record:Record": "records in your zone: free", "aws:ecr/repository:Repository": "usage: storage",
+    "aws:route53/record:Record": "records in your zone: free",
+    "aws:route53/resolverFirewallRule:ResolverFirewallRule": "free (queries are priced with the association)",
+    "aws:route53/resolverFirewallRuleGroup:ResolverFirewallRuleGroup": "free",
+    "aws:route53/resolverFirewallConfig:ResolverFirewallConfig": "free",
+    "aws:ecr/repository:Repository": "usage: storage",
     "pulumi:providers:aws": "not a cloud resource",
     "random:index/randomPassword:RandomPassword": "not a cloud resource",
     "command:local:Command": "runs the migration task for minutes per deploy", "docker:index/image:Image":
@@ -315,6 +324,30 @@ def _web_acl(graph: Graph, acl: Resource, pricer: _Pricer, region: str) -> None:
     pricer.add(acl, "WAF rules", len(acl.inputs.get("rules") or []), "rule-month", "waf.rule-month", region=region)
 
 
+def _firewall_domains(graph: Graph, domains: Resource, pricer: _Pricer, region: str) -> None:
+    pricer.add(domains, "DNS Firewall domain names", len(domains.inputs.get("domains") or []), "domain-month",
+               "route53.firewall-domain-month", region=region)
+
+
+def _firewall_association(graph: Graph, association: Resource, pricer: _Pricer, region: str) -> None:
+    pricer.add(association, "DNS Firewall queries", DNS_FIREWALL_IDLE_MILLION_QUERIES, "1M queries",
+               "route53.firewall-million-queries", region=region, note="idle lookups, assumed")
+
+
+def _vpc_endpoint(graph: Graph, endpoint: Resource, pricer: _Pricer, region: str) -> None:
+    """Gateway endpoints (S3) are free; an interface endpoint is billed per zone it has an interface in."""
+    if endpoint.inputs.get("vpcEndpointType") == "Interface":
+        service = str(endpoint.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+        item = "Bedrock runtime interface endpoint" if service == "bedrock-runtime" else f"{service} interface endpoint"
+        pricer.add(endpoint, item, len(endpoint.inputs.get("subnetIds") or []), "zone", "vpce.interface.hour",
+                   region=region, hourly=True)
+
+
+def egress_cost(bill: dict[str, Any]) -> float:
+    """The monthly cost of the egress mode's own resources, from a bill's `as_dict` form."""
+    return round(sum(line["monthly"] or 0 for line in bill["lines"] if line["item"].startswith(EGRESS_ITEMS)), 2)
+
+
 PRICERS: dict[str, Callable[[Graph, Resource, _Pricer, str], None]] = {
     "aws:ecs/service:Service": _fargate, "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
     "aws:autoscaling/group:Group": _nat_group, "aws:ec2/eip:Eip": _address, "aws:rds/instance:Instance": _database,
@@ -324,7 +357,9 @@ PRICERS: dict[str, Callable[[Graph, Resource, _Pricer, str], None]] = {
     _metric_filter, "aws:ecs/cluster:Cluster": _container_insights,
     "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": _namespace,
     "aws:servicediscovery/service:Service": _discovery, "aws:wafv2/webAcl:WebAcl": _web_acl,
-    "aws:efs/fileSystem:FileSystem": _metrics_volume,
+    "aws:efs/fileSystem:FileSystem": _metrics_volume, "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
+    "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList": _firewall_domains,
+    "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation": _firewall_association,
 }
 
 # What grows with traffic or data, priced per unit (not in the idle total).
@@ -339,6 +374,8 @@ USAGE = [
     # The probe names no architecture: Lambda's default, x86_64.
     ("Lambda (egress probe; free tier covers it)", "GB-second", "lambda.gb-second.x86_64"),
     ("data out to the internet", "GB", "data-out.internet-gb"),
+    ("DNS Firewall queries beyond the idle ones", "1M queries", "route53.firewall-million-queries"),
+    ("interface endpoint data processed (model calls)", "GB", "vpce.interface.gb"),
 ]
 
 

@@ -239,6 +239,10 @@ class RecordingEngine(mocks.Mocks):
             "aws:index/getAvailabilityZones:getAvailabilityZones": lambda: {
                 "names": [f"{self.region}{z}" for z in "abc"[: self.availability_zones]],
                 "zoneIds": [f"usw1-az{i}" for i in range(1, self.availability_zones + 1)]},
+            # Interface endpoint services answer with the zones they are offered in: here, every zone.
+            "aws:ec2/getVpcEndpointService:getVpcEndpointService": lambda: {
+                "serviceName": args.args["serviceName"], "serviceType": "Interface",
+                "availabilityZones": [f"{self.region}{z}" for z in "abc"[: self.availability_zones]]},
             "aws:ec2/getAmi:getAmi": lambda: {"id": "ami-0fcknat0000arm64", "architecture": "arm64"},
             "aws:index/getCallerIdentity:getCallerIdentity": lambda: {
                 "accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "userId": "AIDAMOCK"},

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from offline.cost import estimate, load_bill, render_difference
+from offline.cost import egress_cost, estimate, load_bill, render_difference
 from offline.cost import render as render_bill
 from offline.engine import ROOT_DIR, Graph, Resource, fewer_collections, run, stack_config, stack_settings
 from offline.policy_check import PolicyConfigError, Verdict, evaluate, mandatory, stack_policy_config, waivers
@@ -99,6 +99,20 @@ def alarm_routes(graph: Graph) -> dict[str, Any]:
     return {"alarms": len(graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")), "subscribers": subscribers}
 
 
+def egress_of(graph: Graph, bill: dict[str, Any]) -> dict[str, Any]:
+    """The egress mode as planned (not as configured): a DNS Firewall on the VPC or none, and the path model calls
+    take, with what the two cost a month."""
+    domains = graph.of_type("aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList")
+    allowed = max((len(d.inputs.get("domains") or []) for d in domains if d.inputs.get("domains") != ["*"]),
+                  default=0)
+    firewalled = bool(graph.of_type(
+        "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation"))
+    endpoint = any(str(e.inputs.get("serviceName", "")).endswith(".bedrock-runtime")
+                   for e in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"))
+    return {"mode": "allow-list" if firewalled else "open", "allowed_names": allowed if firewalled else None,
+            "bedrock_path": "interface endpoint" if endpoint else "NAT instance", "monthly": egress_cost(bill)}
+
+
 def people_of(settings: Settings) -> dict[str, Any]:
     """Who the stack's people file admits, by tier (tools.users applies it to the running gateway)."""
     path = people_path(settings.stack)
@@ -119,6 +133,7 @@ def summarize(graph: Graph, settings: Settings, verdicts: list[Verdict],
         label = f"{owner.type} {owner.name}" if owner else "stack"
         groups.setdefault(label, []).append({"type": resource.type, "name": resource.name, **_review(resource)})
     counts = Counter(r.type for r in graph.resources if r.custom or r.is_provider)
+    bill = estimate(graph, settings).as_dict()
     return {
         "stack": graph.stack,
         "components": groups,
@@ -127,7 +142,8 @@ def summarize(graph: Graph, settings: Settings, verdicts: list[Verdict],
         "outputs": graph.outputs,
         "notifications": alarm_routes(graph),
         "people": people_of(settings),
-        "cost": estimate(graph, settings).as_dict(),
+        "cost": bill,
+        "egress": egress_of(graph, bill),
         "policies": {
             "verdicts": [vars(v) for v in verdicts],
             "counts": dict(Counter(v.level for v in verdicts)),
@@ -161,6 +177,10 @@ def _print_text(summary: dict[str, Any], seconds: float) -> None:
           f"({', '.join(f'{tier} {n}' for tier, n in sorted(people['active'].items())) or 'nobody'}), "
           f"{people['blocked']} blocked, from {people['file']} (apply: tools.users)" if people["file"] else
           f"\nPeople: no people/{summary['stack']}.yaml (tools.users needs one)")
+    egress = summary["egress"]
+    print(f"\nEgress: {egress['mode']}" + (f" ({egress['allowed_names']} names resolve)" if egress["allowed_names"]
+          else " (every name resolves)") + f"; model calls through the {egress['bedrock_path']}; "
+          f"${egress['monthly']:,.2f} a month")
     print("\n" + render_bill(summary["cost"]))
     print(f"\nPolicy pack: {len(policies['verdicts'])} findings {policies['counts'] or ''}")
     for verdict in policies["verdicts"]:

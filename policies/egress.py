@@ -65,7 +65,7 @@ def _validate_bedrock_invoke_only(args: ResourceValidationArgs, report: ReportVi
         report(problem)
 
 
-def _depends_on(resource: PolicyResource, key: str) -> list[PolicyResource]:
+def depends_on(resource: PolicyResource, key: str) -> list[PolicyResource]:
     return list((resource.property_dependencies or {}).get(key, []))
 
 
@@ -77,7 +77,7 @@ MAIN_ASSOCIATION = "aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation"
 VPC = "aws:ec2/vpc:Vpc"
 
 
-def _private_route_tables(resources: list[PolicyResource], tier_tag: str, private_value: str) -> set[str]:
+def private_route_tables(resources: list[PolicyResource], tier_tag: str, private_value: str) -> set[str]:
     """URNs of the route tables private subnets use: those associated with them, and, for a private subnet with
     no association, its VPC's main table (the VPC's default route table resource, the table a main route table
     association of that VPC names, or the VPC itself when routes are added to its mainRouteTableId)."""
@@ -85,17 +85,17 @@ def _private_route_tables(resources: list[PolicyResource], tier_tag: str, privat
                        and (r.props.get("tags") or {}).get(tier_tag) == private_value]
     associations = [r for r in resources if r.resource_type == ASSOCIATION]
     private_urns = {s.urn for s in private_subnets}
-    tables = {table.urn for r in associations if any(s.urn in private_urns for s in _depends_on(r, "subnetId"))
-              for table in _depends_on(r, "routeTableId")}
-    associated = {s.urn for r in associations for s in _depends_on(r, "subnetId")}
-    vpcs = {v.urn for s in private_subnets if s.urn not in associated for v in _depends_on(s, "vpcId")}
+    tables = {table.urn for r in associations if any(s.urn in private_urns for s in depends_on(r, "subnetId"))
+              for table in depends_on(r, "routeTableId")}
+    associated = {s.urn for r in associations for s in depends_on(r, "subnetId")}
+    vpcs = {v.urn for s in private_subnets if s.urn not in associated for v in depends_on(s, "vpcId")}
     def of_those_vpcs(resource: PolicyResource, key: str) -> bool:
-        return any(v.urn in vpcs for v in _depends_on(resource, key))
+        return any(v.urn in vpcs for v in depends_on(resource, key))
 
     tables |= {r.urn for r in resources if r.resource_type == VPC and r.urn in vpcs}
     tables |= {r.urn for r in resources if r.resource_type == DEFAULT_TABLE and of_those_vpcs(r, "defaultRouteTableId")}
     tables |= {t.urn for r in resources if r.resource_type == MAIN_ASSOCIATION and of_those_vpcs(r, "vpcId")
-               for t in _depends_on(r, "routeTableId")}
+               for t in depends_on(r, "routeTableId")}
     return tables
 
 
@@ -110,17 +110,17 @@ def _via_internet_gateway(value_of: Callable[[], object], sources: list[PolicyRe
 @skip_unknowns
 def _validate_private_routes(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = list(args.resources)
-    tables = _private_route_tables(resources, config_value(args, "tierTag", "Tier"),
+    tables = private_route_tables(resources, config_value(args, "tierTag", "Tier"),
                                    config_value(args, "privateTierValue", "private"))
     for route in (r for r in resources if r.resource_type == "aws:ec2/route:Route"):
-        in_private = any(t.urn in tables for t in _depends_on(route, "routeTableId"))
+        in_private = any(t.urn in tables for t in depends_on(route, "routeTableId"))
         if in_private and _via_internet_gateway(lambda r=route: r.props.get("gatewayId"),
-                                                _depends_on(route, "gatewayId")):
+                                                depends_on(route, "gatewayId")):
             report(f"route {route.name} sends a private subnet to the internet gateway; use the NAT ENI", route.urn)
     for table in (r for r in resources if r.urn in tables):
         # The table's dependencies cover all its inline routes at once: an internet gateway among them counts
         # for an inline route whose gatewayId is set but not an id of another kind.
-        gateways = [g for g in _depends_on(table, "routes")
+        gateways = [g for g in depends_on(table, "routes")
                     if g.resource_type == "aws:ec2/internetGateway:InternetGateway"]
         for inline in as_list(table.props.get("routes")):
             gateway = str(inline.get("gatewayId") or "")
@@ -141,10 +141,10 @@ def _nat_groups(resources: list[PolicyResource]) -> set[str]:
                   if r.resource_type in FORWARDING_GROUPS and r.props.get("sourceDestCheck") is False]
     urns = {r.urn for r in forwarding}
     groups = {group.urn for r in forwarding for key in FORWARDING_GROUPS[r.resource_type]
-              for group in _depends_on(r, key)}
+              for group in depends_on(r, key)}
     for template in (r for r in resources if r.resource_type == "aws:ec2/launchTemplate:LaunchTemplate"):
-        if any(d.urn in urns for d in _depends_on(template, "userData")):
-            groups |= {d.urn for d in _depends_on(template, "networkInterfaces")
+        if any(d.urn in urns for d in depends_on(template, "userData")):
+            groups |= {d.urn for d in depends_on(template, "networkInterfaces")
                        if d.resource_type in SECURITY_GROUP_TYPES}
     return groups
 
@@ -154,7 +154,7 @@ def _validate_nat_admits_private_only(args: StackValidationArgs, report: ReportV
     resources = list(args.resources)
     nat_groups = _nat_groups(resources)
     for rule in (r for r in resources if r.resource_type in (INGRESS_RULE, LEGACY_RULE)):
-        if not any(g.urn in nat_groups for g in _depends_on(rule, "securityGroupId")):
+        if not any(g.urn in nat_groups for g in depends_on(rule, "securityGroupId")):
             continue
         for parsed in network_rules(rule.resource_type, rule.props, "ingress"):
             public = [c for c in parsed.cidrs if not is_private(c)] + list(parsed.prefix_lists)

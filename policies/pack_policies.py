@@ -6,6 +6,7 @@ its `waiver` setting (offline.policy_check refuses a lowered level without one, 
 
 from pulumi_policy import PolicyConfigSchema
 
+import dns_firewall
 import egress
 import hardening
 import tagging
@@ -21,5 +22,5 @@ def _with_waiver(policy: object) -> object:
     return policy
 
 
-ALL_POLICIES = [_with_waiver(p) for p in (*tagging.POLICIES, *egress.POLICIES, *hardening.POLICIES,
-                                          *type_coverage.POLICIES)]
+ALL_POLICIES = [_with_waiver(p) for p in (*tagging.POLICIES, *egress.POLICIES, *dns_firewall.POLICIES,
+                                          *hardening.POLICIES, *type_coverage.POLICIES)]

@@ -47,6 +47,12 @@ JUDGED = frozenset({
     "aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup", "aws:rds/cluster:Cluster",
     "aws:rds/clusterInstance:ClusterInstance", "aws:rds/instance:Instance", "aws:rds/subnetGroup:SubnetGroup",
     "aws:route53/record:Record", "aws:s3/bucket:Bucket",
+    # dns_firewall.py: rules, their domain lists, associations and the fail mode, per VPC.
+    "aws:route53/resolverFirewallRule:ResolverFirewallRule",
+    "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList",
+    "aws:route53/resolverFirewallRuleGroup:ResolverFirewallRuleGroup",
+    "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation",
+    "aws:route53/resolverFirewallConfig:ResolverFirewallConfig",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "aws:s3/bucketPolicy:BucketPolicy",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",

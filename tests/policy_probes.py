@@ -390,6 +390,11 @@ GOOD = [
 ]
 
 
+DOMAINS = "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList"
+FIREWALL_RULE = "aws:route53/resolverFirewallRule:ResolverFirewallRule"
+FIREWALL_ASSOCIATION = "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation"
+
+
 @dataclass(frozen=True)
 class StackProbe:
     policy: str
@@ -446,7 +451,52 @@ def _main_table_network(route: dict[str, Any], route_deps: dict[str, list[str]])
              {"routeTableId": ["vpc"], **route_deps})]
 
 
+def _firewalled(allowed: list[str], *, block: str = "BLOCK", fail_open: str | None = None,
+                endpoint: dict[str, Any] | None = None, firewall_vpc: str = "vpc") -> list:
+    """A VPC whose private subnet routes out through a NAT interface, a DNS Firewall rule group (an allow list, then
+    `block` on everything) associated with `firewall_vpc`, and optionally its fail mode and a Bedrock endpoint."""
+    return [("vpc", "aws:ec2/vpc:Vpc", {}, {}), ("other-vpc", "aws:ec2/vpc:Vpc", {}, {}),
+            ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {"vpcId": ["vpc"]}),
+            ("table", "aws:ec2/routeTable:RouteTable", {}, {"vpcId": ["vpc"]}),
+            ("assoc", "aws:ec2/routeTableAssociation:RouteTableAssociation", {},
+             {"subnetId": ["subnet"], "routeTableId": ["table"]}),
+            ("eni", "aws:ec2/networkInterface:NetworkInterface", {"sourceDestCheck": False}, {}),
+            ("route", "aws:ec2/route:Route", {"destinationCidrBlock": "0.0.0.0/0"},
+             {"routeTableId": ["table"], "networkInterfaceId": ["eni"]}),
+            ("allowed", DOMAINS, {"domains": allowed}, {}), ("everything", DOMAINS, {"domains": ["*"]}, {}),
+            ("group", "aws:route53/resolverFirewallRuleGroup:ResolverFirewallRuleGroup", {}, {}),
+            ("allow", FIREWALL_RULE, {"action": "ALLOW", "priority": 100},
+             {"firewallRuleGroupId": ["group"], "firewallDomainListId": ["allowed"]}),
+            ("block", FIREWALL_RULE, {"action": block, "priority": 200, "blockResponse": "NXDOMAIN"},
+             {"firewallRuleGroupId": ["group"], "firewallDomainListId": ["everything"]}),
+            ("association", FIREWALL_ASSOCIATION, {"priority": 1000},
+             {"vpcId": [firewall_vpc], "firewallRuleGroupId": ["group"]}),
+            *([("config", "aws:route53/resolverFirewallConfig:ResolverFirewallConfig",
+                {"firewallFailOpen": fail_open}, {"resourceId": ["vpc"]})] if fail_open else []),
+            *([("bedrock", "aws:ec2/vpcEndpoint:VpcEndpoint", {
+                "vpcEndpointType": "Interface", "serviceName": "com.amazonaws.us-west-1.bedrock-runtime", **endpoint},
+                {"vpcId": ["vpc"]})] if endpoint is not None else [])]
+
+
+NEEDED = ["api.ecr.us-west-1.amazonaws.com", "logs.us-west-1.amazonaws.com", "*.us-west-1.rds.amazonaws.com",
+          "*.dev.llm-gateway.internal", "*.efs.us-west-1.amazonaws.com"]
+RUNTIME = "bedrock-runtime.us-west-1.amazonaws.com"
 STACK_BAD = [
+    StackProbe("egress-names-allow-listed", "no-firewall", _private_network({}, {"networkInterfaceId": ["eni"]})),
+    StackProbe("egress-names-allow-listed", "main-table-no-firewall", _main_table_network(
+        {}, {"networkInterfaceId": ["eni"]})),
+    StackProbe("egress-names-allow-listed", "firewall-on-another-vpc", _firewalled(NEEDED, firewall_vpc="other-vpc")),
+    StackProbe("egress-names-allow-listed", "alert-instead-of-block", _firewalled(NEEDED, block="ALERT")),
+    StackProbe("egress-names-allow-listed", "every-aws-name", _firewalled([*NEEDED, "*.amazonaws.com"])),
+    StackProbe("egress-names-allow-listed", "any-s3-bucket", _firewalled([*NEEDED, "*.s3.us-west-1.amazonaws.com"])),
+    StackProbe("egress-names-allow-listed", "a-whole-tld", _firewalled([*NEEDED, "*.com"])),
+    StackProbe("egress-names-allow-listed", "fails-open", _firewalled(NEEDED, fail_open="ENABLED")),
+    StackProbe("egress-names-allow-listed", "endpoint-without-private-dns", _firewalled(
+        [*NEEDED, RUNTIME], endpoint={"privateDnsEnabled": False})),
+    StackProbe("egress-names-allow-listed", "endpoint-and-another-regions-runtime", _firewalled(
+        [*NEEDED, RUNTIME, "bedrock-runtime.us-east-1.amazonaws.com"], endpoint={"privateDnsEnabled": True})),
+    StackProbe("egress-names-allow-listed", "endpoint-and-mantle", _firewalled(
+        [*NEEDED, RUNTIME, "bedrock-mantle.us-east-1.api.aws"], endpoint={"privateDnsEnabled": True})),
     StackProbe("group-ingress-not-open-to-world", "four-ninths-as-rules", _group_rules(
         *((INGRESS, egress("tcp", 443, 443, cidrIpv4=c)) for c in ("1.0.0.0/9", "20.0.0.0/9", "40.0.0.0/9",
                                                                     "60.0.0.0/9")))),
@@ -499,6 +549,17 @@ STACK_BAD = [
                _nat_instance(egress("tcp", 22, 22, cidrIpv4="203.0.113.7/32"))),
 ]
 STACK_GOOD = [
+    StackProbe("egress-names-allow-listed", "allow-list", _firewalled([*NEEDED, RUNTIME], fail_open="DISABLED")),
+    StackProbe("egress-names-allow-listed", "endpoint-with-private-dns", _firewalled(
+        [*NEEDED, RUNTIME], endpoint={"privateDnsEnabled": True})),
+    StackProbe("egress-names-allow-listed", "no-route-out", [
+        ("vpc", "aws:ec2/vpc:Vpc", {}, {}),
+        ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {"vpcId": ["vpc"]}),
+        ("table", "aws:ec2/routeTable:RouteTable", {}, {"vpcId": ["vpc"]}),
+        ("assoc", "aws:ec2/routeTableAssociation:RouteTableAssociation", {},
+         {"subnetId": ["subnet"], "routeTableId": ["table"]})]),
+    StackProbe("egress-names-allow-listed", "public-subnet-only", _private_network({}, {"gatewayId": ["igw"]},
+                                                                                   "public")),
     StackProbe("group-ingress-not-open-to-world", "office-rules", _group_rules(
         _legacy_ingress("203.0.113.0/24"), (INGRESS, egress("tcp", 443, 443, cidrIpv4="198.51.100.0/24")))),
     StackProbe("group-ingress-not-open-to-world", "ninths-in-different-groups", [

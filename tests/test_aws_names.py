@@ -68,6 +68,8 @@ ELB_NAME = Rule(r"(?!internal-)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", "ELBv2
 IAM_NAME = Rule(r"[\w+=,.@-]+", "IAM roleNameType/policyNameType/instanceProfileNameType", max_length=128)
 DNS_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 RDS_IDENTIFIER = r"[a-z](?!.*--)[a-z0-9-]*(?<!-)"
+RESOLVER_NAME = Rule(r"(?!^[0-9]+$)([a-zA-Z0-9\-_' ']+)", "Route53Resolver Name (CreateFirewallRule, "
+                     "CreateFirewallDomainList, CreateFirewallRuleGroup, AssociateFirewallRuleGroup)", max_length=64)
 WAF_NAME = Rule(r"[\w-]+", "WAFv2 EntityName", max_length=128)
 WAF_METRIC = Rule(r"(?!All$|Default_Action$)[A-Za-z0-9_-]+", "WAFv2 VisibilityConfig.MetricName doc", max_length=128)
 
@@ -128,6 +130,8 @@ RULES: dict[str, dict[str, Rule]] = {
     "aws:cloudwatch/logDeliverySource:LogDeliverySource": {"name": Rule(r"[\w-]+", "Logs PutDeliverySource", 60)},
     "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination": {
         "name": Rule(r"[\w-]+", "Logs PutDeliveryDestination", 60)},
+    **{f"aws:route53/resolverFirewall{kind}:ResolverFirewall{kind}": {"name": RESOLVER_NAME}
+       for kind in ("Rule", "DomainList", "RuleGroup", "RuleGroupAssociation")},
 }
 
 # AWS types in the plan that carry no name AWS restricts (ids are assigned by AWS; tags are checked by settings).
@@ -144,6 +148,7 @@ UNNAMED = {
     "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule", "aws:cloudfront/distribution:Distribution",
     "aws:acm/certificate:Certificate", "aws:acm/certificateValidation:CertificateValidation",
     "aws:route53/record:Record", "aws:sns/topicSubscription:TopicSubscription",
+    "aws:route53/resolverFirewallConfig:ResolverFirewallConfig",
     "aws:lambda/permission:Permission", "aws:cloudwatch/eventTarget:EventTarget",
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketPolicy:BucketPolicy",

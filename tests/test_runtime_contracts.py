@@ -351,7 +351,8 @@ def test_eventbridge_may_invoke_the_egress_probe_on_its_schedule(stack: Graph) -
 
 
 def test_image_layers_come_from_s3_through_the_gateway_endpoint(stack: Graph) -> None:
-    (endpoint,) = stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    (endpoint,) = [e for e in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+                   if e.inputs["vpcEndpointType"] == "Gateway"]
     assert endpoint.inputs["serviceName"] == f"com.amazonaws.{settings_of(stack).region}.s3"
     private_tables = {a.inputs["routeTableId"] for a in stack.of_type(
         "aws:ec2/routeTableAssociation:RouteTableAssociation") if "private" in a.name}

@@ -341,9 +341,14 @@ def shared_cache_flows(stack: Graph) -> set[tuple[str, str, int]]:
     return {("litellm", "cache", 6379)} if stack.stack == "prod" else set()
 
 
+def bedrock_endpoint_flows(stack: Graph) -> set[tuple[str, str, int]]:
+    """Prod's model calls go to the Bedrock runtime endpoint (egress.bedrockEndpoint); dev's through the NAT."""
+    return {("litellm", "bedrock-endpoint", 443)} if stack.stack == "prod" else set()
+
+
 def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
     egress, ingress = flows(stack)
-    inside = INSIDE | shared_cache_flows(stack)
+    inside = INSIDE | shared_cache_flows(stack) | bedrock_endpoint_flows(stack)
     assert egress == inside | {("litellm", "internet", 443), ("grafana", "internet", 443),
                                ("victoriametrics", "internet", 443), ("egress-probe", "internet", 443),
                                ("nat", "internet", 443), ("nat", "private-subnets", "replies")}
@@ -358,7 +363,7 @@ def test_who_may_talk_to_whom_is_exactly_the_design(stack: Graph) -> None:
 def test_tasks_and_migrations_start_only_once_their_rules_exist(stack: Graph) -> None:
     rules = {r.urn for r in stack.of_type(EGRESS) + stack.of_type(INGRESS) if r.name.startswith("gw-")
              and not r.name.startswith("gw-net-")}
-    assert len(rules) == 21 + 2 * len(shared_cache_flows(stack))
+    assert len(rules) == 21 + 2 * len(shared_cache_flows(stack) | bedrock_endpoint_flows(stack))
     migration = stack.one("command:local:Command", "litellm-pre-deploy-run")
     assert rules <= set(migration.dependencies), "the migration task needs 5432 and 443 open"
     for key in ("litellm", "grafana", "victoriametrics"):

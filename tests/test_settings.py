@@ -113,6 +113,10 @@ BAD_INPUT = [
     ("edge", {"grafanaCidrs": ["0::/0"]}, "edge.grafanaCidrs", "for everyone is no allow list"),
     ("edge", {"adminCidrs": ["203.0.113.7/33"]}, "edge.adminCidrs", "is not a CIDR"),
     ("edge", {"adminCidrs": ["203.0.113.1/24"]}, "edge.adminCidrs", "has host bits set"),
+    ("egress", {"mode": "endpoints"}, "egress.mode", "'allow-list' or 'open'"),
+    ("egress", {"extraDomains": ["*.com"]}, "egress.extraDomains", "allows a whole top-level domain"),
+    ("egress", {"extraDomains": ["hooks example.com"]}, "egress.extraDomains", "is not a DNS name"),
+    ("egress", {"extraDomains": ["*"]}, "egress.extraDomains", "is not a DNS name"),
 ]
 
 

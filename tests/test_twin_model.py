@@ -66,7 +66,7 @@ def test_the_twin_models_every_interface_the_plan_creates(stack: Graph) -> None:
     model = build_model(stack, "us-west-1")
     units = {i.unit for i in model.interfaces}
     expected = {"litellm", "grafana", "victoriametrics", "migration", "alb", "vpc-origin", "postgres", "efs",
-                "egress-probe", "nat-eni", *(["cache"] if stack.stack == "prod" else [])}
+                "egress-probe", "nat-eni", *(["cache", "vpce-bedrock-runtime"] if stack.stack == "prod" else [])}
     assert units == expected
     assert not [entry for entry in model.unmodelled if "not read by the twin" in entry]
     assert len({i.address for i in model.interfaces}) == len(model.interfaces)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.flows import FLOWS
 from tests.stacks import planned, settings_of
-from tests.twin.endpoints import CALLS, ECR_LAYERS, calls_of
+from tests.twin.endpoints import CALLS, ECR_LAYERS, OUTSIDE, calls_of
 from tests.twin.session import bedrock_name, in_parallel, needs_namespaces, running_twins
 from tests.twin.stand_ins import BannerListener
 from tests.twin.vpc import STRANGER, Boot, VpcTwin
@@ -70,9 +70,37 @@ def test_every_task_reaches_its_aws_endpoints_through_the_nat_from_the_elastic_i
                 for name in calls_of(unit, settings.region, settings.bedrock_region, twin.model.account_id)}
     assert len(attempts) >= 20
     answers = in_parallel(attempts)
-    wrong = {label: answer for label, answer in answers.items()
-             if not answer or answer.get("peer") != elastic_ip(twin) or answer["host"] != label.split(" -> ")[1]}
+    wrong = {label: answer for label, answer in answers.items() if label.split(" -> ")[1] not in twin.model.private_dns
+             and (not answer or answer.get("peer") != elastic_ip(twin) or answer["host"] != label.split(" -> ")[1])}
     assert not wrong, f"expected an answer from each endpoint, seen from {elastic_ip(twin)}: {wrong}"
+
+
+def test_names_an_interface_endpoint_serves_are_answered_inside_the_vpc(twin: VpcTwin) -> None:
+    """Prod's Bedrock runtime endpoint: LiteLLM's model calls resolve to the endpoint's interfaces and reach them
+    from the task's own address, not through the NAT; dev plans no endpoint, so its model calls take the NAT."""
+    endpoint_served = set(twin.model.private_dns)
+    assert endpoint_served == ({bedrock_name(twin)} if twin.model.stack == "prod" else set())
+    for name in endpoint_served:
+        for link in twin.interfaces("litellm"):
+            answer = twin.connect_aws(link.interface.key, name)
+            assert answer and answer["peer"] == link.interface.address, answer
+            assert answer["host"].startswith("vpce-bedrock-runtime-"), answer
+
+
+def test_the_resolver_answers_the_allow_list_and_refuses_other_names(twin: VpcTwin) -> None:
+    """The planned DNS Firewall, applied by the stand-in resolver: every name a unit calls resolves, names nothing
+    needs do not; an address written out still connects through the NAT (the residual risk of DNS filtering)."""
+    settings = settings_of(planned(twin.model.stack))
+    needed = {n for unit in CALLS for n in calls_of(unit, settings.region, settings.bedrock_region,
+                                                     twin.model.account_id)}
+    assert [name for name in sorted(needed) if not twin.resolve(name)] == []
+    assert [name for name in OUTSIDE if twin.resolve(name)] == []
+    litellm = next(twin.interfaces("litellm")).interface.key
+    assert twin.connect_aws(litellm, "example.com") is None
+    literal = twin.connect_aws(litellm, "example.com", literal=twin.aws_names["example.com"])
+    assert literal and literal["peer"] == elastic_ip(twin), literal
+    print(f"\n[{twin.model.stack}] example.com: NXDOMAIN by name; by its address: answered through the NAT from "
+          f"{literal['peer']}")
 
 
 def test_image_layers_come_from_s3_by_the_gateway_endpoint_not_the_nat(twin: VpcTwin) -> None:
@@ -217,3 +245,19 @@ def test_drill_the_nat_forwards_although_its_first_calls_are_refused(twin: VpcTw
     refused = [c.action for c in boot.calls if c.outcome == "UnauthorizedOperation"]
     assert sorted(refused) == sorted(action for action, times in refusals.items() for _ in range(times))
     egress_back_after(twin, time.monotonic())
+
+
+@pytest.mark.parametrize("booted", ["prod"], indirect=True)
+def test_drill_model_calls_survive_a_nat_stop_through_the_bedrock_endpoint(twin: VpcTwin) -> None:
+    """Prod's NAT instance stopped: model calls still reach Bedrock by its endpoint; what needs the NAT (image pulls,
+    secrets, logs) waits until a new instance forwards."""
+    settings = settings_of(planned("prod"))
+    source = next(twin.interfaces("litellm")).interface.key
+    twin.terminate_nat()
+    working = {name: twin.connect_aws(source, name, timeout=1.0) is not None
+               for name in calls_of("litellm", settings.region, settings.bedrock_region, twin.model.account_id)}
+    boot = twin.launch_nat()
+    assert boot.returncode == 0, boot.output
+    assert working.pop(bedrock_name(twin)), "model calls through the endpoint while the NAT is down"
+    assert working and not any(working.values()), f"without the NAT these should wait: {working}"
+    print(f"\n[prod] NAT instance down: {bedrock_name(twin)} answers (endpoint); waiting: {', '.join(working)}")

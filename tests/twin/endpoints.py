@@ -22,6 +22,8 @@ CALLS = {
     # components/egress_probe.py: STS GetCallerIdentity, through the NAT.
     "egress-probe": ("sts.{region}.amazonaws.com",),
 }
+# Names nothing in the gateway needs, served in the twin's internet: the allow list must refuse them.
+OUTSIDE = ("example.com", "raw.githubusercontent.com", "bedrock-mantle.us-east-1.api.aws")
 # fck-nat's boot (and the user data) call EC2 from the NAT instance itself.
 NAT_CALLS = ("ec2.{region}.amazonaws.com",)
 
@@ -31,9 +33,10 @@ def calls_of(unit: str, region: str, bedrock_region: str, account: str) -> list[
 
 
 def aws_names(region: str, bedrock_region: str, account: str) -> dict[str, str]:
-    """Every AWS name the twin serves -> its address in the twin's internet (S3 inside the S3 stand-in range)."""
+    """Every name the twin's internet serves (AWS's, and a few outside ones) -> its address there (S3 inside the S3
+    stand-in range)."""
     names = sorted({n for unit in CALLS for n in calls_of(unit, region, bedrock_region, account)}
-                   | {n.format(region=region) for n in NAT_CALLS})
+                   | {n.format(region=region) for n in NAT_CALLS} | set(OUTSIDE))
     addresses = ipaddress.ip_network("198.18.1.0/24").hosts()
     table = {name: str(next(addresses)) for name in names}
     table[ECR_LAYERS.format(region=region)] = str(ipaddress.ip_network(S3_STAND_IN).network_address + 10)

@@ -15,6 +15,7 @@ from typing import Any
 
 from components.gateway import CLOUDFRONT_ORIGIN_FACING
 from offline.engine import Graph
+from tests.twin.resolver import FirewallRule
 
 ALL_PORTS = (0, 65535)
 # Protocol names and numbers as rules may give them (IANA numbers: 6 tcp, 17 udp, 1 icmp; -1 every protocol).
@@ -120,6 +121,10 @@ class Model:
     nat: NatPlan
     prefix_lists: dict[str, list[str]]
     unmodelled: list[str]
+    # The VPC's DNS Firewall rules, and the names interface endpoints answer in the VPC (private DNS) -> their
+    # interfaces' keys.
+    firewall: list[FirewallRule] = field(default_factory=list)
+    private_dns: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _protocol(value: Any) -> str:

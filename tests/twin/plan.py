@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 
 from components.metrics_volume import NFS_PORT
-from offline.engine import ACCOUNT_ID, MANAGED_PREFIX_LISTS, Graph
+from offline.engine import ACCOUNT_ID, MANAGED_PREFIX_LISTS, Graph, Resource
 from tests.reachability import documents_of, resource_tags
 from tests.twin.model import (
     PREFIX_LIST_STAND_INS,
@@ -25,6 +25,7 @@ from tests.twin.model import (
     route_tables,
     security_groups,
 )
+from tests.twin.resolver import FirewallRule
 
 # Types whose VPC footprint the twin reads, and types that touch the VPC but carry no traffic of their own.
 READ = {
@@ -39,6 +40,8 @@ READ = {
     "aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/replicationGroup:ReplicationGroup",
     "aws:elasticache/subnetGroup:SubnetGroup", "aws:efs/mountTarget:MountTarget", "aws:lambda/function:Function",
     "aws:cloudfront/vpcOrigin:VpcOrigin", "command:local:Command",
+    "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation",
+    "aws:route53/resolverFirewallConfig:ResolverFirewallConfig",
 }
 NOT_CARRYING_TRAFFIC = {
     "aws:ec2/flowLog:FlowLog": "records traffic, carries none",
@@ -49,12 +52,14 @@ NOT_CARRYING_TRAFFIC = {
 VPC_FOOTPRINT_KEYS = {"vpcId", "subnetId", "subnetIds", "subnets", "securityGroups", "securityGroupIds",
                       "vpcSecurityGroupIds", "vpcConfig", "networkConfiguration", "vpcZoneIdentifiers"}
 ALWAYS_UNMODELLED = [
-    "AWS's DNS (Route 53 Resolver): security groups do not filter it; the twin connects to addresses",
+    "AWS's DNS on the wire (Route 53 Resolver): security groups do not filter it; tests/twin/resolver.py answers "
+    "names as it would, with the planned DNS Firewall rules and the endpoints' private DNS",
     "the hypervisor's throughput, MTU and packet rates; ICMP (no group here admits it)",
     "security group connection tracking timeouts and untracked flows (groups open both ways to everything)",
     "Session Manager's own channel to the NAT instance (its agent calls AWS over HTTPS, like the boot)",
 ]
 ENGINE_PORTS = {"postgres": 5432, "valkey": 6379, "redis": 6379}
+ENDPOINT_PORT = 443
 
 
 def _middle(name: str) -> str:
@@ -74,6 +79,44 @@ def _spread(unit: str, subnets: list[Subnet], groups: list[str], listens: tuple[
     for subnet in subnets:
         yield Interface(key=f"{unit}-{subnet.cidr.split('.')[2]}", unit=unit, subnet=subnet, groups=list(groups),
                         listens=listens, public=public)
+
+
+def _interface_endpoints(graph: Graph) -> list[Resource]:
+    return [e for e in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+            if e.inputs.get("vpcEndpointType") == "Interface"]
+
+
+def _endpoint_unit(service_name: str) -> str:
+    """com.amazonaws.us-west-1.bedrock-runtime -> vpce-bedrock-runtime."""
+    return f"vpce-{service_name.split('.', 3)[3]}"
+
+
+def private_dns(graph: Graph, interfaces: list[Interface]) -> dict[str, list[str]]:
+    """The name each interface endpoint with private DNS answers in the VPC (<service>.<region>.amazonaws.com) ->
+    the addresses of its interfaces."""
+    names = {}
+    for endpoint in _interface_endpoints(graph):
+        if endpoint.inputs.get("privateDnsEnabled"):
+            _, _, region, service = endpoint.inputs["serviceName"].split(".", 3)
+            unit = _endpoint_unit(endpoint.inputs["serviceName"])
+            names[f"{service}.{region}.amazonaws.com"] = [i.address for i in interfaces if i.unit == unit]
+    return names
+
+
+def firewall(graph: Graph) -> list[FirewallRule]:
+    """The rules of the rule groups associated with the VPC, ordered as Resolver applies them."""
+    rules = []
+    for association in graph.of_type(
+            "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation"):
+        group = association.inputs["firewallRuleGroupId"]
+        for rule in graph.of_type("aws:route53/resolverFirewallRule:ResolverFirewallRule"):
+            if rule.inputs["firewallRuleGroupId"] == group:
+                (domains,) = [d for d in graph.of_type(
+                    "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList")
+                    if graph.id_of(d) == rule.inputs["firewallDomainListId"]]
+                rules.append(FirewallRule((association.inputs["priority"], rule.inputs["priority"]),
+                                          rule.inputs["action"], tuple(domains.inputs["domains"])))
+    return rules
 
 
 def _subnet_group(graph: Graph, type_: str, name: str) -> list[str]:
@@ -115,6 +158,9 @@ def interfaces_of(graph: Graph, subnets: dict[str, Subnet], groups: dict[str, Se
         if function.inputs.get("vpcConfig"):
             config = function.inputs["vpcConfig"]
             yield from _spread(_middle(function.name), pick(config["subnetIds"]), config["securityGroupIds"])
+    for endpoint in _interface_endpoints(graph):
+        yield from _spread(_endpoint_unit(endpoint.inputs["serviceName"]), pick(endpoint.inputs["subnetIds"]),
+                           endpoint.inputs["securityGroupIds"], (ENDPOINT_PORT,))
     static = graph.one("aws:ec2/networkInterface:NetworkInterface", "-nat")
     for eni in graph.of_type("aws:ec2/networkInterface:NetworkInterface"):
         unit = "nat-eni" if eni is static else _middle(eni.name)
@@ -149,8 +195,8 @@ def _unmodelled(graph: Graph) -> list[str]:
     found += [f"{r.type} {r.name}: not read by the twin" for r in graph.resources
               if r.custom and r.type not in READ and r.type not in NOT_CARRYING_TRAFFIC
               and VPC_FOOTPRINT_KEYS & set(r.inputs)]
-    found += [f"{e.type} {e.name}: interface endpoints are not modelled" for e in
-              graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs.get("vpcEndpointType") != "Gateway"]
+    found += [f"{e.type} {e.name}: its private DNS is off, so no name reaches it" for e in
+              _interface_endpoints(graph) if not e.inputs.get("privateDnsEnabled")]
     found += [f"{e.type} {e.name}: only the NAT's Elastic IP is modelled" for e in graph.of_type("aws:ec2/eip:Eip")
               if not e.name.endswith("-nat")]
     return [*found, *ALWAYS_UNMODELLED]
@@ -185,4 +231,5 @@ def build_model(graph: Graph, region: str) -> Model:
     return Model(stack=graph.stack, region=region, account_id=ACCOUNT_ID,
                  vpc_cidr=graph.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"], subnets=subnets, route_tables=tables,
                  groups=groups, interfaces=interfaces, nat=nat_plan(graph, subnets),
-                 prefix_lists=_prefix_lists(graph, interfaces), unmodelled=_unmodelled(graph))
+                 prefix_lists=_prefix_lists(graph, interfaces), unmodelled=_unmodelled(graph),
+                 firewall=firewall(graph), private_dns=private_dns(graph, interfaces))

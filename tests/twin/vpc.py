@@ -27,6 +27,8 @@ from typing import Any
 
 from tests.twin import netns
 from tests.twin.model import S3_STAND_IN, Interface, Model, Rule
+from tests.twin.plan import ENDPOINT_PORT
+from tests.twin.resolver import resolve
 from tests.twin.stand_ins import BannerListener, Ec2Call, Ec2World, HttpStandIn, TestCa, call, ec2_api, imds
 
 HERE = Path(__file__).resolve().parent
@@ -308,9 +310,10 @@ table ip igw {{
                 self._applied[link.shim] = ruleset
 
     def _listen(self, link: Link) -> None:
+        tls = TLS_PORTS | ({ENDPOINT_PORT} if link.interface.unit.startswith("vpce-") else set())
         for port in link.interface.listens:
             self.listeners.append(BannerListener(link.host, link.interface.address, port, link.interface.key,
-                                                 self.ca.server_context() if port in TLS_PORTS else None))
+                                                 self.ca.server_context() if port in tls else None))
 
     # --- connections ---------------------------------------------------------------------------------------------
 
@@ -324,10 +327,19 @@ table ip igw {{
         tls = self.ca.client_context(check_hostname=False) if port in TLS_PORTS else None
         return call(namespace, address, port, timeout=timeout, tls=tls, source_address=source_address)
 
-    def connect_aws(self, source: str, name: str, port: int = 443, timeout: float = 1.5) -> dict[str, Any] | None:
-        """TLS to an AWS endpoint by name, as an SDK would (the certificate must name it)."""
-        return call(self.links[source].host, self.aws_names[name], port, timeout=timeout,
-                    tls=self.ca.client_context(), server_name=name)
+    def resolve(self, name: str) -> list[str] | None:
+        """What the VPC's resolver answers for `name` (None: NXDOMAIN)."""
+        return resolve(name, self.model.firewall, self.model.private_dns, self.aws_names)
+
+    def connect_aws(self, source: str, name: str, port: int = 443, timeout: float = 1.5,
+                    literal: str | None = None) -> dict[str, Any] | None:
+        """TLS to a name, as an SDK would: resolved by the VPC's resolver (None when it answers no address), or at
+        a `literal` address that skips it; the certificate must name it."""
+        addresses = [literal] if literal else self.resolve(name)
+        if not addresses:
+            return None
+        return call(self.links[source].host, addresses[0], port, timeout=timeout, tls=self.ca.client_context(),
+                    server_name=name)
 
     def interfaces(self, unit: str) -> Iterator[Link]:
         return (link for link in self.links.values() if link.interface.unit == unit)
