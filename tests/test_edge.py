@@ -346,3 +346,10 @@ def test_target_groups_are_replaced_with_their_load_balancer(any_edge: Graph) ->
     balancer = any_edge.one("aws:lb/loadBalancer:LoadBalancer")
     for group in any_edge.of_type("aws:lb/targetGroup:TargetGroup"):
         assert group.options["replaceWith"] == [balancer.urn]
+
+
+def test_the_distribution_serves_viewers_on_ipv4_and_ipv6(any_edge: Graph) -> None:
+    """A disabled distribution answers nothing; IPv6 viewers (the edge function's allow lists take IPv6 ranges) reach
+    it only with IPv6 on."""
+    distribution = any_edge.one("aws:cloudfront/distribution:Distribution").inputs
+    assert distribution["enabled"] is True and distribution["isIpv6Enabled"] is True

@@ -1,9 +1,16 @@
-"""The mutation catalogue `make mutate` runs (bench/mutate.py) stays applicable: each mutation's text is in its file
-exactly once and each names test modules that exist (the run itself takes minutes and is not part of the suite)."""
+"""What `make mutate` runs stays applicable (the run itself takes tens of minutes and is not part of the suite): each
+catalogue entry's text is in its file exactly once and names test modules that exist; every package yields generated
+mutants, each a one-place change that is still Python."""
 
 from __future__ import annotations
 
-from bench.mutate import MUTATIONS, ROOT_DIR
+import ast
+from pathlib import Path
+
+import pytest
+
+from bench.mutants import mutants_of
+from bench.mutate import MUTATIONS, PACKAGES, ROOT_DIR, sample_of
 
 
 def test_every_mutation_still_applies_and_names_real_tests() -> None:
@@ -11,3 +18,33 @@ def test_every_mutation_still_applies_and_names_real_tests() -> None:
     for mutation in MUTATIONS:
         assert (ROOT_DIR / mutation.path).read_text().count(mutation.old) == 1, mutation.name
         assert mutation.old != mutation.new and all((ROOT_DIR / t).exists() for t in mutation.tests), mutation.name
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_package_yields_mutants_that_still_parse(package: str) -> None:
+    sample = sample_of(package, ROOT_DIR, 12)
+    assert len(sample) == 12 and sample == sample_of(package, ROOT_DIR, 12), "a fixed sample"
+    for mutant in sample:
+        original = (ROOT_DIR / mutant.path).read_text()
+        changed = mutant.apply(original)
+        assert changed != original and ast.dump(ast.parse(changed)) != ast.dump(ast.parse(original)), mutant.name
+
+
+def test_the_generator_makes_each_kind_of_mistake_and_skips_text(tmp_path: Path) -> None:
+    source = tmp_path / "sample.py"
+    source.write_text('''"""Docstring 1."""
+LIMIT: int = 100
+
+
+def check(value: int, names: tuple[str, ...] = ("a", "b")) -> bool:
+    """Not 2."""
+    if value < LIMIT and not names:
+        raise ValueError(f"{value:.2f} over")
+    return value >= 0 or True
+''')
+    changed = {m.what: m.apply(source.read_text()) for m in mutants_of(source, tmp_path)}
+    assert set(changed) == {
+        "100 -> 1000", "'b' left out", "And swapped", "'value < LIMIT' turned around", "`not` forgotten",
+        "check dropped (raise removed)", "'value >= 0' turned around", "0 -> 1", "True flipped", "Or swapped"}
+    assert "(value <= LIMIT)" in changed["'value < LIMIT' turned around"]
+    assert "        pass\n" in changed["check dropped (raise removed)"]
