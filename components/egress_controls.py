@@ -33,11 +33,12 @@ def compute_domain(region: str) -> str:
     return "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
 
 
-def allowed_names(*, region: str, bedrock_region: str, account_id: str, namespace: str) -> dict[str, str]:
+def allowed_names(*, region: str, bedrock_region: str, account_id: str, namespace: str,
+                  shared_cache: bool) -> dict[str, str]:
     """Every name the private subnets may resolve -> who resolves it and why."""
     aws_name = f"{region}.amazonaws.com"
     layers = f"prod-{region}-starport-layer-bucket"
-    return {
+    names = {
         # Fargate 1.4 pulls the image, fetches secrets and ships logs through the task's own interface (ECS
         # Developer Guide, "Fargate task networking"); layers come from ECR's S3 bucket, named both ways in pull logs.
         f"api.ecr.{aws_name}": "every task: the image's manifest (ECR API)",
@@ -60,9 +61,13 @@ def allowed_names(*, region: str, bedrock_region: str, account_id: str, namespac
         # changes the name, and the old one must keep resolving until the tasks have moved. These names answer
         # with addresses in their VPCs; the security groups let the tasks reach only this stack's.
         f"*.{region}.rds.amazonaws.com": "LiteLLM and the migration task: the database",
-        "*.cache.amazonaws.com": "LiteLLM: the shared Valkey (its endpoint names carry a short region code)",
         f"*.efs.{aws_name}": "VictoriaMetrics: the metrics volume's mount",
     }
+    if shared_cache:
+        # ElastiCache names carry a short region code (master.<id>.<hash>.usw1.cache.amazonaws.com) that AWS does
+        # not publish per region, so the wildcard stays at the service's domain.
+        names["*.cache.amazonaws.com"] = "LiteLLM: the shared Valkey"
+    return names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +102,7 @@ class EgressControls(pulumi.ComponentResource):
         self._name, self._args = name, args
         self.ready = []
         if args.allowed_names is not None:
-            self.ready.append(self._dns_firewall(args.allowed_names))
+            self.ready += self._dns_firewall(args.allowed_names)
         self.bedrock_endpoint_id = None
         if args.bedrock_endpoint is not None:
             endpoint = self._bedrock_endpoint(args.bedrock_endpoint)
@@ -108,29 +113,39 @@ class EgressControls(pulumi.ComponentResource):
     def _child(self, **kwargs: object) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
-    def _dns_firewall(self, names: Mapping[str, str]) -> pulumi.Resource:
+    def _dns_firewall(self, names: Mapping[str, str]) -> list[pulumi.Resource]:
+        """The rules exist before the association makes them apply (a group associated with only its block rule
+        would answer no name at all), and a replacement goes before its successor takes its priority (AWS refuses
+        two rules of a group, or two associations of a VPC, at one priority)."""
+        replace_first = self._child(delete_before_replace=True)
         allowed = aws.route53.ResolverFirewallDomainList(f"{self._name}-allowed", domains=sorted(names),
                                                          opts=self._child())
         everything = aws.route53.ResolverFirewallDomainList(f"{self._name}-everything", domains=["*"],
                                                             opts=self._child())
         group = aws.route53.ResolverFirewallRuleGroup(f"{self._name}-egress", opts=self._child())
-        aws.route53.ResolverFirewallRule(
+        allow = aws.route53.ResolverFirewallRule(
             f"{self._name}-allow", firewall_rule_group_id=group.id, firewall_domain_list_id=allowed.id,
             priority=ALLOW_PRIORITY, action="ALLOW", firewall_domain_redirection_action="TRUST_REDIRECTION_DOMAIN",
-            opts=self._child())
+            opts=replace_first)
         block = aws.route53.ResolverFirewallRule(
             f"{self._name}-block-rest", firewall_rule_group_id=group.id, firewall_domain_list_id=everything.id,
-            priority=BLOCK_PRIORITY, action="BLOCK", block_response="NXDOMAIN", opts=self._child())
+            priority=BLOCK_PRIORITY, action="BLOCK", block_response="NXDOMAIN", opts=replace_first)
         aws.route53.ResolverFirewallConfig(f"{self._name}-fail-closed", resource_id=self._args.vpc_id,
                                            firewall_fail_open="DISABLED", opts=self._child())
-        return aws.route53.ResolverFirewallRuleGroupAssociation(
+        association = aws.route53.ResolverFirewallRuleGroupAssociation(
             f"{self._name}-egress", firewall_rule_group_id=group.id, vpc_id=self._args.vpc_id,
-            priority=ASSOCIATION_PRIORITY, opts=self._child(depends_on=[block]))
+            priority=ASSOCIATION_PRIORITY, opts=self._child(depends_on=[allow, block], delete_before_replace=True))
+        # A name added later is in the list before a task that needs it rolls out.
+        return [allowed, allow, association]
 
     def _bedrock_endpoint(self, endpoint: BedrockEndpointArgs) -> aws.ec2.VpcEndpoint:
         service_name = f"com.amazonaws.{self._args.region}.bedrock-runtime"
-        offered = set(aws.ec2.get_vpc_endpoint_service(service_name=service_name,
-                                                       opts=pulumi.InvokeOptions(parent=self)).availability_zones)
+        try:
+            offered = set(aws.ec2.get_vpc_endpoint_service(service_name=service_name,
+                                                           opts=pulumi.InvokeOptions(parent=self)).availability_zones)
+        except Exception as error:  # the provider's own error for a service the region does not offer
+            raise ValueError(f"llm-gateway:egress.bedrockEndpoint: {service_name} is not offered here ({error}); "
+                             "allowed: false") from None
         subnets = [s for s, zone in zip(endpoint.subnet_ids, endpoint.availability_zones, strict=True)
                    if zone in offered]
         if not subnets:
@@ -148,5 +163,6 @@ class EgressControls(pulumi.ComponentResource):
 
 def _for_this_account(statement: Mapping[str, Any], account_id: str) -> dict[str, Any]:
     """An identity statement as an endpoint policy statement: any principal, as long as it is this account's."""
-    condition = {**statement.get("Condition", {}), "StringEquals": {"aws:PrincipalAccount": account_id}}
+    condition = dict(statement.get("Condition", {}))
+    condition["StringEquals"] = {**condition.get("StringEquals", {}), "aws:PrincipalAccount": account_id}
     return {**statement, "Principal": {"AWS": "*"}, "Condition": condition}

@@ -234,7 +234,8 @@ class Gateway(pulumi.ComponentResource):
     def _egress_controls(self) -> EgressControls:
         settings = self._settings
         names = allowed_names(region=settings.region, bedrock_region=settings.bedrock_region,
-                              account_id=self._account_id, namespace=self._namespace)
+                              account_id=self._account_id, namespace=self._namespace,
+                              shared_cache=settings.shared_cache)
         endpoint = BedrockEndpointArgs(
             subnet_ids=self.network.private_subnet_ids, availability_zones=self.network.availability_zones,
             security_group_id=self.groups["bedrock-endpoint"], invoke_statements=bedrock_invoke_statements(

@@ -20,6 +20,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from common import as_list, config_value, skip_unknowns
 from egress import VPC, depends_on, private_route_tables
@@ -31,10 +32,10 @@ RULE = "aws:route53/resolverFirewallRule:ResolverFirewallRule"
 CONFIG = "aws:route53/resolverFirewallConfig:ResolverFirewallConfig"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 DEFAULT_ROUTES = ("0.0.0.0/0", "::/0")
-# Wildcards whose names resolve only inside their VPC, or to services that cannot take HTTPS from another account:
-# RDS (ports below 1150 are refused), ElastiCache and EFS (VPC addresses only), private zones (.internal).
+# Wildcards over names that cannot take HTTPS from another account: RDS (a public instance resolves to a public
+# address, but RDS refuses ports below 1150), ElastiCache and EFS (VPC addresses only), private zones (.internal).
 REVIEWED_WILDCARD_SUFFIXES = (".internal", ".rds.amazonaws.com", ".cache.amazonaws.com", ".efs.*.amazonaws.com")
-BEDROCK_NAME = re.compile(r"^(\*\.)?(bedrock[a-z-]*\.|[a-z0-9.-]*\.api\.aws$)")
+BEDROCK_NAME = re.compile(r"^(\*\.)?bedrock[a-z-]*\.")
 RUNTIME_NAME = re.compile(r"^bedrock-runtime\.([a-z0-9-]+)\.amazonaws\.com$")
 
 
@@ -47,17 +48,21 @@ def _vpc_of(resource: PolicyResource, *keys: str) -> set[str]:
 
 def _has_default_route(table: PolicyResource, routes: list[PolicyResource]) -> bool:
     """A route to anywhere that is not the VPC itself: through a NAT, an instance, a gateway of any kind."""
-    inline = [r for r in as_list(table.props.get("routes"))
-              if r.get("cidrBlock") in DEFAULT_ROUTES or r.get("ipv6CidrBlock") in DEFAULT_ROUTES]
+    try:
+        inline = [r for r in as_list(table.props.get("routes"))
+                  if r.get("cidrBlock") in DEFAULT_ROUTES or r.get("ipv6CidrBlock") in DEFAULT_ROUTES]
+    except UnknownValueError:  # a new table's inline routes are computed: its route resources decide in preview
+        inline = []
     separate = [r for r in routes if any(t.urn == table.urn for t in depends_on(r, "routeTableId"))
                 and (r.props.get("destinationCidrBlock") in DEFAULT_ROUTES
                      or r.props.get("destinationIpv6CidrBlock") in DEFAULT_ROUTES)]
     return bool(inline or separate)
 
 
-def _tables_with_private_egress(resources: list[PolicyResource]) -> list[PolicyResource]:
+def _tables_with_private_egress(resources: list[PolicyResource], tier_tag: str,
+                                private_value: str) -> list[PolicyResource]:
     """Route tables private subnets use that send traffic out of the VPC (a VPC stands for its main table)."""
-    tables = private_route_tables(resources, "Tier", "private")
+    tables = private_route_tables(resources, tier_tag, private_value)
     routes = [r for r in resources if r.resource_type == ROUTE]
     main_routes = {v.urn for r in routes for v in depends_on(r, "routeTableId") if v.resource_type == VPC}
     return [r for r in resources if r.urn in tables and (_has_default_route(r, routes) or r.urn in main_routes)]
@@ -83,13 +88,15 @@ def _unreviewed_wildcard(domain: str, reviewed: tuple[str, ...]) -> bool:
 
 def _firewall_problems(vpc: PolicyResource, resources: list[PolicyResource], reviewed: tuple[str, ...]) -> list[str]:
     rules = list(_rules_for(vpc.urn, resources))
-    blocks = [rule for rule, domains in rules if rule.props.get("action") == "BLOCK" and "*" in domains]
+    blocks = [rule for rule, domains in rules
+              if rule.props.get("action") == "BLOCK" and "*" in domains and not rule.props.get("qType")]
     problems = [] if blocks else [
         f"VPC {vpc.name} has private subnets routed to the internet, and no DNS Firewall rule group associated with "
-        "it blocks every name not allowed (a BLOCK rule on a domain list of \"*\")"]
+        "it blocks every name not allowed (a BLOCK rule on a domain list of \"*\", for every query type)"]
     for rule, domains in rules:
-        if rule.props.get("action") == "ALLOW":
-            problems += [f"DNS Firewall rule {rule.name} allows {d}: a wildcard over names anyone can create"
+        # ALERT lets the query through and stops inspecting it, as ALLOW does.
+        if rule.props.get("action") in ("ALLOW", "ALERT"):
+            problems += [f"DNS Firewall rule {rule.name} lets {d} resolve: a wildcard over names anyone can create"
                          for d in domains if _unreviewed_wildcard(d, reviewed)]
     for config in (r for r in resources if r.resource_type == CONFIG and vpc.urn in _vpc_of(r, "resourceId")):
         if config.props.get("firewallFailOpen") == "ENABLED":
@@ -108,7 +115,7 @@ def _bedrock_path_problems(vpc: PolicyResource, resources: list[PolicyResource])
     if not regions:
         return problems
     for rule, domains in _rules_for(vpc.urn, resources):
-        if rule.props.get("action") != "ALLOW":
+        if rule.props.get("action") not in ("ALLOW", "ALERT"):
             continue
         for domain in domains:
             runtime = RUNTIME_NAME.match(domain)
@@ -123,7 +130,8 @@ def _validate_egress_by_name(args: StackValidationArgs, report: ReportViolation)
     resources = list(args.resources)
     reviewed = tuple(config_value(args, "reviewedWildcardSuffixes", list(REVIEWED_WILDCARD_SUFFIXES)))
     vpcs: set[str] = set()
-    for table in _tables_with_private_egress(resources):
+    for table in _tables_with_private_egress(resources, config_value(args, "tierTag", "Tier"),
+                                             config_value(args, "privateTierValue", "private")):
         found = _vpc_of(table)
         if not found:
             report(f"route table {table.name} sends private subnets out of a VPC the stack does not declare, so no "
@@ -142,9 +150,13 @@ POLICIES = [
                     "open); with a Bedrock runtime endpoint, model calls can take no other path (private DNS on, no "
                     "other Bedrock name allowed).",
         validate=_validate_egress_by_name, enforcement_level=EnforcementLevel.MANDATORY, severity=Severity.HIGH,
-        config_schema=PolicyConfigSchema(properties={"reviewedWildcardSuffixes": {
-            "type": "array", "items": {"type": "string"},
-            "description": "Suffixes a wildcard may cover (names that resolve only to this VPC's services)."}}),
+        config_schema=PolicyConfigSchema(properties={
+            "tierTag": {"type": "string", "default": "Tier"},
+            "privateTierValue": {"type": "string", "default": "private"},
+            "reviewedWildcardSuffixes": {
+                "type": "array", "items": {"type": "string"},
+                "description": "Suffixes a wildcard may cover (names of services that take no HTTPS from another "
+                               "account, or resolve only inside a VPC)."}}),
         remediation_steps="Set egress.mode: allow-list (or waive this policy for the stack with the reason); allow "
                           "exact names; keep private DNS on the Bedrock endpoint."),
 ]

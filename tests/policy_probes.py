@@ -452,7 +452,8 @@ def _main_table_network(route: dict[str, Any], route_deps: dict[str, list[str]])
 
 
 def _firewalled(allowed: list[str], *, block: str = "BLOCK", fail_open: str | None = None,
-                endpoint: dict[str, Any] | None = None, firewall_vpc: str = "vpc") -> list:
+                endpoint: dict[str, Any] | None = None, firewall_vpc: str = "vpc", allow: str = "ALLOW",
+                block_types: dict[str, str] | None = None) -> list:
     """A VPC whose private subnet routes out through a NAT interface, a DNS Firewall rule group (an allow list, then
     `block` on everything) associated with `firewall_vpc`, and optionally its fail mode and a Bedrock endpoint."""
     return [("vpc", "aws:ec2/vpc:Vpc", {}, {}), ("other-vpc", "aws:ec2/vpc:Vpc", {}, {}),
@@ -465,9 +466,10 @@ def _firewalled(allowed: list[str], *, block: str = "BLOCK", fail_open: str | No
              {"routeTableId": ["table"], "networkInterfaceId": ["eni"]}),
             ("allowed", DOMAINS, {"domains": allowed}, {}), ("everything", DOMAINS, {"domains": ["*"]}, {}),
             ("group", "aws:route53/resolverFirewallRuleGroup:ResolverFirewallRuleGroup", {}, {}),
-            ("allow", FIREWALL_RULE, {"action": "ALLOW", "priority": 100},
+            ("allow", FIREWALL_RULE, {"action": allow, "priority": 100},
              {"firewallRuleGroupId": ["group"], "firewallDomainListId": ["allowed"]}),
-            ("block", FIREWALL_RULE, {"action": block, "priority": 200, "blockResponse": "NXDOMAIN"},
+            ("block", FIREWALL_RULE, {"action": block, "priority": 200, "blockResponse": "NXDOMAIN",
+                                      **(block_types or {})},
              {"firewallRuleGroupId": ["group"], "firewallDomainListId": ["everything"]}),
             ("association", FIREWALL_ASSOCIATION, {"priority": 1000},
              {"vpcId": [firewall_vpc], "firewallRuleGroupId": ["group"]}),
@@ -495,6 +497,10 @@ STACK_BAD = [
         [*NEEDED, RUNTIME], endpoint={"privateDnsEnabled": False})),
     StackProbe("egress-names-allow-listed", "endpoint-and-another-regions-runtime", _firewalled(
         [*NEEDED, RUNTIME, "bedrock-runtime.us-east-1.amazonaws.com"], endpoint={"privateDnsEnabled": True})),
+    StackProbe("egress-names-allow-listed", "alert-lets-every-com-through", _firewalled(
+        [*NEEDED, "*.com"], allow="ALERT")),
+    StackProbe("egress-names-allow-listed", "blocks-only-address-queries", _firewalled(
+        NEEDED, block_types={"qType": "A"})),
     StackProbe("egress-names-allow-listed", "endpoint-and-mantle", _firewalled(
         [*NEEDED, RUNTIME, "bedrock-mantle.us-east-1.api.aws"], endpoint={"privateDnsEnabled": True})),
     StackProbe("group-ingress-not-open-to-world", "four-ninths-as-rules", _group_rules(
@@ -552,6 +558,8 @@ STACK_GOOD = [
     StackProbe("egress-names-allow-listed", "allow-list", _firewalled([*NEEDED, RUNTIME], fail_open="DISABLED")),
     StackProbe("egress-names-allow-listed", "endpoint-with-private-dns", _firewalled(
         [*NEEDED, RUNTIME], endpoint={"privateDnsEnabled": True})),
+    StackProbe("egress-names-allow-listed", "endpoint-and-dual-stack-ecr", _firewalled(
+        [*NEEDED, RUNTIME, "ecr.us-west-1.api.aws"], endpoint={"privateDnsEnabled": True})),
     StackProbe("egress-names-allow-listed", "no-route-out", [
         ("vpc", "aws:ec2/vpc:Vpc", {}, {}),
         ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {"vpcId": ["vpc"]}),

@@ -72,6 +72,23 @@ def test_every_name_the_gateway_looks_up_is_allowed_and_no_way_out_is(stack: Gra
     assert sorted(n for n in NOBODY_NEEDS if firewall_action(rules, n) != "BLOCK") == []
 
 
+def test_a_wildcard_over_cache_names_only_where_there_is_a_cache(dev: Graph, prod: Graph) -> None:
+    assert firewall_action(firewall(dev), "master.x.abc.usw1.cache.amazonaws.com") == "BLOCK"
+    assert firewall_action(firewall(prod), "master.x.abc.usw1.cache.amazonaws.com") == "ALLOW"
+
+
+def test_the_association_applies_only_complete_rules_and_rules_replace_first(dev: Graph) -> None:
+    """Associated with only its block rule the group would answer no name; AWS refuses two rules of a group (or two
+    associations of a VPC) at one priority, so a replacement goes first."""
+    association = dev.one(ASSOCIATION)
+    rules = dev.of_type("aws:route53/resolverFirewallRule:ResolverFirewallRule")
+    assert {r.urn for r in rules} <= set(association.dependencies)
+    assert all(r.options["deleteBeforeReplace"] for r in [*rules, association])
+    litellm = dev.one("aws:ecs/service:Service", "-litellm-service")
+    assert dev.waits_for(litellm, association) and dev.waits_for(litellm, dev.one(
+        "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList", "-allowed"))
+
+
 def test_extra_domains_join_the_allow_list() -> None:
     graph = run_with("dev", egress={"mode": "allow-list", "extraDomains": ["hooks.example.com", "*.corp.example"]})
     rules = firewall(graph)
@@ -133,6 +150,10 @@ def test_an_endpoint_only_where_bedrock_is_and_in_zones_that_offer_it() -> None:
     offered_elsewhere = SimpleNamespace(availability_zones=["us-west-1z"])
     with (mock.patch("components.egress_controls.aws.ec2.get_vpc_endpoint_service", return_value=offered_elsewhere),
           pytest.raises(Exception, match=r"egress.bedrockEndpoint: .*offered in \['us-west-1z'\]")):
+        run("prod", stack_config("prod"))
+    not_offered = Exception("no matching EC2 VPC Endpoint Service found")
+    with (mock.patch("components.egress_controls.aws.ec2.get_vpc_endpoint_service", side_effect=not_offered),
+          pytest.raises(Exception, match=r"egress.bedrockEndpoint: .*bedrock-runtime is not offered here")):
         run("prod", stack_config("prod"))
 
 
