@@ -196,6 +196,7 @@ def test_grafana_static_files_are_cached_and_the_rest_is_not(dev: Graph) -> None
     assert behaviors["/grafana/public/*"]["cachePolicyId"] == "cache-Managed-CachingOptimized"
     assert behaviors["/grafana/*"]["cachePolicyId"] == "cache-Managed-CachingDisabled"
     assert "POST" in behaviors["/grafana/*"]["allowedMethods"]
+    assert all(b["compress"] for b in behaviors.values()), "Grafana's scripts and pages go out compressed"
 
 
 def test_origin_waits_for_slow_first_tokens(any_edge: Graph) -> None:

@@ -409,6 +409,11 @@ def test_spot_only_where_the_stack_says(dev: Graph, prod: Graph) -> None:
     assert {k: capacity(dev, k) for k in ("litellm", "grafana", "victoriametrics")} == {
         "litellm": "FARGATE_SPOT", "grafana": "FARGATE_SPOT", "victoriametrics": "FARGATE_SPOT"}
     assert {capacity(prod, k) for k in ("litellm", "grafana", "victoriametrics")} == {"FARGATE"}
+    for graph in (dev, prod):
+        for key in ("litellm", "grafana", "victoriametrics"):
+            strategy = service(graph, key).inputs["capacityProviderStrategies"]
+            # ECS CreateService: tasks go only to providers with a weight; at least one must have one.
+            assert any(s.get("weight", 0) > 0 for s in strategy), f"{graph.stack} {key}: no provider would get tasks"
 
 
 def test_litellm_scales_on_cpu_and_requests_within_the_stack_bounds(dev: Graph, prod: Graph) -> None:
