@@ -49,9 +49,9 @@ def build(root: Path, jobs: int) -> tuple[LineMap, Seconds]:
     return line_map, seconds
 
 
-def load_or_build(root: Path, head: str, cache: Path, jobs: int) -> tuple[LineMap, Seconds]:
-    """The map for `root`, a copy of commit `head`, rebuilt when the commit changed (a few minutes)."""
-    if cache.exists() and json.loads(cache.read_text())["commit"] == head:
+def load_or_build(root: Path, version: str, cache: Path, jobs: int) -> tuple[LineMap, Seconds]:
+    """The map for `root`, a copy of the code at `version`, rebuilt when the code changed (a few minutes)."""
+    if cache.exists() and json.loads(cache.read_text())["commit"] == version:
         stored = json.loads(cache.read_text())
         lines = {f: {int(n): modules for n, modules in by_line.items()} for f, by_line in stored["lines"].items()}
         return lines, stored["seconds"]
@@ -59,7 +59,7 @@ def load_or_build(root: Path, head: str, cache: Path, jobs: int) -> tuple[LineMa
           flush=True)
     line_map, seconds = build(root, jobs)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"commit": head, "lines": line_map, "seconds": seconds}))
+    cache.write_text(json.dumps({"commit": version, "lines": line_map, "seconds": seconds}))
     return line_map, seconds
 
 

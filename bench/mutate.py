@@ -18,6 +18,7 @@ every package yields mutants). The last result is in .build/mutate-last.json and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import queue
@@ -307,6 +308,15 @@ def report(verdicts: list[Verdict]) -> float:
     return rate
 
 
+def _code_version() -> str:
+    """The committed tree without this tool and the docs: the coverage map stays valid while only those change."""
+    listing = subprocess.run(["git", "ls-tree", "-r", "HEAD"], cwd=ROOT_DIR, capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    code = [line for line in listing if not line.split("\t", 1)[1].startswith(("bench/", "docs/"))
+            and not line.endswith(".md")]
+    return hashlib.sha256("\n".join(code).encode()).hexdigest()
+
+
 def planned_jobs(arguments: argparse.Namespace) -> list[tuple[AnyMutation, str, list[str]]]:
     """The catalogue (unless packages are named) and, unless only catalogue entries are asked for, each package's
     sample; --only filters both by name."""
@@ -316,9 +326,7 @@ def planned_jobs(arguments: argparse.Namespace) -> list[tuple[AnyMutation, str, 
         return jobs
     with tempfile.TemporaryDirectory(prefix="mutate-map-") as scratch:
         repository = copy_of_repository(Path(scratch))
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT_DIR, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        line_map, seconds = coverage_map.load_or_build(repository, head, BUILD / "mutate-coverage.json",
+        line_map, seconds = coverage_map.load_or_build(repository, _code_version(), BUILD / "mutate-coverage.json",
                                                        arguments.jobs)
         for package in arguments.package or PACKAGES:
             jobs += [(m, package, covering_tests(m, line_map, seconds, repository))
