@@ -560,6 +560,16 @@ STACK_GOOD = [
         [*NEEDED, RUNTIME], endpoint={"privateDnsEnabled": True})),
     StackProbe("egress-names-allow-listed", "endpoint-and-dual-stack-ecr", _firewalled(
         [*NEEDED, RUNTIME, "ecr.us-west-1.api.aws"], endpoint={"privateDnsEnabled": True})),
+    StackProbe("egress-names-allow-listed", "private-routes-stay-inside-public-ones-leave", [
+        ("vpc", "aws:ec2/vpc:Vpc", {}, {}), ("igw", "aws:ec2/internetGateway:InternetGateway", {}, {}),
+        ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {"vpcId": ["vpc"]}),
+        ("table", "aws:ec2/routeTable:RouteTable", {}, {"vpcId": ["vpc"]}),
+        ("assoc", "aws:ec2/routeTableAssociation:RouteTableAssociation", {},
+         {"subnetId": ["subnet"], "routeTableId": ["table"]}),
+        ("peer-route", "aws:ec2/route:Route", {"destinationCidrBlock": "10.99.0.0/16"}, {"routeTableId": ["table"]}),
+        ("public-table", "aws:ec2/routeTable:RouteTable", {}, {"vpcId": ["vpc"]}),
+        ("public-route", "aws:ec2/route:Route", {"destinationCidrBlock": "0.0.0.0/0"},
+         {"routeTableId": ["public-table"], "gatewayId": ["igw"]})]),
     StackProbe("egress-names-allow-listed", "no-route-out", [
         ("vpc", "aws:ec2/vpc:Vpc", {}, {}),
         ("subnet", "aws:ec2/subnet:Subnet", {"tags": {"Tier": "private"}}, {"vpcId": ["vpc"]}),
