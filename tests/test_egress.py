@@ -18,7 +18,7 @@ from offline.policy_check import evaluate, mandatory
 from settings import PROJECT, SettingsError
 from tests.reachability import Peer, admits, group_id
 from tests.stacks import planned, run_with, settings_of
-from tests.test_runtime_contracts import _bedrock_requests
+from tests.test_runtime_contracts import bedrock_requests
 from tests.test_settings import settings_for
 from tests.twin.endpoints import CALLS, ECR_LAYERS, NAT_CALLS, OUTSIDE, calls_of
 from tests.twin.plan import firewall
@@ -132,7 +132,7 @@ def test_the_endpoint_policy_allows_this_accounts_calls_of_the_served_models_onl
     prod = planned("prod")
     policy = json.loads(bedrock_endpoint(prod).inputs["policy"])
     ours, theirs = {"aws:PrincipalAccount": ACCOUNT_ID}, {"aws:PrincipalAccount": "999999999999"}
-    for action, resource, context in _bedrock_requests(prod):
+    for action, resource, context in bedrock_requests(prod):
         assert is_allowed([policy], action, resource, {**context, **ours}), f"{action} {resource}"
         assert not is_allowed([policy], action, resource, {**context, **theirs}), f"{action} {resource} (other)"
     region = settings_of(prod).bedrock_region

@@ -180,7 +180,7 @@ def test_ecs_agent_may_read_exactly_the_secrets_each_task_names(stack: Graph) ->
 
 # --- LiteLLM to Bedrock ------------------------------------------------------------------------------------------
 
-def _bedrock_requests(graph: Graph) -> list[tuple[str, str, dict[str, Any]]]:
+def bedrock_requests(graph: Graph) -> list[tuple[str, str, dict[str, Any]]]:
     """(action, resource, context) of each call LiteLLM makes for the served models: InvokeModel(WithResponseStream)
     on the `us.` profile in the Bedrock region, which Bedrock authorizes again on the foundation model in the
     region it routes to (with bedrock:InferenceProfileArn); CountTokens on the foundation model (count_tokens)."""
@@ -200,7 +200,7 @@ def _bedrock_requests(graph: Graph) -> list[tuple[str, str, dict[str, Any]]]:
 
 def test_litellm_may_call_bedrock_for_every_served_model(stack: Graph) -> None:
     role = definition_of(stack, "litellm").inputs["taskRoleArn"]
-    for action, resource, context in _bedrock_requests(stack):
+    for action, resource, context in bedrock_requests(stack):
         assert allowed(stack, role, action, (resource, context)), f"{action} on {resource}"
 
 
