@@ -63,7 +63,8 @@ def load_or_build(root: Path, version: str, cache: Path, jobs: int) -> tuple[Lin
     return line_map, seconds
 
 
-def modules_naming(source: str, root: Path) -> list[str]:
-    """The fallback for files that run outside the test process: test modules that mention the file."""
-    stem = Path(source).stem
-    return sorted(str(p.relative_to(root)) for p in (root / "tests").glob("test_*.py") if stem in p.read_text())
+def modules_naming(source: str, root: Path, marker: str = "") -> list[str]:
+    """The fallback for files that run outside the test process: test modules that mention the file (or `marker`)."""
+    names = [Path(source).stem, *([marker] if marker else [])]
+    return sorted(str(p.relative_to(root)) for p in (root / "tests").glob("test_*.py")
+                  if any(name in p.read_text() for name in names))

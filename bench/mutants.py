@@ -13,18 +13,23 @@ OPPOSITE_COMPARISON: dict[type[ast.cmpop], ast.cmpop] = {
     ast.Lt: ast.LtE(), ast.LtE: ast.Lt(), ast.Gt: ast.GtE(), ast.GtE: ast.Gt(), ast.Eq: ast.NotEq(),
     ast.NotEq: ast.Eq(), ast.In: ast.NotIn(), ast.NotIn: ast.In(), ast.Is: ast.IsNot(), ast.IsNot: ast.Is()}
 
-PRESENTATION_ONLY = {"flush", "indent", "end", "sep", "file"}
+# Keywords whose value changes no behaviour of correct code: how output looks, and zip's strict= (a guard that only
+# fires on a programming error, when two sequences built to match do not).
+NOT_BEHAVIOUR = {"flush", "indent", "end", "sep", "file", "strict"}
 
 
 @dataclass(frozen=True)
 class Mutant:
-    """Replace the text between two (line, column) positions of `path` (lines from 1, columns in characters)."""
+    """Replace the text between two (line, column) positions of `path` (lines from 1, columns in characters).
+    `statement` is the first line of the statement the change sits in: coverage credits a statement that spans
+    several lines to its first."""
 
     path: str
     start: tuple[int, int]
     end: tuple[int, int]
     new: str
     what: str
+    statement: int
 
     @property
     def name(self) -> str:
@@ -48,11 +53,23 @@ def _position(lines: list[str], line: int, byte_column: int) -> tuple[int, int]:
 class _Collector(ast.NodeVisitor):
     def __init__(self, path: str, text: str) -> None:
         self.path, self.lines, self.found = path, text.splitlines(keepends=True), []
+        self.statement = 1
+
+    def visit(self, node: ast.AST) -> None:
+        if not isinstance(node, ast.stmt):
+            super().visit(node)
+            return
+        outer, self.statement = self.statement, node.lineno
+        try:
+            super().visit(node)
+        finally:
+            self.statement = outer
 
     def _add(self, node: ast.AST, new: str, what: str) -> None:
         start = _position(self.lines, node.lineno, node.col_offset)
         end = _position(self.lines, node.end_lineno, node.end_col_offset)
-        self.found.append(Mutant(self.path, start, end, new, what))
+        statement = node.lineno if isinstance(node, ast.stmt) else self.statement
+        self.found.append(Mutant(self.path, start, end, new, what, statement))
 
     def visit_Compare(self, node: ast.Compare) -> None:
         turned = ast.Compare(node.left, [OPPOSITE_COMPARISON[type(node.ops[0])], *node.ops[1:]], node.comparators)
@@ -104,7 +121,7 @@ class _Collector(ast.NodeVisitor):
         self._visit_collection(node)
 
     def visit_keyword(self, node: ast.keyword) -> None:
-        if node.arg not in PRESENTATION_ONLY:
+        if node.arg not in NOT_BEHAVIOUR:
             self.visit(node.value)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:

@@ -625,6 +625,21 @@ def test_the_smoke_test_fails_on_what_users_would_hit(proxy: dict[str, Any],
                       "/metrics not served", "ALB refuses a request without the origin header"}
 
 
+def test_the_smoke_test_fails_when_the_models_answer_nothing(proxy: dict[str, Any], bedrock: FakeBedrock,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A 200 without text is not a working gateway: both model checks want words."""
+    edge = EdgeStandIn(PROXY, CLIENT_NAMES)
+    bedrock.reply_text = ""
+    try:
+        target = smoke.Target(url=edge.url, key=MASTER_KEY, models=tuple(MODEL_CATALOG), origin_url=edge.origin_url)
+        assert smoke.run(target) == 1
+    finally:
+        bedrock.reply_text = None
+        edge.close()
+    failed = {line.split("  ")[1].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")}
+    assert failed == {"OpenAI chat completion (claude-haiku-4-5)", "Anthropic Messages, streamed (claude-haiku-4-5)"}
+
+
 def test_the_proxy_keeps_its_shared_counters_in_valkey(proxy: dict[str, Any], shared_cache: Valkey) -> None:
     """With prod's config LiteLLM reaches Valkey over TLS (the certificate verified, the token presented: the
     stand-in refuses anything else, test_cache.py) and keeps its rate-limit windows there, one per key, user and

@@ -48,3 +48,12 @@ def check(value: int, names: tuple[str, ...] = ("a", "b")) -> bool:
         "check dropped (raise removed)", "'value >= 0' turned around", "0 -> 1", "True flipped", "Or swapped"}
     assert "(value <= LIMIT)" in changed["'value < LIMIT' turned around"]
     assert "        pass\n" in changed["check dropped (raise removed)"]
+
+
+def test_a_change_inside_a_long_statement_is_credited_to_its_first_line(tmp_path: Path) -> None:
+    """Coverage records a statement that spans lines on its first: the mutant must carry that line, or no test is
+    found for it. zip's strict= is left alone (it only fires on a programming error)."""
+    source = tmp_path / "sample.py"
+    source.write_text('ROUTES = frozenset({\n    "a",\n    "b",\n})\nPAIRS = list(zip(ROUTES, ROUTES, strict=True))\n')
+    (left_out,) = mutants_of(source, tmp_path)
+    assert (left_out.what, left_out.start[0], left_out.statement) == ("'b' left out", 3, 1)

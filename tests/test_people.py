@@ -260,8 +260,8 @@ def test_users_made_elsewhere_are_listed_but_left_alone(fresh: FakeLiteLLMAdmin)
 
 
 def test_an_existing_person_is_adopted_with_the_files_settings(fresh: FakeLiteLLMAdmin) -> None:
-    fresh.handle("POST", "/user/new", {}, {"user_id": "gina", "user_role": "internal_user", "max_budget": 100},
-                 f"Bearer {fresh.master_key}")
+    fresh.handle("POST", "/user/new", {}, {"user_id": "gina", "user_role": "internal_user", "max_budget": 100,
+                                            "auto_create_key": False}, f"Bearer {fresh.master_key}")
     (change,) = users.plan(people({"gina": {"tier": "test"}}), users.observe(admin(fresh)), NOW)
     assert "role internal_user -> internal_user_viewer" in change.what
     assert "adopted (managed by tools.users from now on)" in change.what and "new key (none live)" in change.what

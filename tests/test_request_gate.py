@@ -35,10 +35,10 @@ class App:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def run(headers: dict[str, str], chunks: list[bytes], *, query: str = "", path: str = "/v1/messages",
-        app: Any = None, sent: list[dict] | None = None) -> tuple[int, dict | None, Any, int]:
+def run(headers: dict[str, str], chunks: list[bytes], *, query: str = "", path: str = "/v1/messages", app: Any = None,
+        sent: list[dict] | None = None, limit: int | None = LIMIT) -> tuple[int, dict | None, Any, int]:
     """(status, JSON error or None, the application, how many body messages the gate or app took); the messages
-    sent go to `sent` if given."""
+    sent go to `sent` if given; `limit` None is the gate as the proxy installs it."""
     app, sent, taken = app or App(), [] if sent is None else sent, 0
     messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
 
@@ -55,7 +55,8 @@ def run(headers: dict[str, str], chunks: list[bytes], *, query: str = "", path: 
     # A loop of its own, never made current: asyncio.run would leave this thread without one for later tests.
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(gate.RequestGate(app, LIMIT)(scope, receive, send))
+        the_gate = gate.RequestGate(app) if limit is None else gate.RequestGate(app, limit)
+        loop.run_until_complete(the_gate(scope, receive, send))
     finally:
         loop.close()
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
@@ -66,6 +67,13 @@ def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
     status, error, app, taken = run({"Content-Length": str(LIMIT + 1)}, [b"x" * (LIMIT + 1)])
     assert (status, taken, app.bodies) == (413, 0, [])
     assert error["type"] == "error" and error["error"]["type"] == "request_too_large"
+
+
+def test_the_gateways_limit_is_anthropics_32_mb() -> None:
+    """Anthropic's Messages API refuses bodies over 32 MB ("Request size limits"), so nothing Claude Code or an SDK
+    may send is refused here, and nothing larger is read."""
+    assert run({"Content-Length": "32000001"}, [b"{}"], limit=None)[0] == 413
+    assert run({"Content-Length": "32000000"}, [b"{}"], limit=None)[0] == 200
 
 
 def test_a_declared_length_at_the_limit_passes_whole() -> None:

@@ -3,10 +3,11 @@
     python -m tools.smoke --stack dev          # URL and key from the stack's outputs and Secrets Manager
 
 Checks: no key -> 401; /v1/models lists exactly the stack's models; a tiny call to the cheapest model through the
-OpenAI API and one through the Anthropic Messages API, streamed; the admin API from outside -> 403; /metrics not
-served; Grafana under /grafana/ (its login page from an address in `edge.grafanaCidrs` with --grafana-viewer, else
-403 at the edge); in public-alb mode, the ALB refuses a request without CloudFront's origin header. Run it from
-outside `edge.adminCidrs` (an admin address is let through to the admin API).
+OpenAI API and one through the Anthropic Messages API, streamed, each answering with text; the admin API from
+outside -> 403; /metrics not served; Grafana under /grafana/ (its login page from an address in
+`edge.grafanaCidrs` with --grafana-viewer, else 403 at the edge); in public-alb mode, the ALB refuses a request
+without CloudFront's origin header. Run it from outside `edge.adminCidrs` (an admin address is let through to the
+admin API).
 
 The master key's authentication never touches the database, so it cannot see what people meet. With a person's key
 in GATEWAY_PERSON_KEY (the stack's `ci-smoke-test` person, or `--person`), the same gateway is also asked as that
@@ -147,8 +148,9 @@ def _anthropic_stream(target: Target, auth: dict[str, str]) -> Check:
                    {**auth, "anthropic-version": "2023-06-01"})
     events = [line.removeprefix(b"event:").strip().decode() for line in answer.body.splitlines()
               if line.startswith(b"event:")]
-    complete = answer.status == 200 and events[:1] == ["message_start"] and events[-1:] == ["message_stop"]
-    return Check(f"Anthropic Messages, streamed ({model})", complete, "200, message_start ... message_stop",
+    complete = answer.status == 200 and events[:1] == ["message_start"] and events[-1:] == ["message_stop"] \
+        and "content_block_delta" in events
+    return Check(f"Anthropic Messages, streamed ({model})", complete, "200, message_start, text ... message_stop",
                  f"{answer.status}, {len(events)} events" + (f" ({events[0]} ... {events[-1]})" if events else ""))
 
 

@@ -81,6 +81,8 @@ class FakeBedrock:
         self.pending_faults: list[tuple[int, str]] = []
         # Seconds every answer waits before its first byte (slow answers, slow first tokens).
         self.delay_seconds = 0.0
+        # What every model says; None: "hello from <model>" ("" for a model that answers nothing).
+        self.reply_text: str | None = None
         self._lock = threading.Lock()
         fake = self
 
@@ -92,19 +94,20 @@ class FakeBedrock:
                 fake.requests.append({"path": path, "headers": headers, "body": json.loads(body or b"{}")})
                 model = path.split("/")[2] if path.startswith("/model/") else ""
                 time.sleep(fake.delay_seconds)
+                said = f"hello from {model}" if fake.reply_text is None else fake.reply_text
                 if fault := fake.take_fault():
                     self._reply({"message": f"fault asked for by the test: {fault[1]}"}, status=fault[0],
                                 error=fault[1])
                 elif path.endswith("/converse-stream"):
-                    self._stream(converse_stream(f"hello from {model}"))
+                    self._stream(converse_stream(said))
                 elif path.endswith("/invoke-with-response-stream"):
-                    self._stream(messages_stream(model, f"hello from {model}"))
+                    self._stream(messages_stream(model, said))
                 elif path.endswith("/count-tokens"):
                     self._reply({"inputTokens": INPUT_TOKENS})
                 elif path.endswith("/converse"):
-                    self._reply(converse_reply(f"hello from {model}"))
+                    self._reply(converse_reply(said))
                 elif path.endswith("/invoke"):
-                    self._reply(messages_reply(model, f"hello from {model}"))
+                    self._reply(messages_reply(model, said))
                 else:
                     self._reply({"message": f"unsupported {path}"}, status=400)
 

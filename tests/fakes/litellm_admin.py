@@ -116,7 +116,11 @@ class FakeLiteLLMAdmin:
                 "spend": 0.0, "budget_reset_at": _next_month(datetime.now(UTC)) if body.get("budget_duration")
                 else None}
         self.users[user["user_id"]] = user
-        return {**user, "key": ""}
+        if body.get("auto_create_key", True) is False:
+            return {**user, "key": ""}
+        # LiteLLM's default (internal_user_endpoints.py new_user: auto_create_key defaults to True): a key with the
+        # user's models and no alias comes with the user.
+        return {**user, **self._key_generate({}, {"user_id": user["user_id"], "models": user["models"]})}
 
     def _user_update(self, _: Any, body: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(body["user_id"])
