@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import http.client
 import importlib.util
+import ipaddress
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -285,6 +287,62 @@ def test_metrics_are_served_to_the_network_that_may_reach_them(proxy: dict[str, 
     assert status == 307 and headers["location"].endswith("/metrics/")
     status, text, _ = scrape()
     assert status == 200 and "litellm_requests_metric_total" in text
+
+
+def test_a_forged_x_forwarded_for_does_not_change_the_address_litellm_counts(proxy: dict[str, Any]) -> None:
+    """LiteLLM labels its request counts (and spend logs' requester_ip_address) with the client's address. Two
+    switches would let any client name any address there: LiteLLM's `use_x_forwarded_for` (the header as sent:
+    litellm_pre_call_utils.py) and uvicorn's FORWARDED_ALLOW_IPS (its default trusts only 127.0.0.1 and ::1:
+    uvicorn/config.py). Both stay off in the planned task, whose peers are the ALB, VictoriaMetrics and the tunnel,
+    so the count carries the connecting address (a handful of ALB nodes, not one series per viewer). The request
+    comes from 127.0.0.2, a loopback address uvicorn does not trust."""
+    forged, peer = "198.51.100.7", "127.0.0.2"
+    connection = http.client.HTTPConnection("127.0.0.1", PROXY_PORT, timeout=30, source_address=(peer, 0))
+    try:
+        connection.request("POST", "/v1/chat/completions", json.dumps({
+            "model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}),
+            {**BEARER, "Content-Type": "application/json", "X-Forwarded-For": forged})
+        answer = connection.getresponse()
+        assert answer.status == 200, answer.read()
+    finally:
+        connection.close()
+    counted = set(re.findall(r'litellm_proxy_total_requests_metric_total\{[^}]*client_ip="([^"]*)"', scrape()[1]))
+    assert peer in counted and forged not in counted, counted
+
+
+# What LiteLLM 1.108.7 does with `trusted_proxy_ranges` for each authenticated request (user_api_key_auth.py, the
+# request's Principal): X-Forwarded-For is read only when the connecting peer is in the ranges, right to left, and
+# the first hop outside them is the client.
+RESOLVE_PROBE = """
+import json, sys
+from starlette.requests import Request
+from litellm.proxy.auth.network import TrustedProxyConfig, resolve_client_ip
+from litellm.proxy.auth.trusted_proxy_utils import get_trusted_proxy_cidrs
+asked = json.load(sys.stdin)
+cidrs = get_trusted_proxy_cidrs(asked["general_settings"])
+config = TrustedProxyConfig(use_forwarded_for=bool(cidrs), trusted_proxy_cidrs=cidrs)
+def client(peer, forwarded):
+    scope = {"type": "http", "headers": [(b"x-forwarded-for", forwarded.encode())], "client": (peer, 40000)}
+    return resolve_client_ip(Request(scope), config)[0]
+print(json.dumps([client(peer, forwarded) for peer, forwarded in asked["requests"]]))
+"""
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_only_the_stacks_own_network_is_trusted_to_say_who_the_client_is(stack_name: str) -> None:
+    """The ALB (an address in the VPC) is trusted to append the viewer; a client anywhere else that forges the
+    header is itself the client, and a forged entry left of the real ones is never chosen."""
+    graph = planned(stack_name)
+    (vpc,) = graph.of_type("aws:ec2/vpc:Vpc")
+    alb = str(next(ipaddress.ip_network(vpc.inputs["cidrBlock"]).hosts()))
+    forged, viewer, edge = "198.51.100.7", "203.0.113.5", "192.0.2.44"
+    requests = [(alb, f"{forged}, {viewer}"), (alb, f"{forged}, {viewer}, {alb}"), ("127.0.0.1", forged),
+                (edge, f"{forged}, {viewer}"), ("100.64.0.1", forged)]
+    done = subprocess.run([str(LITELLM.parent / "python"), "-c", RESOLVE_PROBE], capture_output=True, text=True,
+                          input=json.dumps({"general_settings": litellm_config(graph)["general_settings"],
+                                            "requests": requests}), timeout=120, check=True,
+                          env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [viewer, viewer, "127.0.0.1", edge, "100.64.0.1"]
 
 
 # Closed by the hardening in the task's environment (NO_DOCS, NO_REDOC, NO_OPENAPI): open on a default 1.108.7.
