@@ -91,7 +91,7 @@ def _stack_name(value: str) -> str:
 
 
 def _allowed_domain(value: str) -> str:
-    name = value.lower().rstrip(".")
+    name = value.lower().removesuffix(".")
     bare = name.removeprefix("*.")
     if name.startswith("*.") and "." not in bare:
         raise ValueError(f"{value!r} allows a whole top-level domain; allowed: *.<name>.<tld> or narrower")

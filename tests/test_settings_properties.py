@@ -1,13 +1,16 @@
 """The settings' validators on generated values, each against an oracle of its own rule (Hypothesis, derandomized):
 the VPC range (private IPv4, /16 to /24, by `ipaddress`), viewer allow lists (any CIDR but one for everyone),
-stack tags (AWS's tag rules) and RDS identifiers (RDS's naming rules). A validator that takes what its rule refuses,
-or refuses what it allows, fails here with the value."""
+stack tags (AWS's tag rules), RDS identifiers (RDS's naming rules), Fargate sizes (the ECS table, restated per
+CPU), log retention (the values botocore's CloudWatch Logs model lists), the origin's read timeout (CloudFront's
+limit per origin kind) and the names egress may add (DNS's hostname rule, wildcards below a registrable name).
+A validator that takes what its rule refuses, or refuses what it allows, fails here with the value."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 
+import botocore.session
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -81,6 +84,78 @@ def test_a_restore_source_is_named_as_rds_names_instances(name: str) -> None:
         assert not allowed, name
     else:
         assert allowed, name
+
+
+def fargate_offers(cpu: int, memory: int) -> bool:
+    """Amazon ECS Developer Guide, "Task CPU and memory": 0.25 vCPU with 0.5, 1 or 2 GB; 0.5 vCPU with 1-4 GB;
+    1 vCPU with 2-8 GB; 2 vCPU with 4-16 GB and 4 vCPU with 8-30 GB, in 1 GB steps; 8 vCPU with 16-60 GB in 4 GB
+    steps; 16 vCPU with 32-120 GB in 8 GB steps."""
+    gib, whole = divmod(memory, 1024)
+    if cpu == 256:
+        return memory in (512, 1024, 2048)
+    low, high, step = {512: (1, 4, 1), 1024: (2, 8, 1), 2048: (4, 16, 1), 4096: (8, 30, 1), 8192: (16, 60, 4),
+                       16384: (32, 120, 8)}.get(cpu, (1, 0, 1))
+    return whole == 0 and low <= gib <= high and (gib - low) % step == 0
+
+
+SIZES = st.sampled_from([128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 1000])
+
+
+@CHECKED
+@given(cpu=st.one_of(SIZES, st.integers(0, 20000)), memory=st.one_of(
+    st.integers(0, 130).map(lambda half_gib: half_gib * 512), st.integers(0, 130000)))
+def test_a_service_takes_exactly_the_sizes_fargate_offers(cpu: int, memory: int) -> None:
+    assert accepted(grafana={"cpu": cpu, "memory": memory}) == fargate_offers(cpu, memory), (cpu, memory)
+
+
+def retention_values_aws_lists() -> set[int]:
+    logs = botocore.session.get_session().get_service_model("logs")
+    text = logs.operation_model("PutRetentionPolicy").input_shape.members["retentionInDays"].documentation
+    listed = text.split("Possible values are:", 1)[1].split(".", 1)[0]
+    return {int(n) for n in re.findall(r"\d+", listed)}
+
+
+@CHECKED
+@given(days=st.one_of(st.sampled_from(sorted(retention_values_aws_lists())), st.integers(-1, 4000)))
+def test_log_retention_takes_the_values_cloudwatch_lists(days: int) -> None:
+    assert accepted(logRetentionDays=days) == (days in retention_values_aws_lists()), days
+
+
+DOMAIN = {"name": "llm.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
+
+
+@CHECKED
+@given(mode=st.sampled_from(["vpc-origin", "public-alb"]), seconds=st.one_of(
+    st.integers(-2, 300), st.sampled_from([0, 1, 60, 119, 120, 121, 179, 180, 181])))
+def test_the_origin_read_timeout_is_within_cloudfronts_limit_for_its_origin(mode: str, seconds: int) -> None:
+    """CloudFront Developer Guide, "Response timeout": 1 to 180 seconds for a custom origin (over 60 with a quota
+    increase), at most 120 for a VPC origin."""
+    allowed = 1 <= seconds <= (120 if mode == "vpc-origin" else 180)
+    assert accepted(edge={"originMode": mode, "domain": DOMAIN, "originReadTimeoutSeconds": seconds}) == allowed
+
+
+LABELS = st.one_of(st.text(alphabet=st.sampled_from("ab9-"), min_size=0, max_size=8), st.sampled_from(
+    ["*", "com", "co", "c", "1x", "x" * 63, "x" * 64, "a-", "-a", "A", ""]))
+
+
+def is_allowed_name(name: str) -> bool:
+    """A hostname (RFC 1123: labels of 1-63 letters, digits and inner hyphens, 253 characters in all) whose last
+    label is a top-level domain's (letters, 2-63), with or without the root's dot; `*.` in front only over at
+    least a registrable name."""
+    bare = name.lower().removesuffix(".").removeprefix("*.")
+    labels = bare.split(".")
+    hostname = len(bare) <= 253 and len(labels) >= 2 and all(
+        1 <= len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
+        and not label.startswith("-") and not label.endswith("-") for label in labels)
+    top = labels[-1].isalpha() and 2 <= len(labels[-1]) <= 63
+    return hostname and top and len(name.removesuffix(".")) <= 253
+
+
+@CHECKED
+@given(labels=st.lists(LABELS, min_size=1, max_size=4))
+def test_egress_takes_hostnames_and_wildcards_below_a_registrable_name(labels: list[str]) -> None:
+    name = ".".join(labels)
+    assert accepted(egress={"extraDomains": [name]}) == is_allowed_name(name), name
 
 
 @pytest.mark.parametrize("cidr", ["10.10.0.0/16", "172.31.0.0/20", "192.168.10.0/24"])
