@@ -18,6 +18,7 @@ every package yields mutants). The last result is in .build/mutate-last.json and
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -217,30 +218,33 @@ MUTATIONS = (
     # The rest of the outside run's named examples (issue 26), written after their tests.
     _m("edge-inference-pattern-any-case", "components/edge/viewer_request.js", "new RegExp(route[1])",
        'new RegExp(route[1], "i")', "test_edge_function", "test_edge_properties"),
-    _m("alarm-log-count-without-default", "components/alarms.py", ''', "value": "1",
-                                       "default_value": "0"}''', ''', "value": "1"}''',
-       "test_alarm_semantics", "test_alarms"),
     _m("grafana-no-scrape-is-fine", "components/grafana_alerts.py", '''"lt", "1", "5m",
               "Alerting", "VictoriaMetrics gets nothing''', '''"lt", "1", "5m",
               "OK", "VictoriaMetrics gets nothing''', "test_alert_rule_semantics", "test_alerting"),
     _m("runtime-litellm-ui-sign-in-with-master-key", "images/litellm/config.base.yaml",
        "disable_env_credential_login: true", "disable_env_credential_login: false", "test_images"),
-    _m("runtime-litellm-docs-open", "components/gateway.py", '{"NO_DOCS": "True", ', "{", "test_images",
+    _m("runtime-litellm-openapi-open", "components/gateway.py", '"NO_OPENAPI": "True", ', "", "test_images",
        "test_services"),
     _m("runtime-nat-tag-shared-by-stacks", "components/network.py",
-       'tag_value = stack_unique(f"{self._name}-nat")', 'tag_value = f"{self._name}-nat"', "test_network",
-       "test_vpc_twin"),
-    _m("runtime-nat-refresh-keeps-the-old", "components/network.py", '"min_healthy_percentage": 0',
-       '"min_healthy_percentage": 100', "test_network", "test_vpc_twin"),
+       'tag_value = stack_unique(f"{self._name}-nat")', 'tag_value = f"{self._name}-nat"', "test_network"),
+    _m("runtime-nat-refresh-launches-first", "components/network.py", '"min_healthy_percentage": 0}',
+       '"min_healthy_percentage": 100, "max_healthy_percentage": 200}', "test_network"),
     _m("people-parallel-cap-not-pushed", "tools/users.py",
        'return {"models": list(person.models), "max_parallel_requests": person.max_parallel_requests}',
        'return {"models": list(person.models)}', "test_people"),
 )
 
 
+@functools.cache
+def _commit() -> str:
+    """The commit this run tests, fixed at its first use: commits made while it runs do not mix into it."""
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT_DIR, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
 def copy_of_repository(into: Path) -> Path:
     """The committed tree plus the environments the tests use (linked, not copied)."""
-    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT_DIR, capture_output=True, check=True).stdout
+    archive = subprocess.run(["git", "archive", _commit()], cwd=ROOT_DIR, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     for name in SHARED:
         if (ROOT_DIR / name).exists():
@@ -330,18 +334,20 @@ def report(verdicts: list[Verdict]) -> float:
         mine = [v for v in verdicts if v.group == group]
         print(f"{group:16} {sum(v.killed for v in mine):4} of {len(mine):4} killed")
     rate = sum(v.killed for v in verdicts) / len(verdicts)
-    print(f"{'overall':16} {sum(v.killed for v in verdicts):4} of {len(verdicts):4} killed ({rate:.0%})")
+    print(f"{'overall':16} {sum(v.killed for v in verdicts):4} of {len(verdicts):4} killed ({rate:.0%}), "
+          f"tests at {_commit()[:7]}")
     for verdict in verdicts:
         if not verdict.killed:
             print(f"  survivor [{verdict.group}] {verdict.name}: {verdict.how}")
     BUILD.mkdir(exist_ok=True)
-    (BUILD / "mutate-last.json").write_text(json.dumps([v.__dict__ for v in verdicts], indent=1))
+    result = {"commit": _commit(), "verdicts": [v.__dict__ for v in verdicts]}
+    (BUILD / "mutate-last.json").write_text(json.dumps(result, indent=1))
     return rate
 
 
 def _code_version() -> str:
     """The committed tree without this tool and the docs: the coverage map stays valid while only those change."""
-    listing = subprocess.run(["git", "ls-tree", "-r", "HEAD"], cwd=ROOT_DIR, capture_output=True, text=True,
+    listing = subprocess.run(["git", "ls-tree", "-r", _commit()], cwd=ROOT_DIR, capture_output=True, text=True,
                              check=True).stdout.splitlines()
     code = [line for line in listing if not line.split("\t", 1)[1].startswith(("bench/", "docs/"))
             and not line.endswith(".md")]

@@ -144,6 +144,33 @@ def test_nat_role_touches_only_its_own_instance_interfaces_and_address(stack: Gr
             f"arn:aws:ec2:us-west-1:123456789012:elastic-ip/{eip}"], f"{statement['Sid']} is not scoped"
 
 
+def nat_scope(graph: Graph) -> str:
+    policy = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", "nat-eni").inputs["policy"])
+    (value,) = {v for s in policy["Statement"] for v in s.get("Condition", {}).get("StringEquals", {}).values()}
+    return value
+
+
+def test_the_nat_roles_tag_is_carried_by_its_own_stacks_nat_only(dev: Graph, prod: Graph) -> None:
+    """Two stacks in one account (the mocks share one): each NAT role may touch what carries its stack's tag, its
+    ENI and the instances its template launches, and no other stack's NAT carries that tag."""
+    for graph in (dev, prod):
+        scope = nat_scope(graph)
+        assert nat_eni(graph).inputs["tags"]["NatInstance"] == scope
+        launched = graph.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["tagSpecifications"]
+        assert {spec["resourceType"]: spec["tags"]["NatInstance"] for spec in launched} == {
+            "instance": scope, "volume": scope, "network-interface": scope}
+    assert nat_scope(dev) != nat_scope(prod)
+
+
+def test_a_nat_refresh_never_runs_two_instances_for_its_one_interface(stack: Graph) -> None:
+    """The static ENI attaches to one instance: an instance refresh must stop the old NAT before it starts the new
+    (MaxHealthyPercentage at most 100, its default; over 100 launches first: botocore's autoscaling model,
+    RefreshPreferences), and the group never holds two."""
+    group = stack.one("aws:autoscaling/group:Group")
+    preferences = group.inputs["instanceRefresh"]["preferences"]
+    assert preferences.get("maxHealthyPercentage", 100) <= 100 and group.inputs["maxSize"] == 1
+
+
 def rules_of(graph: Graph, kind: str, group: Resource) -> list[Resource]:
     return [r for r in graph.of_type(kind) if r.inputs["securityGroupId"] == graph.id_of(group)]
 
