@@ -310,7 +310,8 @@ class EdgeSettings(Section):
                                   "public-alb: internet-facing ALB admitting only CloudFront.")
     alb_idle_timeout_seconds: int = Field(600, ge=300, le=4000, description="LLM responses stream for minutes.")
     origin_read_timeout_seconds: int = Field(
-        60, ge=1, le=180, description="Over 60 s needs a CloudFront quota increase for the account.")
+        60, ge=1, le=180, description="CloudFront's API takes 1 to 120 s; public-alb up to 180 with a quota "
+                                      "increase for the account.")
     deregistration_delay_seconds: int = Field(300, ge=0, le=3600)
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
     http_version: Literal["http1.1", "http2", "http3", "http2and3"] = "http2and3"

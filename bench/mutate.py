@@ -228,7 +228,7 @@ MUTATIONS = (
     _m("runtime-nat-tag-shared-by-stacks", "components/network.py",
        'tag_value = stack_unique(f"{self._name}-nat")', 'tag_value = f"{self._name}-nat"', "test_network"),
     _m("runtime-nat-refresh-launches-first", "components/network.py", '"min_healthy_percentage": 0}',
-       '"min_healthy_percentage": 100, "max_healthy_percentage": 200}', "test_network"),
+       '"min_healthy_percentage": 100}', "test_network"),
     _m("people-parallel-cap-not-pushed", "tools/users.py",
        'return {"models": list(person.models), "max_parallel_requests": person.max_parallel_requests}',
        'return {"models": list(person.models)}', "test_people"),

@@ -313,8 +313,9 @@ def test_a_forged_x_forwarded_for_does_not_change_the_address_litellm_counts(pro
     assert forged not in counted(), counted()
 
 
-# What LiteLLM 1.108.7 does with `trusted_proxy_ranges` for each authenticated request (user_api_key_auth.py, the
-# request's Principal): X-Forwarded-For is read only when the connecting peer is in the ranges, right to left, and
+# How LiteLLM 1.108.7 finds the client from `trusted_proxy_ranges` (proxy/auth/network.py resolve_client_ip, used by
+# the admin UI's sign-in throttle and for the identity it attaches to each authenticated request, which nothing
+# in 1.108.7 reads yet): X-Forwarded-For only when the connecting peer is in the ranges, read right to left, and
 # the first hop outside them is the client.
 RESOLVE_PROBE = """
 import json, sys
@@ -333,19 +334,20 @@ print(json.dumps([client(peer, forwarded) for peer, forwarded in asked["requests
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
 def test_only_the_stacks_own_network_is_trusted_to_say_who_the_client_is(stack_name: str) -> None:
-    """The ALB (an address in the VPC) is trusted to append the viewer; a client anywhere else that forges the
-    header is itself the client, and a forged entry left of the real ones is never chosen."""
+    """The ALB (an address in the VPC) is trusted to say who connected to it: in vpc-origin mode CloudFront's
+    VPC-origin interface (private, skipped) after the viewer, so the viewer; in public-alb mode CloudFront's edge.
+    A client anywhere else that forges the header is itself the client, and a forged entry is never chosen."""
     graph = planned(stack_name)
     (vpc,) = graph.of_type("aws:ec2/vpc:Vpc")
-    alb = str(next(ipaddress.ip_network(vpc.inputs["cidrBlock"]).hosts()))
+    alb, origin_interface, *_ = (str(a) for a in ipaddress.ip_network(vpc.inputs["cidrBlock"]).hosts())
     forged, viewer, edge = "198.51.100.7", "203.0.113.5", "192.0.2.44"
-    requests = [(alb, f"{forged}, {viewer}"), (alb, f"{forged}, {viewer}, {alb}"), ("127.0.0.1", forged),
-                (edge, f"{forged}, {viewer}"), ("100.64.0.1", forged)]
+    requests = [(alb, f"{forged}, {viewer}, {origin_interface}"), (alb, f"{forged}, {viewer}, {edge}"),
+                ("127.0.0.1", forged), (edge, f"{forged}, {viewer}"), ("100.64.0.1", forged)]
     done = subprocess.run([str(LITELLM.parent / "python"), "-c", RESOLVE_PROBE], capture_output=True, text=True,
                           input=json.dumps({"general_settings": litellm_config(graph)["general_settings"],
                                             "requests": requests}), timeout=120, check=True,
                           env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [viewer, viewer, "127.0.0.1", edge, "100.64.0.1"]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [viewer, edge, "127.0.0.1", edge, "100.64.0.1"]
 
 
 # Closed by the hardening in the task's environment (NO_DOCS, NO_REDOC, NO_OPENAPI): open on a default 1.108.7.

@@ -163,12 +163,14 @@ def test_the_nat_roles_tag_is_carried_by_its_own_stacks_nat_only(dev: Graph, pro
 
 
 def test_a_nat_refresh_never_runs_two_instances_for_its_one_interface(stack: Graph) -> None:
-    """The static ENI attaches to one instance: an instance refresh must stop the old NAT before it starts the new
-    (MaxHealthyPercentage at most 100, its default; over 100 launches first: botocore's autoscaling model,
-    RefreshPreferences), and the group never holds two."""
+    """The static ENI attaches to one instance, so an instance refresh must not launch a replacement first.
+    botocore's autoscaling model (RefreshPreferences.MaxHealthyPercentage): when the two bounds cannot both be
+    honoured, Auto Scaling launches before it terminates, and pulumi-aws always sends the maximum (default 100).
+    With a group of one, any minimum over 0 cannot be honoured while the old instance goes; 0 can."""
     group = stack.one("aws:autoscaling/group:Group")
     preferences = group.inputs["instanceRefresh"]["preferences"]
-    assert preferences.get("maxHealthyPercentage", 100) <= 100 and group.inputs["maxSize"] == 1
+    assert preferences["minHealthyPercentage"] == 0 and preferences.get("maxHealthyPercentage", 100) <= 100
+    assert group.inputs["maxSize"] == 1
 
 
 def rules_of(graph: Graph, kind: str, group: Resource) -> list[Resource]:

@@ -128,8 +128,9 @@ DOMAIN = {"name": "llm.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
 @given(mode=st.sampled_from(["vpc-origin", "public-alb"]), seconds=st.one_of(
     st.integers(-2, 300), st.sampled_from([0, 1, 60, 119, 120, 121, 179, 180, 181])))
 def test_the_origin_read_timeout_is_within_cloudfronts_limit_for_its_origin(mode: str, seconds: int) -> None:
-    """CloudFront Developer Guide, "Response timeout": 1 to 180 seconds for a custom origin (over 60 with a quota
-    increase), at most 120 for a VPC origin."""
+    """botocore's CloudFront model (CustomOriginConfig and VpcOriginConfig, OriginReadTimeout): 1 to 120 seconds.
+    A public ALB may go to 180 (AWS re:Post, "custom origin response": up to 180 with a quota increase); a VPC
+    origin may not."""
     allowed = 1 <= seconds <= (120 if mode == "vpc-origin" else 180)
     assert accepted(edge={"originMode": mode, "domain": DOMAIN, "originReadTimeoutSeconds": seconds}) == allowed
 

@@ -118,9 +118,11 @@ class FakeLiteLLMAdmin:
         self.users[user["user_id"]] = user
         if body.get("auto_create_key", True) is False:
             return {**user, "key": ""}
-        # LiteLLM's default (internal_user_endpoints.py new_user: auto_create_key defaults to True): a key with the
-        # user's models and no alias comes with the user.
-        return {**user, **self._key_generate({}, {"user_id": user["user_id"], "models": user["models"]})}
+        # LiteLLM's default (internal_user_endpoints.py new_user: auto_create_key defaults to True): a key comes with
+        # the user, carrying the body's key fields (key_management_endpoints.py generate_key_helper_fn).
+        key_fields = ("key_alias", "models", "metadata", "max_parallel_requests")
+        return {**user, **self._key_generate({}, {"user_id": user["user_id"],
+                                                  **{f: body[f] for f in key_fields if f in body}})}
 
     def _user_update(self, _: Any, body: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(body["user_id"])
@@ -137,7 +139,7 @@ class FakeLiteLLMAdmin:
     def _key_generate(self, _: Any, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("user_id") not in self.users:
             raise LookupError(f"user {body.get('user_id')} not found")
-        if any(k["key_alias"] == body.get("key_alias") for k in self.keys.values()):
+        if body.get("key_alias") is not None and any(k["key_alias"] == body["key_alias"] for k in self.keys.values()):
             raise LookupError(f"Unique key aliases across all keys are required: {body['key_alias']}")
         key = f"sk-{next(self._serial):020d}"
         token = hashlib.sha256(key.encode()).hexdigest()
