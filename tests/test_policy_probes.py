@@ -78,6 +78,13 @@ def test_stack_policies_judge_each_small_stack(probe: StackProbe) -> None:
     assert bool(direct_stack(probe)) is (probe in STACK_BAD)
 
 
+def test_an_alert_on_every_name_is_no_block() -> None:
+    """ALERT answers the query: a group whose last rule alerts on `*` blocks nothing, whatever else it is refused
+    for (the same rule also lets every name resolve)."""
+    (probe,) = [p for p in STACK_BAD if p.name == "alert-instead-of-block"]
+    assert any("blocks every name not allowed" in message for message in direct_stack(probe))
+
+
 def test_the_default_required_tags_are_pinned() -> None:
     """The seed's tag set: an outside mutation once dropped CostCenter and no test noticed."""
     assert DEFAULT_REQUIRED == ["Project", "Environment", "Owner", "CostCenter", "ManagedBy"]
