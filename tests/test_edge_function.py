@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from components.edge.public_api import markdown_table
-from offline.engine import Graph
+from offline.engine import ROOT_DIR, Graph
 from tests.docs import documentation
 from tests.routes import ADMIN_PLANE, INFERENCE, WRONG_SHAPES
 from tests.stacks import run_with
@@ -120,6 +120,8 @@ def test_every_answer_carries_hsts_and_nosniff(stack: Graph) -> None:
     headers = policy.inputs["securityHeadersConfig"]
     hsts = headers["strictTransportSecurity"]
     assert hsts["accessControlMaxAgeSec"] >= 365 * 24 * 3600 and hsts["override"] is True
+    promised = (ROOT_DIR / "docs" / "security.md").read_text()
+    assert "HSTS (two years" in promised and hsts["accessControlMaxAgeSec"] == 2 * 365 * 24 * 3600, "as documented"
     assert hsts["includeSubdomains"] is False and headers["contentTypeOptions"]["override"] is True
     distribution = stack.one("aws:cloudfront/distribution:Distribution").inputs
     for behaviour in [distribution["defaultCacheBehavior"], *distribution["orderedCacheBehaviors"]]:
