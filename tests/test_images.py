@@ -572,6 +572,45 @@ def test_each_api_has_its_list_of_fields_and_anything_else_is_unexpected() -> No
     assert forwards_more([{"extra_headers": {"anthropic-beta": "x"}}, {"extra_headers": {"X-Amzn-Bedrock-X": "y"}}])
 
 
+# Fields the pinned Anthropic SDK defines for a Messages request that a person's key may not send: Anthropic-only
+# features Bedrock lacks or that would pick a service tier, region, speed or workspace (cost and routing), and
+# top-level caching and diagnostics Claude Code does not send. Revisit when a client starts sending one.
+REFUSED_SDK_FIELDS = {"service_tier", "inference_geo", "speed", "container", "workspace_id", "user_profile_id",
+                      "cache_control", "diagnostics"}
+SDK_FIELDS = """
+import json, typing
+from anthropic.types import message_create_params
+print(json.dumps(sorted(typing.get_type_hints(message_create_params.MessageCreateParamsBase))))
+"""
+
+
+def test_every_messages_field_the_sdk_defines_is_allowed_or_refused_on_purpose() -> None:
+    """The class behind a field left out of the list: each field of the SDK's Messages request (anthropic, as
+    LiteLLM's environment pins it) is allowed, or listed above as refused with the reason."""
+    done = subprocess.run([str(LITELLM.parent / "python"), "-c", SDK_FIELDS], capture_output=True, text=True,
+                          timeout=120, check=True)
+    defined = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    allowed = load_hooks().ALLOWED_FIELDS["anthropic_messages"]
+    assert defined - allowed - REFUSED_SDK_FIELDS == set()
+    assert REFUSED_SDK_FIELDS <= defined - allowed, "a refused field the SDK no longer defines, or now allowed"
+
+
+def _hooks_with(served: list[str]) -> Any:
+    hooks = load_hooks()
+    hooks._router_names = lambda: (served, {})
+    return hooks
+
+
+def test_the_guard_reads_the_keys_own_models_and_role() -> None:
+    """_reason as the proxy calls it, with LiteLLM's key object: the key's models decide, an admin passes."""
+    hooks = _hooks_with(["claude-haiku-4-5", "claude-sonnet-4-5"])
+    person = types.SimpleNamespace(models=["claude-haiku-4-5"], user_role="internal_user_viewer", team_models=[])
+    assert "not available to this key" in hooks._reason("claude-sonnet-4-5", person)
+    assert hooks._reason("claude-haiku-4-5", person) is None
+    admin = types.SimpleNamespace(models=["claude-haiku-4-5"], user_role="proxy_admin", team_models=[])
+    assert hooks._reason("claude-sonnet-4-5", admin) is None, "the master key's role passes any served model"
+
+
 CLAUDE = ROOT_DIR / "node_modules" / ".bin" / "claude"
 # Bedrock User Guide, Anthropic Claude Messages API, `anthropic_beta`: the betas documented for each 4.5 model.
 BEDROCK_BETAS = {

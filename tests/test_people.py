@@ -415,3 +415,34 @@ def test_every_budget_period_the_settings_accept_is_one_litellm_understands() ->
     assert [text for text in PERIODS if ours[text] and not litellm[text]] == []
     assert all(ours[p] and litellm[p] for p in ("1mo", "30d", "7d", "24h"))
     assert sum(ours.values()) >= 10
+
+
+def test_a_new_key_skips_an_alias_already_taken(fresh: FakeLiteLLMAdmin) -> None:
+    """Aliases are unique across the proxy: a person whose only key is their second (the first deleted elsewhere)
+    gets the third, not a second second that LiteLLM refuses."""
+    wanted = people({"ken": {"tier": "test"}})
+    sync(fresh, wanted)
+    (token,) = fresh.keys
+    fresh.keys[token]["key_alias"] = "ken/2"
+    (ken,) = wanted
+    users.apply(admin(fresh), [users.rotation(ken, users.observe(admin(fresh))["ken"], NOW)])
+    assert sorted(k["key_alias"] for k in fresh.keys.values()) == ["ken/2", "ken/3"]
+
+
+def test_only_an_active_person_on_the_gateway_has_a_key_to_rotate(fresh: FakeLiteLLMAdmin) -> None:
+    (lee,) = people({"lee": {"tier": "test"}})
+    with pytest.raises(ValueError, match="lee: only an active person on the gateway"):
+        users.rotation(lee, None, NOW)
+    sync(fresh, (lee,))
+    (blocked,) = people({"lee": {"tier": "test", "blocked": True}})
+    with pytest.raises(ValueError, match="lee: only an active person on the gateway"):
+        users.rotation(blocked, users.observe(admin(fresh))["lee"], NOW)
+
+
+def test_the_command_line_rotates_a_persons_key(fresh: FakeLiteLLMAdmin, capsys: pytest.CaptureFixture[str]) -> None:
+    wanted = people({"mia": {"tier": "test"}})
+    sync(fresh, wanted)
+    options = users._parser().parse_args(["--stack", "dev", "rotate", "mia"])
+    assert users.run(options, admin(fresh), settings(), wanted, NOW) == 0
+    keys = {k["key_alias"]: k for k in fresh.keys.values()}
+    assert keys["mia/1"]["blocked"] and not keys["mia/2"]["blocked"]
