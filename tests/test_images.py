@@ -607,8 +607,11 @@ def test_the_guard_reads_the_keys_own_models_and_role() -> None:
     person = types.SimpleNamespace(models=["claude-haiku-4-5"], user_role="internal_user_viewer", team_models=[])
     assert "not available to this key" in hooks._reason("claude-sonnet-4-5", person)
     assert hooks._reason("claude-haiku-4-5", person) is None
-    admin = types.SimpleNamespace(models=["claude-haiku-4-5"], user_role="proxy_admin", team_models=[])
-    assert hooks._reason("claude-sonnet-4-5", admin) is None, "the master key's role passes any served model"
+    # An entry only LiteLLM can read (an access group): the admin role is left to LiteLLM, a person's key is not.
+    group = {"models": ["my-access-group"], "team_models": []}
+    assert hooks._reason("claude-sonnet-4-5", types.SimpleNamespace(**group, user_role="proxy_admin")) is None
+    assert "'my-access-group'" in hooks._reason("claude-sonnet-4-5", types.SimpleNamespace(
+        **group, user_role="internal_user_viewer"))
 
 
 CLAUDE = ROOT_DIR / "node_modules" / ".bin" / "claude"
