@@ -33,7 +33,7 @@ class Mutant:
 
     @property
     def name(self) -> str:
-        return f"{self.path}:{self.start[0]}: {self.what}"
+        return f"{self.path}:{self.start[0]}:{self.start[1]}: {self.what}"
 
     def apply(self, text: str) -> str:
         lines = text.splitlines(keepends=True)

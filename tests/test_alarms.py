@@ -151,8 +151,9 @@ def test_the_waf_alarms_when_it_blocks_an_address(prod: Graph) -> None:
                                           "Rule": rate_rule["visibilityConfig"]["metricName"]}
     assert acl.inputs["visibilityConfig"]["metricName"].startswith("llm-gateway-prod-"), "unique in the account"
     # WAF publishes a rule's and the ACL's metrics only when their visibility says so: else the alarm sees nothing.
-    assert acl.inputs["visibilityConfig"]["cloudwatchMetricsEnabled"] is True
-    assert rate_rule["visibilityConfig"]["cloudwatchMetricsEnabled"] is True
+    # The alarm's first check (docs/architecture.md) is the WAF's sampled requests: kept for both too.
+    for visibility in (acl.inputs["visibilityConfig"], rate_rule["visibilityConfig"]):
+        assert visibility["cloudwatchMetricsEnabled"] is True and visibility["sampledRequestsEnabled"] is True
 
 
 def test_alarms_are_emailed_only_when_an_address_is_set(dev: Graph, prod: Graph) -> None:

@@ -607,6 +607,10 @@ def test_the_guard_reads_the_keys_own_models_and_role() -> None:
     person = types.SimpleNamespace(models=["claude-haiku-4-5"], user_role="internal_user_viewer", team_models=[])
     assert "not available to this key" in hooks._reason("claude-sonnet-4-5", person)
     assert hooks._reason("claude-haiku-4-5", person) is None
+    # A key for its team's models is judged by the team's list.
+    team = {"models": ["all-team-models"], "team_models": ["claude-sonnet-4-5"], "user_role": "internal_user"}
+    assert hooks._reason("claude-sonnet-4-5", types.SimpleNamespace(**team)) is None
+    assert "allowed: claude-sonnet-4-5." in hooks._reason("claude-haiku-4-5", types.SimpleNamespace(**team))
     # An entry only LiteLLM can read (an access group): the admin role is left to LiteLLM, a person's key is not.
     group = {"models": ["my-access-group"], "team_models": []}
     assert hooks._reason("claude-sonnet-4-5", types.SimpleNamespace(**group, user_role="proxy_admin")) is None
