@@ -26,6 +26,15 @@ from offline.engine import ROOT_DIR, Graph
 from tests.stacks import container, env
 
 LITELLM = ROOT_DIR / ".venv-litellm" / "bin" / "litellm"
+
+
+def litellm_answer(script: str, asked: Any = None) -> Any:
+    """What a script run by LiteLLM's interpreter (its own packages) prints as JSON on its last line; `asked` goes
+    to its standard input as JSON."""
+    done = subprocess.run([str(LITELLM.parent / "python"), "-c", script], capture_output=True, text=True,
+                          input=None if asked is None else json.dumps(asked), timeout=120, check=True,
+                          env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    return json.loads(done.stdout.strip().splitlines()[-1])
 VM_BINARY = shutil.which("victoria-metrics")
 def free_port() -> int:
     """A port nothing listens on now, from the OS (another checkout's LiteLLM may hold 4000)."""

@@ -53,6 +53,7 @@ from tests.live import (
     VM_PORT,
     call,
     free_port,
+    litellm_answer,
     litellm_proxy,
     planned_config_path,
     planned_environment,
@@ -343,11 +344,9 @@ def test_only_the_stacks_own_network_is_trusted_to_say_who_the_client_is(stack_n
     forged, viewer, edge = "198.51.100.7", "203.0.113.5", "192.0.2.44"
     requests = [(alb, f"{forged}, {viewer}, {origin_interface}"), (alb, f"{forged}, {viewer}, {edge}"),
                 ("127.0.0.1", forged), (edge, f"{forged}, {viewer}"), ("100.64.0.1", forged)]
-    done = subprocess.run([str(LITELLM.parent / "python"), "-c", RESOLVE_PROBE], capture_output=True, text=True,
-                          input=json.dumps({"general_settings": litellm_config(graph)["general_settings"],
-                                            "requests": requests}), timeout=120, check=True,
-                          env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [viewer, edge, "127.0.0.1", edge, "100.64.0.1"]
+    clients = litellm_answer(RESOLVE_PROBE, {"general_settings": litellm_config(graph)["general_settings"],
+                                             "requests": requests})
+    assert clients == [viewer, edge, "127.0.0.1", edge, "100.64.0.1"]
 
 
 # Closed by the hardening in the task's environment (NO_DOCS, NO_REDOC, NO_OPENAPI): open on a default 1.108.7.
@@ -587,9 +586,7 @@ print(json.dumps(sorted(typing.get_type_hints(message_create_params.MessageCreat
 def test_every_messages_field_the_sdk_defines_is_allowed_or_refused_on_purpose() -> None:
     """The class behind a field left out of the list: each field of the SDK's Messages request (anthropic, as
     LiteLLM's environment pins it) is allowed, or listed above as refused with the reason."""
-    done = subprocess.run([str(LITELLM.parent / "python"), "-c", SDK_FIELDS], capture_output=True, text=True,
-                          timeout=120, check=True)
-    defined = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    defined = set(litellm_answer(SDK_FIELDS))
     allowed = load_hooks().ALLOWED_FIELDS["anthropic_messages"]
     assert defined - allowed - REFUSED_SDK_FIELDS == set()
     assert defined - allowed >= REFUSED_SDK_FIELDS, "a refused field the SDK no longer defines, or now allowed"

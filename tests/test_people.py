@@ -7,10 +7,7 @@ real LiteLLM 1.108.7 app (tests/litellm_openapi.py). The database behind those r
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +22,7 @@ from settings import BUDGET_PERIOD
 from tests import litellm_openapi
 from tests.docs import documentation
 from tests.fakes.litellm_admin import FakeLiteLLMAdmin
-from tests.live import free_port
+from tests.live import free_port, litellm_answer
 from tools import smoke, users
 from tools.litellm_admin import ROUTES, Admin, AdminError
 
@@ -382,7 +379,6 @@ def test_the_smoke_test_reads_a_persons_budget_and_names_what_differs(fresh: Fak
     assert "open the tunnel first" in unanswered[-1].got, "an unreachable admin API is a failed row, not a crash"
 
 
-LITELLM_PYTHON = ROOT_DIR / ".venv-litellm" / "bin" / "python"
 # Whether LiteLLM 1.108.7 really understands a budget_duration: a value and unit its parser knows, and a length
 # in seconds (an unknown one silently resets at the next midnight instead: duration_parser.py).
 DURATION_PROBE = """
@@ -407,10 +403,7 @@ PERIODS = ["1mo", "2mo", "12mo", "0mo", "30d", "7d", "1d", "0d", "999d", "1000d"
 def test_every_budget_period_the_settings_accept_is_one_litellm_understands() -> None:
     """Generated periods, judged by both: a period the settings take must be one LiteLLM parses and resets on
     (an unknown one would reset every midnight, silently); the documented ones are accepted by both."""
-    done = subprocess.run([str(LITELLM_PYTHON), "-c", DURATION_PROBE], input=json.dumps(PERIODS), text=True,
-                          capture_output=True, timeout=120, check=True,
-                          env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
-    litellm = json.loads(done.stdout.strip().splitlines()[-1])
+    litellm = litellm_answer(DURATION_PROBE, PERIODS)
     ours = {text: re.fullmatch(BUDGET_PERIOD, text) is not None for text in PERIODS}
     assert [text for text in PERIODS if ours[text] and not litellm[text]] == []
     assert all(ours[p] and litellm[p] for p in ("1mo", "30d", "7d", "24h"))
